@@ -14,14 +14,18 @@ const (
 	OwnerAdded              SignalKind = "OwnerAdded"
 	ConsentGranted          SignalKind = "ConsentGranted"
 	AppRoleGranted          SignalKind = "AppRoleGranted"
-	ProviderRegistered      SignalKind = "ProviderRegistered"
-	SweepRequested          SignalKind = "SweepRequested"
+	// AppUpdated covers "Update application" and "Update service principal":
+	// a benign app can become risky by a later change (a new permission, a
+	// redirect URI), so updates are judged like creations.
+	AppUpdated         SignalKind = "AppUpdated"
+	ProviderRegistered SignalKind = "ProviderRegistered"
+	SweepRequested     SignalKind = "SweepRequested"
 )
 
 // SignalKinds lists every kind, in a stable order.
 var SignalKinds = []SignalKind{
 	AppCreated, ServicePrincipalCreated, CredentialAdded, OwnerAdded,
-	ConsentGranted, AppRoleGranted, ProviderRegistered, SweepRequested,
+	ConsentGranted, AppRoleGranted, AppUpdated, ProviderRegistered, SweepRequested,
 }
 
 // Sweeps reports whether the signal asks for a delta sweep rather than naming
@@ -92,4 +96,31 @@ type Signal struct {
 	// Details carries extra facts from the input (ServicePrincipalProvisioningType,
 	// AppOwnerOrganizationId, subscriptionId...).
 	Details map[string]string `json:"details,omitempty"`
+}
+
+// Batch is what a decoder makes of one input: the signals, a reason for each
+// part it ignored as irrelevant, and an error for each part it could not
+// decode (poison, to be recorded, never silently dropped).
+type Batch struct {
+	Signals []Signal
+	Ignored []string
+	Poison  []error
+}
+
+// Add appends another batch's contents.
+func (b *Batch) Add(o Batch) {
+	b.Signals = append(b.Signals, o.Signals...)
+	b.Ignored = append(b.Ignored, o.Ignored...)
+	b.Poison = append(b.Poison, o.Poison...)
+}
+
+// Poison is input that could not be decoded, kept with its errors so that
+// nothing is silently dropped (`handler history --app _poison` shows it).
+type Poison struct {
+	Function     string    `json:"function"`
+	InvocationID string    `json:"invocationId"`
+	Errors       []string  `json:"errors"`
+	Body         string    `json:"body"`
+	Truncated    bool      `json:"truncated,omitempty"`
+	At           time.Time `json:"at"`
 }

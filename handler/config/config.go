@@ -1,0 +1,460 @@
+// Package config reads AppWarden's settings from app settings (the process
+// environment), once, at start. Every bad value gives one error that names
+// the setting; secrets are never part of an error or a log line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+)
+
+// Setting names: a fixed contract shared with function.json, Bicep, the
+// README and local.settings.sample.json (a test checks they agree).
+const (
+	Port                 = "FUNCTIONS_CUSTOMHANDLER_PORT"
+	IdentityEndpoint     = "IDENTITY_ENDPOINT"
+	IdentityHeader       = "IDENTITY_HEADER"
+	ClientID             = "AZURE_CLIENT_ID"
+	GraphEndpoint        = "APPWARDEN_GRAPH_ENDPOINT"
+	ModeSetting          = "APPWARDEN_MODE"
+	PolicyFile           = "APPWARDEN_POLICY_FILE"
+	TeamsWebhookURL      = "APPWARDEN_TEAMS_WEBHOOK_URL"
+	SecurityWebhookURL   = "APPWARDEN_SECURITY_WEBHOOK_URL"
+	MailSender           = "APPWARDEN_MAIL_SENDER"
+	NotifyMinSeverity    = "APPWARDEN_NOTIFY_MIN_SEVERITY"
+	MaxActionsPerHour    = "APPWARDEN_MAX_ACTIONS_PER_HOUR"
+	SweepLookback        = "APPWARDEN_SWEEP_LOOKBACK"
+	SweepJudgeAll        = "APPWARDEN_SWEEP_JUDGE_ALL"
+	BreakGlassAppIDs     = "APPWARDEN_BREAK_GLASS_APP_IDS"
+	LogLevel             = "APPWARDEN_LOG_LEVEL"
+	Storage              = "AzureWebJobsStorage"
+	StorageAccountName   = "AzureWebJobsStorage__accountName"
+	StorageCredential    = "AzureWebJobsStorage__credential"
+	StorageClientID      = "AzureWebJobsStorage__clientId"
+	StorageTableEndpoint = "AzureWebJobsStorage__tableServiceUri"
+)
+
+// DefaultGraphEndpoint is the global Microsoft Graph service root.
+const DefaultGraphEndpoint = "https://graph.microsoft.com"
+
+// Config is every setting, validated.
+type Config struct {
+	Port int
+	// IdentityEndpoint and IdentityHeader are the managed identity endpoint
+	// (read by azidentity itself; kept here so start-up can check them).
+	IdentityEndpoint string
+	IdentityHeader   Secret
+	ClientID         string
+
+	GraphEndpoint string
+	Mode          appwarden.Mode
+	PolicyFile    string
+
+	TeamsWebhookURL    Secret
+	SecurityWebhookURL Secret
+	MailSender         string
+	NotifyMinSeverity  appwarden.Severity
+
+	MaxActionsPerHour int
+	SweepLookback     time.Duration
+	SweepJudgeAll     bool
+	BreakGlassAppIDs  []string
+	LogLevel          slog.Level
+
+	Storage StorageConfig
+}
+
+// StorageConfig says where state lives. With neither a connection string nor
+// an account name, state is in memory (the embedded default).
+type StorageConfig struct {
+	ConnectionString Secret
+	AccountName      string
+	Credential       string
+	ClientID         string
+	TableEndpoint    string
+}
+
+// InMemory reports whether no state store is configured.
+func (s StorageConfig) InMemory() bool {
+	return s.ConnectionString == "" && s.AccountName == "" && s.TableEndpoint == ""
+}
+
+// GraphScope is the token scope for the configured Graph endpoint.
+func (c Config) GraphScope() string { return c.GraphEndpoint + "/.default" }
+
+// GraphBaseURL is the v1.0 service URL requests go to.
+func (c Config) GraphBaseURL() string { return c.GraphEndpoint + "/v1.0" }
+
+// Guard is the set of apps never acted on.
+func (c Config) Guard() appwarden.Guard {
+	return appwarden.Guard{SelfAppID: c.ClientID, BreakGlass: c.BreakGlassAppIDs}
+}
+
+// Secret is a setting value that must never be printed. Its String and
+// LogValue redact it; use Reveal where the value is really needed.
+type Secret string
+
+// String redacts.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// GoString redacts in %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// Reveal returns the value itself.
+func (s Secret) Reveal() string { return string(s) }
+
+// FromEnv reads the configuration from the process environment.
+func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// Load reads and validates every setting through getenv. It reports every
+// bad setting at once, each error naming its setting.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		Port:               r.port(Port),
+		IdentityEndpoint:   r.url(IdentityEndpoint, false),
+		IdentityHeader:     Secret(r.str(IdentityHeader)),
+		ClientID:           r.guid(ClientID),
+		GraphEndpoint:      r.graphEndpoint(GraphEndpoint),
+		Mode:               r.mode(ModeSetting),
+		PolicyFile:         r.file(PolicyFile),
+		TeamsWebhookURL:    Secret(r.url(TeamsWebhookURL, true)),
+		SecurityWebhookURL: Secret(r.url(SecurityWebhookURL, true)),
+		MailSender:         r.mailbox(MailSender),
+		NotifyMinSeverity:  r.severity(NotifyMinSeverity, appwarden.SeverityMedium),
+		MaxActionsPerHour:  r.intRange(MaxActionsPerHour, 20, 0, 100000),
+		SweepLookback:      r.duration(SweepLookback, time.Hour),
+		SweepJudgeAll:      r.boolean(SweepJudgeAll),
+		BreakGlassAppIDs:   r.guidList(BreakGlassAppIDs),
+		LogLevel:           r.level(LogLevel),
+		Storage: StorageConfig{
+			ConnectionString: Secret(r.connectionString(Storage)),
+			AccountName:      r.accountName(StorageAccountName),
+			Credential:       r.credential(StorageCredential),
+			ClientID:         r.guid(StorageClientID),
+			TableEndpoint:    r.url(StorageTableEndpoint, false),
+		},
+	}
+	if c.IdentityEndpoint != "" && c.IdentityHeader == "" {
+		r.fail(IdentityHeader, "must be set when %s is set", IdentityEndpoint)
+	}
+	if c.Storage.ConnectionString != "" && c.Storage.AccountName != "" {
+		r.fail(StorageAccountName, "set either %s or %s, not both", Storage, StorageAccountName)
+	}
+	return c, errors.Join(r.errs...)
+}
+
+// Error is one bad setting.
+type Error struct {
+	Setting string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Setting + ": " + e.Problem }
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, &Error{Setting: name, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (r *reader) str(name string) string { return strings.TrimSpace(r.getenv(name)) }
+
+func (r *reader) port(name string) int {
+	v := r.str(name)
+	if v == "" {
+		return 0 // checked by the serve command, which is the only one that listens
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		r.fail(name, "%q is not a TCP port (1-65535)", v)
+		return 0
+	}
+	return n
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (r *reader) guid(name string) string {
+	v := r.str(name)
+	if v != "" && !guidRE.MatchString(v) {
+		r.fail(name, "%q is not a GUID", v)
+		return ""
+	}
+	return strings.ToLower(v)
+}
+
+func (r *reader) guidList(name string) []string {
+	v := r.str(name)
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for i, f := range strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ';' || c == ' ' }) {
+		if !guidRE.MatchString(f) {
+			r.fail(name, "item %d %q is not a GUID", i+1, f)
+			continue
+		}
+		out = append(out, strings.ToLower(f))
+	}
+	return out
+}
+
+// url validates an absolute http(s) URL. A secret URL is never echoed back.
+func (r *reader) url(name string, secret bool) string {
+	v := r.str(name)
+	if v == "" {
+		return ""
+	}
+	shown := fmt.Sprintf("%q", v)
+	if secret {
+		shown = "the value"
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		r.fail(name, "%s is not an absolute http(s) URL", shown)
+		return ""
+	}
+	if secret && u.Scheme != "https" && !isLoopback(u.Hostname()) {
+		r.fail(name, "must use https (plain http is accepted only for localhost)")
+		return ""
+	}
+	return v
+}
+
+func (r *reader) graphEndpoint(name string) string {
+	v := r.str(name)
+	if v == "" {
+		return DefaultGraphEndpoint
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		r.fail(name, "%q is not an absolute URL such as %s", v, DefaultGraphEndpoint)
+		return DefaultGraphEndpoint
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		r.fail(name, "%q uses plain http, which is accepted only for localhost and 127.0.0.1", v)
+		return DefaultGraphEndpoint
+	default:
+		r.fail(name, "%q must be an https URL", v)
+		return DefaultGraphEndpoint
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		r.fail(name, "%q must be the service root without a path (requests go to <root>/v1.0)", v)
+		return DefaultGraphEndpoint
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (r *reader) mode(name string) appwarden.Mode {
+	v := r.str(name)
+	if v == "" {
+		return appwarden.ModeAudit
+	}
+	m, err := appwarden.ParseMode(v)
+	if err != nil {
+		r.fail(name, "%v", err)
+		return appwarden.ModeAudit
+	}
+	return m
+}
+
+func (r *reader) file(name string) string {
+	v := r.str(name)
+	if v == "" {
+		return ""
+	}
+	st, err := os.Stat(v)
+	if err != nil {
+		r.fail(name, "cannot read policy file %q: %v", v, errors.Unwrap(err))
+		return ""
+	}
+	if st.IsDir() {
+		r.fail(name, "%q is a directory, not a policy file", v)
+		return ""
+	}
+	return v
+}
+
+func (r *reader) mailbox(name string) string {
+	v := r.str(name)
+	if v == "" {
+		return ""
+	}
+	if at := strings.IndexByte(v, '@'); at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>") {
+		r.fail(name, "%q is not a mailbox address (user@domain)", v)
+		return ""
+	}
+	return v
+}
+
+func (r *reader) severity(name string, def appwarden.Severity) appwarden.Severity {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	s, err := appwarden.ParseSeverity(v)
+	if err != nil {
+		r.fail(name, "%v", err)
+		return def
+	}
+	return s
+}
+
+func (r *reader) intRange(name string, def, min, max int) int {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(name, "%q is not a whole number from %d to %d", v, min, max)
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.fail(name, "%q is not a duration such as 1h or 30m", v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string) bool {
+	v := r.str(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "%q is not true or false", v)
+	}
+	return b
+}
+
+func (r *reader) level(name string) slog.Level {
+	v := r.str(name)
+	if v == "" {
+		return slog.LevelInfo
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, "%q is not a log level (debug, info, warn, error)", v)
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func (r *reader) connectionString(name string) string {
+	v := r.str(name)
+	if v == "" {
+		return ""
+	}
+	if v == "UseDevelopmentStorage=true" {
+		return v
+	}
+	keys := map[string]bool{}
+	for _, part := range strings.Split(v, ";") {
+		if k, _, ok := strings.Cut(part, "="); ok {
+			keys[strings.ToLower(strings.TrimSpace(k))] = true
+		}
+	}
+	if !keys["accountname"] && !keys["tableendpoint"] {
+		r.fail(name, "is not a storage connection string (it needs AccountName= or TableEndpoint=, or UseDevelopmentStorage=true)")
+		return ""
+	}
+	return v
+}
+
+var accountRE = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+
+func (r *reader) accountName(name string) string {
+	v := r.str(name)
+	if v != "" && !accountRE.MatchString(v) {
+		r.fail(name, "%q is not a storage account name (3-24 lowercase letters and digits)", v)
+		return ""
+	}
+	return v
+}
+
+func (r *reader) credential(name string) string {
+	v := r.str(name)
+	if v != "" && v != "managedidentity" {
+		r.fail(name, "%q is not supported (the only value is managedidentity)", v)
+		return ""
+	}
+	return v
+}
+
+// LogValue lists the settings for the start-up log line, secrets redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("port", c.Port),
+		slog.String("graphEndpoint", c.GraphEndpoint),
+		slog.String("mode", string(c.Mode)),
+		slog.String("policyFile", c.PolicyFile),
+		slog.Bool("managedIdentity", c.IdentityEndpoint != ""),
+		slog.String("clientId", c.ClientID),
+		slog.Bool("teamsWebhook", c.TeamsWebhookURL != ""),
+		slog.Bool("securityWebhook", c.SecurityWebhookURL != ""),
+		slog.String("mailSender", c.MailSender),
+		slog.String("notifyMinSeverity", c.NotifyMinSeverity.String()),
+		slog.Int("maxActionsPerHour", c.MaxActionsPerHour),
+		slog.Duration("sweepLookback", c.SweepLookback),
+		slog.Bool("sweepJudgeAll", c.SweepJudgeAll),
+		slog.Int("breakGlassApps", len(c.BreakGlassAppIDs)),
+		slog.String("state", c.Storage.Describe()),
+	)
+}
+
+// Describe names the state store without revealing a key.
+func (s StorageConfig) Describe() string {
+	switch {
+	case s.ConnectionString != "":
+		return "table storage (connection string)"
+	case s.AccountName != "":
+		return "table storage account " + s.AccountName + " (managed identity)"
+	case s.TableEndpoint != "":
+		return "table storage " + s.TableEndpoint + " (managed identity)"
+	}
+	return "in memory"
+}

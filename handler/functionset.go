@@ -1,0 +1,43 @@
+package main
+
+import (
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/eventgrid"
+	"github.com/appwarden/appwarden/handler/eventhub"
+	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/timer"
+)
+
+// Function names are the folder names under function-app/, and so the
+// routes the host POSTs to. A test checks both sides agree.
+const (
+	fnEventGrid = "OnEventGridEvent"
+	fnEventHub  = "OnAuditLogBatch"
+	fnTimer     = "SweepTimer"
+)
+
+// functionSet lists the functions this handler serves.
+func functionSet() []functions.Function {
+	return []functions.Function{
+		{
+			Name: fnEventGrid, Binding: "event", Trigger: "eventGridTrigger",
+			// One event is at most 1 MB, and the host sends it twice (Data and
+			// Metadata.data), JSON-escaped when dataType is string.
+			MaxBody: 4 << 20,
+			Decode:  func(v any, path string, _ time.Time) appwarden.Batch { return eventgrid.Decode(v, path) },
+		},
+		{
+			Name: fnEventHub, Binding: "records", Trigger: "eventHubTrigger",
+			// A batch holds up to maxEventBatchSize messages of up to 1 MB.
+			MaxBody: 256 << 20,
+			Decode:  func(v any, path string, _ time.Time) appwarden.Batch { return eventhub.Decode(v, path) },
+		},
+		{
+			Name: fnTimer, Binding: "timer", Trigger: "timerTrigger",
+			MaxBody: 64 << 10,
+			Decode:  timer.Decode,
+		},
+	}
+}

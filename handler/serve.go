@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/pipeline"
+	"github.com/appwarden/appwarden/handler/store"
+	"github.com/appwarden/appwarden/handler/trail"
+)
+
+// serve runs the custom handler until ctx ends.
+func serve(ctx context.Context, stdout, stderr io.Writer) int {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	if cfg.Port == 0 {
+		fmt.Fprintf(stderr, "handler: %s: must be set to the port the Functions host calls\n", config.Port)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	// Listen first: the host polls GET / from the moment it starts us.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: listening on 127.0.0.1:%d: %v\n", cfg.Port, err)
+		return 2
+	}
+	st := store.Store(store.NewMemory())
+	tr := trail.New(st)
+	srv := &functions.Server{
+		Functions: functionSet(),
+		Processor: &pipeline.Pipeline{Trail: tr},
+		Poison:    tr,
+		Log:       log,
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("AppWarden custom handler listening", "addr", ln.Addr().String(), "config", cfg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server stopped", "error", err)
+			return 2
+		}
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(shutdown)
+		log.Info("AppWarden custom handler stopped")
+	}
+	return 0
+}

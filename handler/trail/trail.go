@@ -1,0 +1,109 @@
+// Package trail is AppWarden's audit trail: every signal, decision, action,
+// release and piece of poison becomes a record in the state store, readable
+// in order per app (`handler history`), and the same facts are emitted as
+// structured log lines with stable field names for Log Analytics and
+// Sentinel.
+package trail
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+// Trail writes and reads the audit trail.
+type Trail struct {
+	Store store.Store
+	Now   func() time.Time
+	seq   atomic.Int64
+}
+
+// New returns a trail over st.
+func New(st store.Store) *Trail { return &Trail{Store: st, Now: time.Now} }
+
+// partitionFor is where an app's story lives; records about no single app
+// (a provider registration, a sweep) go to the tenant partition.
+func partitionFor(appID string) string {
+	if appID == "" {
+		return "_tenant"
+	}
+	return strings.ToLower(appID)
+}
+
+// key orders records by time; the suffix keeps keys unique and, for records
+// that must exist once, stable (so a second write of the same fact is a no-op).
+func (t *Trail) key(at time.Time, kind, unique string) string {
+	if unique == "" {
+		unique = fmt.Sprintf("%d-%d", at.UnixNano(), t.seq.Add(1))
+	}
+	return at.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + kind + "|" + unique
+}
+
+func (t *Trail) put(ctx context.Context, partition, kind, key string, at time.Time, data any) (bool, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return false, fmt.Errorf("trail: encoding %s: %w", kind, err)
+	}
+	ok, err := t.Store.Put(ctx, store.Record{Partition: partition, Key: key, Kind: kind, Time: at.UTC(), Data: raw})
+	if err != nil {
+		return false, fmt.Errorf("trail: recording %s: %w", kind, err)
+	}
+	return ok, nil
+}
+
+// RecordSignal records a signal once per dedupe key. It reports whether the
+// signal is new.
+func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (bool, error) {
+	first, err := t.Store.Put(ctx, store.Record{Partition: "_dedupe", Key: "signal|" + sig.DedupeKey, Kind: store.KindMarker, Time: t.Now().UTC()})
+	if err != nil {
+		return false, fmt.Errorf("trail: dedupe marker for %s: %w", sig.DedupeKey, err)
+	}
+	if !first {
+		log.Info("signal already recorded; reconciling again", "event", "signal", "duplicate", true)
+		return false, nil
+	}
+	at := sig.Time
+	if at.IsZero() {
+		at = t.Now()
+	}
+	if _, err := t.put(ctx, partitionFor(sig.AppID), store.KindSignal, t.key(at, store.KindSignal, sig.DedupeKey), at, sig); err != nil {
+		return false, err
+	}
+	log.Info("signal recorded", "event", "signal", "signalKind", string(sig.Kind),
+		"objectId", sig.ObjectID, "initiator", sig.Initiator.String(), "source", string(sig.Source), "activity", sig.Activity)
+	return true, nil
+}
+
+// RecordPoison keeps input that could not be decoded.
+func (t *Trail) RecordPoison(ctx context.Context, p appwarden.Poison) error {
+	_, err := t.put(ctx, store.PartitionPoison, store.KindPoison, t.key(p.At, store.KindPoison, ""), p.At, p)
+	return err
+}
+
+// Entry is one record of an app's story.
+type Entry struct {
+	Time time.Time       `json:"time"`
+	Kind string          `json:"kind"`
+	Data json.RawMessage `json:"data"`
+}
+
+// History returns an app's records in time order; "_poison" and "_tenant"
+// name the poison list and tenant-wide records.
+func (t *Trail) History(ctx context.Context, appID string) ([]Entry, error) {
+	recs, err := t.Store.List(ctx, partitionFor(appID))
+	if err != nil {
+		return nil, fmt.Errorf("trail: reading history of %s: %w", appID, err)
+	}
+	out := make([]Entry, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, Entry{Time: r.Time, Kind: r.Kind, Data: r.Data})
+	}
+	return out, nil
+}

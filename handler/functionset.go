@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
@@ -40,4 +42,25 @@ func functionSet() []functions.Function {
 			Decode:  timer.Decode,
 		},
 	}
+}
+
+// printFunctions writes the function set as JSON, so tests and tooling can
+// check it against function-app/*/function.json and infra/.
+func printFunctions(w io.Writer) int {
+	type fn struct {
+		Name    string `json:"name"`
+		Binding string `json:"binding"`
+		Trigger string `json:"trigger"`
+		MaxBody int64  `json:"maxBody"`
+	}
+	var out []fn
+	for _, f := range functionSet() {
+		out = append(out, fn{f.Name, f.Binding, f.Trigger, f.MaxBody})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return 2
+	}
+	return 0
 }

@@ -24,6 +24,7 @@ Usage:
   handler                 serve as the Azure Functions custom handler (the host starts it)
   handler serve           the same
   handler policy ...      check, test or print policies (handler policy --help)
+  handler functions       list the functions this handler serves, as JSON (name, binding, trigger)
 
 Exit codes: 0 success, 1 findings at or above --fail-on, 2 usage or runtime error.
 `
@@ -36,6 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, stdout, stderr)
+	case "functions":
+		return printFunctions(stdout)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":

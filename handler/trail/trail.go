@@ -107,3 +107,37 @@ func (t *Trail) History(ctx context.Context, appID string) ([]Entry, error) {
 	}
 	return out, nil
 }
+
+// decisionRecord is what the trail keeps for each judgement.
+type decisionRecord struct {
+	Signal   string               `json:"signal"`
+	Kind     appwarden.SignalKind `json:"signalKind"`
+	App      *appwarden.App       `json:"app"`
+	Decision *appwarden.Decision  `json:"decision,omitempty"`
+}
+
+// RecordDecision records the resolved app and the decision on it (nil when
+// nothing was judged, e.g. the app was deleted), and logs it with stable
+// field names.
+func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision) error {
+	at := t.Now().UTC()
+	rec := decisionRecord{Signal: sig.DedupeKey, Kind: sig.Kind, App: app, Decision: d}
+	if _, err := t.put(ctx, partitionFor(app.AppID), store.KindDecision, t.key(at, store.KindDecision, ""), at, rec); err != nil {
+		return err
+	}
+	attrs := []any{"event", "decision", "appId", app.AppID, "displayName", app.DisplayName, "deleted", app.Deleted}
+	if d != nil {
+		sev := "none"
+		if s, ok := d.MaxSeverity(); ok {
+			sev = s.String()
+		}
+		actions := make([]string, 0, len(d.Actions))
+		for _, a := range d.Actions {
+			actions = append(actions, string(a))
+		}
+		attrs = append(attrs, "findings", len(d.Findings), "severity", sev, "mode", string(d.Mode),
+			"actions", strings.Join(actions, ","), "protected", d.Protected, "explanation", d.Explanation)
+	}
+	log.Info("decision recorded", attrs...)
+	return nil
+}

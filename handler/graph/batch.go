@@ -1,0 +1,222 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+)
+
+// RetryPolicy bounds the waits for throttling and replication lag, so that a
+// whole invocation stays well under Event Grid's 30 s.
+type RetryPolicy struct {
+	// Attempts is how many times a throttled (429/503/504) batch item is tried.
+	Attempts int
+	// MaxWait caps one Retry-After wait.
+	MaxWait time.Duration
+	// LagBudget is how long a 404 on a fresh object is retried, in total.
+	LagBudget time.Duration
+	// LagFirst is the first backoff for a 404; it doubles up to LagMax.
+	LagFirst, LagMax time.Duration
+	// DeletedAfter: a 404 for a signal older than this means deleted.
+	DeletedAfter time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if p.Attempts == 0 {
+		p.Attempts = 4
+	}
+	def(&p.MaxWait, 10*time.Second)
+	def(&p.LagBudget, 15*time.Second)
+	def(&p.LagFirst, 250*time.Millisecond)
+	def(&p.LagMax, 4*time.Second)
+	def(&p.DeletedAfter, 15*time.Minute)
+	return p
+}
+
+// request is one item of a JSON $batch.
+type request struct {
+	ID     string            `json:"id"`
+	Method string            `json:"method"`
+	URL    string            `json:"url"`
+	Body   any               `json:"body,omitempty"`
+	Header map[string]string `json:"headers,omitempty"`
+}
+
+// response is one item of a $batch answer.
+type response struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+func (r *response) retryAfter() time.Duration {
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, "Retry-After") {
+			if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return time.Duration(s) * time.Second
+			}
+		}
+	}
+	return time.Second
+}
+
+func throttled(status int) bool { return status == 429 || status == 503 || status == 504 }
+
+// batch sends up to 20 requests in one $batch, and retries the items that
+// were throttled, honouring their Retry-After (the SDK retries only whole
+// requests, not the items inside a batch). It returns a response per id.
+func (c *Client) batch(ctx context.Context, reqs []request) (map[string]*response, error) {
+	out := make(map[string]*response, len(reqs))
+	pending := reqs
+	for attempt := 1; len(pending) > 0; attempt++ {
+		got, err := c.sendBatch(ctx, pending)
+		if err != nil {
+			return nil, err
+		}
+		var again []request
+		var wait time.Duration
+		for _, r := range pending {
+			resp, ok := got[r.ID]
+			if !ok {
+				return nil, fmt.Errorf("graph: $batch answer has no response for item %s (%s)", r.ID, r.URL)
+			}
+			out[r.ID] = resp
+			if throttled(resp.Status) && attempt < c.retry.Attempts {
+				again = append(again, r)
+				wait = max(wait, min(resp.retryAfter(), c.retry.MaxWait))
+			}
+		}
+		if len(again) > 0 {
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
+		pending = again
+	}
+	return out, nil
+}
+
+func (c *Client) sendBatch(ctx context.Context, reqs []request) (map[string]*response, error) {
+	if len(reqs) > 20 {
+		return nil, fmt.Errorf("graph: $batch of %d requests (the limit is 20)", len(reqs))
+	}
+	body, err := json.Marshal(map[string]any{"requests": reqs})
+	if err != nil {
+		return nil, fmt.Errorf("graph: encoding $batch: %w", err)
+	}
+	info := abs.NewRequestInformation()
+	info.Method = abs.POST
+	u, err := url.Parse(c.base + "/$batch")
+	if err != nil {
+		return nil, err
+	}
+	info.SetUri(*u)
+	info.Headers.Add("Accept", "application/json")
+	info.SetStreamContentAndContentType(body, "application/json")
+	raw, err := c.adapter.SendPrimitive(ctx, info, "[]byte", errorMapping)
+	if err != nil {
+		return nil, fmt.Errorf("graph: $batch: %w", describe(err))
+	}
+	b, _ := raw.([]byte)
+	var answer struct {
+		Responses []*response `json:"responses"`
+	}
+	if err := json.Unmarshal(b, &answer); err != nil {
+		return nil, fmt.Errorf("graph: decoding $batch answer: %w", err)
+	}
+	got := make(map[string]*response, len(answer.Responses))
+	for _, r := range answer.Responses {
+		got[r.ID] = r
+	}
+	return got, nil
+}
+
+var errorMapping = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// describe turns an OData error into a readable one.
+func describe(err error) error {
+	var oe *odataerrors.ODataError
+	if errors.As(err, &oe) {
+		msg := fmt.Sprintf("HTTP %d", oe.ResponseStatusCode)
+		if e := oe.GetErrorEscaped(); e != nil {
+			if c := e.GetCode(); c != nil {
+				msg += " " + *c
+			}
+			if m := e.GetMessage(); m != nil {
+				msg += ": " + *m
+			}
+		}
+		return &StatusError{Status: oe.ResponseStatusCode, Message: msg}
+	}
+	return err
+}
+
+// StatusError is a Graph answer with an error status.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
+// parse decodes a batch item's body through msgraph-sdk-go's own models.
+func parse[T serialization.Parsable](body []byte, ctor serialization.ParsableFactory) (T, error) {
+	var zero T
+	node, err := jsonser.NewJsonParseNode(body)
+	if err != nil {
+		return zero, fmt.Errorf("graph: parsing response: %w", err)
+	}
+	v, err := node.GetObjectValue(ctor)
+	if err != nil {
+		return zero, fmt.Errorf("graph: parsing response: %w", err)
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("graph: unexpected response type %T", v)
+	}
+	return t, nil
+}
+
+// itemError describes a failed batch item.
+func itemError(r *response, what string) error {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return &StatusError{Status: r.Status, Message: fmt.Sprintf("graph: %s: HTTP %d %s %s", what, r.Status, e.Error.Code, e.Error.Message)}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type (
+	parseNode = serialization.ParseNode
+	parsable  = serialization.Parsable
+)

@@ -1,0 +1,146 @@
+// Package graph is AppWarden's Microsoft Graph adapter: it reads the truth
+// about an app (msgraph-sdk-go over azidentity) and turns it into one
+// appwarden.App, in as few round trips as Graph allows, and it streams the
+// delta feeds that catch whatever the events missed.
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	auth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Endpoint is the Graph service root (https://graph.microsoft.com, a
+	// sovereign cloud's, or a local stand-in's http://127.0.0.1:port).
+	Endpoint string
+	// Credential gets tokens for <Endpoint>/.default.
+	Credential azcore.TokenCredential
+	// Timeout bounds each HTTP request; the invocation's context bounds the whole.
+	Timeout time.Duration
+	// Transport is the wire transport; http.DefaultTransport when nil.
+	Transport http.RoundTripper
+	// Retry bounds retries of replication lag and throttling.
+	Retry RetryPolicy
+	// Now is the clock (tests set it).
+	Now func() time.Time
+}
+
+// Client reads and writes Microsoft Graph.
+type Client struct {
+	sdk     *msgraphsdk.GraphServiceClient
+	adapter *msgraphsdk.GraphRequestAdapter
+	base    string // <Endpoint>/v1.0
+	retry   RetryPolicy
+	now     func() time.Time
+	trips   atomic.Int64
+	perms   *permissionCatalog
+}
+
+// NewCredential returns the credential for the running mode: the managed
+// identity in Azure (IDENTITY_ENDPOINT/IDENTITY_HEADER, user-assigned through
+// clientID), and DefaultAzureCredential for the operator CLI (az login,
+// environment, managed identity).
+func NewCredential(managedIdentity bool, clientID string) (azcore.TokenCredential, error) {
+	if managedIdentity {
+		opts := &azidentity.ManagedIdentityCredentialOptions{}
+		if clientID != "" {
+			opts.ID = azidentity.ClientID(clientID)
+		}
+		cred, err := azidentity.NewManagedIdentityCredential(opts)
+		if err != nil {
+			return nil, fmt.Errorf("graph: managed identity credential: %w", err)
+		}
+		return cred, nil
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("graph: default Azure credential: %w", err)
+	}
+	return cred, nil
+}
+
+// New builds a client. Plain http is accepted only for localhost and
+// 127.0.0.1 (the SDK's auth provider enforces the same).
+func New(opts Options) (*Client, error) {
+	u, err := url.Parse(opts.Endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("graph: endpoint %q is not an absolute URL", opts.Endpoint)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1")) {
+		return nil, fmt.Errorf("graph: endpoint %q must use https (plain http only for localhost)", opts.Endpoint)
+	}
+	root := u.Scheme + "://" + u.Host
+	authp, err := auth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(opts.Credential, []string{root + "/.default"}, []string{u.Hostname()})
+	if err != nil {
+		return nil, fmt.Errorf("graph: auth provider: %w", err)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 20 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Client{base: root + "/v1.0", retry: opts.Retry.withDefaults(), now: opts.Now, perms: newPermissionCatalog()}
+	wire := opts.Transport
+	if wire == nil {
+		wire = http.DefaultTransport
+	}
+	clientOpts := msgraphsdk.GetDefaultClientOptions()
+	middlewares := msgraphcore.GetDefaultMiddlewaresWithOptions(&clientOpts)
+	httpClient := &http.Client{
+		Transport: khttp.NewCustomTransportWithParentTransport(&counter{next: wire, total: &c.trips}, middlewares...),
+		Timeout:   opts.Timeout,
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(authp, nil, nil, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("graph: request adapter: %w", err)
+	}
+	adapter.SetBaseUrl(c.base)
+	c.adapter = adapter
+	c.sdk = msgraphsdk.NewGraphServiceClient(adapter)
+	return c, nil
+}
+
+// RoundTrips is the number of HTTP requests this client has sent.
+func (c *Client) RoundTrips() int64 { return c.trips.Load() }
+
+// counter counts requests on the wire: the total, and per operation when the
+// request's context carries a Trips.
+type counter struct {
+	next  http.RoundTripper
+	total *atomic.Int64
+}
+
+func (t *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.total.Add(1)
+	if n, ok := r.Context().Value(tripsKey{}).(*Trips); ok {
+		n.n.Add(1)
+	}
+	return t.next.RoundTrip(r)
+}
+
+// Trips counts the round trips of one operation (a resolution, an action).
+type Trips struct{ n atomic.Int64 }
+
+// Count returns the round trips so far.
+func (t *Trips) Count() int64 { return t.n.Load() }
+
+type tripsKey struct{}
+
+// WithTrips returns a context whose Graph requests are counted in a new Trips.
+func WithTrips(ctx context.Context) (context.Context, *Trips) {
+	t := &Trips{}
+	return context.WithValue(ctx, tripsKey{}, t), t
+}

@@ -13,9 +13,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/functions"
-	"github.com/appwarden/appwarden/handler/pipeline"
-	"github.com/appwarden/appwarden/handler/store"
-	"github.com/appwarden/appwarden/handler/trail"
 )
 
 // serve runs the custom handler until ctx ends.
@@ -37,12 +34,16 @@ func serve(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "handler: listening on 127.0.0.1:%d: %v\n", cfg.Port, err)
 		return 2
 	}
-	st := store.Store(store.NewMemory())
-	tr := trail.New(st)
+	stg, err := wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
+	if err != nil {
+		log.Error("start-up failed", "error", err)
+		fmt.Fprintf(stderr, "handler: %v\n", err)
+		return 2
+	}
 	srv := &functions.Server{
 		Functions: functionSet(),
-		Processor: &pipeline.Pipeline{Trail: tr},
-		Poison:    tr,
+		Processor: stg.pipeline,
+		Poison:    stg.trail,
 		Log:       log,
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}

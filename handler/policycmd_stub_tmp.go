@@ -1,8 +1,0 @@
-package main
-
-import (
-	"context"
-	"io"
-)
-
-func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int { return 2 }

@@ -1,0 +1,167 @@
+// Package storetest is the contract every store.Store must pass: the
+// in-memory store and the Table Storage store (against Azurite) run the same
+// suite, so the embedded default cannot drift from production.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+// Run runs the contract against stores made by open; each test gets a fresh,
+// empty store (or a fresh partition namespace on a shared one).
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	ns := func(t *testing.T) string { return strings.ReplaceAll(t.Name(), "/", "_") }
+
+	t.Run("PutInsertsOnce", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		rec := store.Record{Partition: p, Key: "k1", Kind: store.KindSignal, Time: time.Unix(1700000000, 0).UTC(), Data: json.RawMessage(`{"a":1}`)}
+		ok, err := s.Put(ctx, rec)
+		if err != nil || !ok {
+			t.Fatalf("first Put = %v, %v; want true, nil", ok, err)
+		}
+		rec.Data = json.RawMessage(`{"a":2}`)
+		ok, err = s.Put(ctx, rec)
+		if err != nil || ok {
+			t.Fatalf("second Put = %v, %v; want false, nil", ok, err)
+		}
+		got, found, err := s.Get(ctx, p, "k1")
+		if err != nil || !found {
+			t.Fatalf("Get = %v, %v", found, err)
+		}
+		if string(got.Data) != `{"a":1}` || got.Kind != store.KindSignal || !got.Time.Equal(rec.Time) {
+			t.Fatalf("Get returned %+v; the first write must win", got)
+		}
+		if got.ETag == "" {
+			t.Fatal("Get returned no ETag")
+		}
+	})
+
+	t.Run("GetMissing", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		if _, found, err := s.Get(ctx, p, "nope"); err != nil || found {
+			t.Fatalf("Get of a missing record = %v, %v; want false, nil", found, err)
+		}
+	})
+
+	t.Run("ReplaceChecksETag", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		if _, err := s.Replace(ctx, store.Record{Partition: p, Key: "c", Kind: store.KindCursor, Data: json.RawMessage(`"v1"`)}); err != nil {
+			t.Fatalf("unconditional Replace: %v", err)
+		}
+		cur, _, err := s.Get(ctx, p, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := cur
+		cur.Data = json.RawMessage(`"v2"`)
+		tag, err := s.Replace(ctx, cur)
+		if err != nil || tag == "" || tag == stale.ETag {
+			t.Fatalf("Replace with the current ETag = %q, %v", tag, err)
+		}
+		stale.Data = json.RawMessage(`"v3"`)
+		if _, err := s.Replace(ctx, stale); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("Replace with a stale ETag = %v; want ErrConflict", err)
+		}
+		got, _, _ := s.Get(ctx, p, "c")
+		if string(got.Data) != `"v2"` {
+			t.Fatalf("after a conflict the record is %s; want \"v2\"", got.Data)
+		}
+		if _, err := s.Replace(ctx, store.Record{Partition: p, Key: "absent", ETag: got.ETag}); !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("conditional Replace of a missing record = %v; want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ListInKeyOrder", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		for _, k := range []string{"2026-01-03|b", "2026-01-01|a", "2026-01-02|c"} {
+			if _, err := s.Put(ctx, store.Record{Partition: p, Key: k, Kind: store.KindDecision}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Put(ctx, store.Record{Partition: p + "other", Key: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.List(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, r := range recs {
+			keys = append(keys, r.Key)
+		}
+		if got := strings.Join(keys, ","); got != "2026-01-01|a,2026-01-02|c,2026-01-03|b" {
+			t.Fatalf("List keys = %s", got)
+		}
+	})
+
+	t.Run("LargeData", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		big := json.RawMessage(`"` + strings.Repeat("x", 100_000) + `"`)
+		if _, err := s.Put(ctx, store.Record{Partition: p, Key: "big", Data: big}); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.Get(ctx, p, "big")
+		if err != nil || string(got.Data) != string(big) {
+			t.Fatalf("large data did not round-trip (len %d, err %v)", len(got.Data), err)
+		}
+	})
+
+	t.Run("AwkwardKeys", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		key := "audit:Directory_7d1c/0b9e#x?y\\z"
+		if ok, err := s.Put(ctx, store.Record{Partition: p + "/x", Key: key}); err != nil || !ok {
+			t.Fatalf("Put awkward key = %v, %v", ok, err)
+		}
+		if _, found, err := s.Get(ctx, p+"/x", key); err != nil || !found {
+			t.Fatalf("Get awkward key = %v, %v", found, err)
+		}
+	})
+
+	t.Run("ConcurrentPutOneWins", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				ok, err := s.Put(ctx, store.Record{Partition: p, Key: "once", Data: json.RawMessage(fmt.Sprint(i))})
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					wins.Add(1)
+				}
+			}(i)
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d concurrent Puts of one key succeeded; want exactly 1", wins.Load())
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		_, _ = s.Put(ctx, store.Record{Partition: p, Key: "d"})
+		if err := s.Delete(ctx, p, "d"); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, _ := s.Get(ctx, p, "d"); found {
+			t.Fatal("record still there after Delete")
+		}
+		if err := s.Delete(ctx, p, "d"); err != nil {
+			t.Fatalf("deleting an absent record: %v", err)
+		}
+	})
+}

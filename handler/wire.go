@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/policy"
+	"github.com/appwarden/appwarden/handler/remediate"
 	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/sweep"
 	"github.com/appwarden/appwarden/handler/trail"
@@ -46,6 +48,33 @@ type stages struct {
 	trail    *trail.Trail
 	graph    *graph.Client
 	store    store.Store
+
+	remediator *remediate.Remediator
+}
+
+// graphWriter adapts the Graph client to remediation's small interface.
+type graphWriter struct{ c *graph.Client }
+
+func (g graphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
+	in := make([]graph.Write, len(ws))
+	for i, w := range ws {
+		in[i] = graph.Write{Method: w.Method, Path: w.Path, Body: w.Body}
+	}
+	res, err := g.c.Apply(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]remediate.Result, len(res))
+	for i, r := range res {
+		out[i] = remediate.Result{Status: r.Status, Err: r.Err, Created: r.Created}
+	}
+	return out, nil
+}
+
+// instanceName names this process in action claims.
+func instanceName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
 // wire builds the pipeline from configuration. managedIdentity selects the
@@ -68,16 +97,21 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		return nil, err
 	}
 	tr := trail.New(st)
+	rem := &remediate.Remediator{
+		Graph: graphWriter{gc}, Store: st, Guard: cfg.Guard(),
+		MaxPerHour: cfg.MaxActionsPerHour, Owner: instanceName(),
+	}
 	p := &pipeline.Pipeline{
 		Trail:     tr,
 		Resolver:  gc,
 		Policy:    evaluator{policy: pol, mode: cfg.Mode, guard: cfg.Guard()},
+		Actor:     rem,
 		Decisions: tr,
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sweepAdapter{sw}
 	log.Info("pipeline wired", "policy", pol.Name(), "policyVersion", pol.Version(), "state", cfg.Storage.Describe())
-	return &stages{pipeline: p, trail: tr, graph: gc, store: st}, nil
+	return &stages{pipeline: p, trail: tr, graph: gc, store: st, remediator: rem}, nil
 }
 
 // sweepAdapter drops the sweep's stats for the pipeline.

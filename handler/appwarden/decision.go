@@ -170,3 +170,13 @@ type Action struct {
 	DryRun bool      `json:"dryRun"`
 	At     time.Time `json:"at"`
 }
+
+// Outcome is what remediation did with a decision.
+type Outcome struct {
+	Actions []Action `json:"actions"`
+	// Mode is the mode actually applied: audit when the decision was audit,
+	// the app is protected or released, or the blast-radius limit tripped.
+	Mode Mode `json:"mode"`
+	// Skipped says why nothing was done, when nothing was.
+	Skipped string `json:"skipped,omitempty"`
+}

@@ -19,7 +19,7 @@ type SignalRecorder interface {
 
 // Resolver reads the truth about the app a signal names.
 type Resolver interface {
-	Resolve(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (*appwarden.App, error)
+	ResolveSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (*appwarden.App, error)
 }
 
 // Sweeper runs a delta sweep, handing every new or changed app back to
@@ -33,9 +33,23 @@ type Evaluator interface {
 	Evaluate(app *appwarden.App) appwarden.Decision
 }
 
-// DecisionRecorder records the outcome for an app (resolution, decision).
+// Actor applies a decision to the tenant (or, in audit mode, records what
+// it would have done), exactly once.
+type Actor interface {
+	Act(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision) (appwarden.Outcome, error)
+}
+
+// Notifier tells the owners and the security channel. It must not block
+// containment: delivery failures wait in an outbox, so only a failure to
+// queue is an error.
+type Notifier interface {
+	Notify(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision, o appwarden.Outcome) error
+}
+
+// DecisionRecorder records the outcome for an app (resolution, decision,
+// what was done).
 type DecisionRecorder interface {
-	RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision) error
+	RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error
 }
 
 // Pipeline processes signals. Every stage is idempotent, so a redelivered or
@@ -45,6 +59,8 @@ type Pipeline struct {
 	Resolver  Resolver
 	Sweeper   Sweeper
 	Policy    Evaluator
+	Actor     Actor
+	Notifier  Notifier
 	Decisions DecisionRecorder
 }
 
@@ -66,17 +82,31 @@ func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.
 // HandleApp resolves, judges and records one app. The sweep calls it for
 // each object it finds (its signals are not recorded one by one).
 func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
-	app, err := p.Resolver.Resolve(ctx, log, sig)
+	app, err := p.Resolver.ResolveSignal(ctx, log, sig)
 	if err != nil {
 		return fmt.Errorf("resolving %s: %w", sig.AppID, err)
 	}
-	var d *appwarden.Decision
-	if !app.Deleted && p.Policy != nil {
-		dec := p.Policy.Evaluate(app)
-		d = &dec
+	if app.Deleted {
+		return p.Decisions.RecordDecision(ctx, log, sig, app, nil, nil)
 	}
-	if err := p.Decisions.RecordDecision(ctx, log, sig, app, d); err != nil {
+	d := p.Policy.Evaluate(app)
+	// Act before recording: containment is the point, and an action that
+	// failed must fail the invocation so it is redelivered.
+	var out appwarden.Outcome
+	var actErr error
+	if p.Actor != nil {
+		out, actErr = p.Actor.Act(ctx, log, app, d)
+	}
+	if err := p.Decisions.RecordDecision(ctx, log, sig, app, &d, &out); err != nil {
 		return err
+	}
+	if actErr != nil {
+		return fmt.Errorf("acting on %s: %w", app.AppID, actErr)
+	}
+	if p.Notifier != nil {
+		if err := p.Notifier.Notify(ctx, log, app, d, out); err != nil {
+			return fmt.Errorf("queueing notifications for %s: %w", app.AppID, err)
+		}
 	}
 	return nil
 }

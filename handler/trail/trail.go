@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,8 @@ func (t *Trail) History(ctx context.Context, appID string) ([]Entry, error) {
 	for _, r := range recs {
 		out = append(out, Entry{Time: r.Time, Kind: r.Kind, Data: r.Data})
 	}
+	// Keys order records of one kind; the story is told in time order.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
 }
 
@@ -114,14 +117,15 @@ type decisionRecord struct {
 	Kind     appwarden.SignalKind `json:"signalKind"`
 	App      *appwarden.App       `json:"app"`
 	Decision *appwarden.Decision  `json:"decision,omitempty"`
+	Outcome  *appwarden.Outcome   `json:"outcome,omitempty"`
 }
 
 // RecordDecision records the resolved app and the decision on it (nil when
 // nothing was judged, e.g. the app was deleted), and logs it with stable
 // field names.
-func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision) error {
+func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error {
 	at := t.Now().UTC()
-	rec := decisionRecord{Signal: sig.DedupeKey, Kind: sig.Kind, App: app, Decision: d}
+	rec := decisionRecord{Signal: sig.DedupeKey, Kind: sig.Kind, App: app, Decision: d, Outcome: o}
 	if _, err := t.put(ctx, partitionFor(app.AppID), store.KindDecision, t.key(at, store.KindDecision, ""), at, rec); err != nil {
 		return err
 	}
@@ -137,6 +141,9 @@ func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwar
 		}
 		attrs = append(attrs, "findings", len(d.Findings), "severity", sev, "mode", string(d.Mode),
 			"actions", strings.Join(actions, ","), "protected", d.Protected, "explanation", d.Explanation)
+	}
+	if o != nil {
+		attrs = append(attrs, "applied", len(o.Actions), "appliedMode", string(o.Mode), "skipped", o.Skipped)
 	}
 	log.Info("decision recorded", attrs...)
 	return nil

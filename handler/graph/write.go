@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Write is one change to the tenant: a method, a path below /v1.0, and a
+// JSON body. Bodies are written explicitly (not through the SDK's models)
+// because some properties, such as application isDisabled, are newer than
+// msgraph-sdk-go's generated models.
+type Write struct {
+	Method string
+	Path   string
+	Body   any
+}
+
+// WriteResult is how one write went: its HTTP status, and the error when it
+// failed. Created holds the id of an object a POST created.
+type WriteResult struct {
+	Status  int
+	Err     error
+	Created string
+}
+
+// Apply sends writes in $batch requests of up to 20, retrying throttled
+// items. The writes must be independent of each other (Graph may apply a
+// batch's items in any order; one failing does not stop the others). It
+// returns one result per write; err is for a failure of the whole exchange.
+func (c *Client) Apply(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	out := make([]WriteResult, len(writes))
+	for start := 0; start < len(writes); start += 20 {
+		end := min(start+20, len(writes))
+		var reqs []request
+		for i := start; i < end; i++ {
+			w := writes[i]
+			r := request{ID: strconv.Itoa(i), Method: w.Method, URL: w.Path, Body: w.Body}
+			if w.Body != nil {
+				r.Header = map[string]string{"Content-Type": "application/json"}
+			}
+			reqs = append(reqs, r)
+		}
+		got, err := c.batch(ctx, reqs)
+		if err != nil {
+			return nil, err
+		}
+		for i := start; i < end; i++ {
+			r := got[strconv.Itoa(i)]
+			res := WriteResult{Status: r.Status}
+			if r.Status >= 300 {
+				res.Err = itemError(r, fmt.Sprintf("%s %s", writes[i].Method, writes[i].Path))
+			} else if r.Status == 201 {
+				var created struct {
+					ID string `json:"id"`
+				}
+				if body := r.Body; len(body) > 0 {
+					_ = json.Unmarshal(body, &created)
+				}
+				res.Created = created.ID
+			}
+			out[i] = res
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,342 @@
+package remediate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+// Graph applies writes; main adapts the Graph client to it.
+type Graph interface {
+	Apply(ctx context.Context, writes []Write) ([]Result, error)
+}
+
+// Result is how one write went.
+type Result struct {
+	Status  int
+	Err     error
+	Created string
+}
+
+// Alerter raises the loud alert (the security channel) when the blast-radius
+// limit trips.
+type Alerter interface {
+	Alert(ctx context.Context, log *slog.Logger, message string)
+}
+
+// Remediator applies decisions.
+type Remediator struct {
+	Graph Graph
+	Store store.Store
+	Guard appwarden.Guard
+	// MaxPerHour is the blast-radius limit on enforce actions per rolling
+	// hour, across instances.
+	MaxPerHour int
+	Alerter    Alerter
+	// Owner names this instance in claims; Lease is how long a claim holds
+	// before another instance may take over a crashed one's work.
+	Owner string
+	Lease time.Duration
+	Now   func() time.Time
+}
+
+// Action record statuses.
+const (
+	StatusWouldDo  = "would-do" // audit mode: recorded, not done
+	StatusClaimed  = "claimed"
+	StatusDone     = "done"
+	StatusReleased = "released"
+)
+
+// record is an action as stored: the domain Action plus its bookkeeping.
+type record struct {
+	appwarden.Action
+	Fingerprint string    `json:"fingerprint"`
+	Status      string    `json:"status"`
+	Owner       string    `json:"owner,omitempty"`
+	LeaseUntil  time.Time `json:"leaseUntil,omitempty"`
+	Undo        *Write    `json:"undo,omitempty"`
+	Note        string    `json:"note,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Attempts    int       `json:"attempts,omitempty"`
+}
+
+func (r *Remediator) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Fingerprint identifies what a decision found, so that the same findings on
+// the same app lead to the same actions exactly once, and a change in the app
+// (a new permission, a new secret) leads to new ones.
+func Fingerprint(appID string, d appwarden.Decision) string {
+	var parts []string
+	for _, f := range d.Findings {
+		for _, e := range f.Evidence {
+			parts = append(parts, f.RuleID+"|"+e.Kind+"|"+e.ID+"|"+e.Name)
+		}
+		if len(f.Evidence) == 0 {
+			parts = append(parts, f.RuleID)
+		}
+	}
+	sort.Strings(parts)
+	sum := sha256.Sum256([]byte(strings.ToLower(appID) + "\n" + strings.Join(parts, "\n")))
+	return hex.EncodeToString(sum[:8])
+}
+
+func actionKey(fp string, s Step) string { return "action|" + fp + "|" + s.Key() }
+
+// Act applies the decision's actions to the app, exactly once. In audit mode
+// it records what it would have done and writes nothing to Graph. An error
+// means some action is neither done nor recorded as done: fail the
+// invocation so it is redelivered, and the retry resumes where this stopped.
+func (r *Remediator) Act(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision) (appwarden.Outcome, error) {
+	out := appwarden.Outcome{Mode: d.Mode}
+	if why := r.protected(app, d); why != "" {
+		out.Mode, out.Skipped = appwarden.ModeAudit, "protected: "+why
+		return out, nil
+	}
+	fp := Fingerprint(app.AppID, d)
+	if rel, ok, err := r.released(ctx, app.AppID, fp); err != nil {
+		return out, err
+	} else if ok {
+		out.Mode, out.Skipped = appwarden.ModeAudit, "released by "+rel+"; not acted on again until the app changes"
+		return out, nil
+	}
+	steps := Plan(app, d, r.now())
+	if err := r.settle(ctx, log, app, fp, steps); err != nil {
+		return out, err
+	}
+	if len(steps) == 0 {
+		return out, nil
+	}
+	if d.Mode != appwarden.ModeEnforce {
+		return r.record(ctx, log, app, fp, steps, out)
+	}
+	tripped, err := r.limitTripped(ctx)
+	if err != nil {
+		return out, err
+	}
+	if tripped {
+		out.Mode = appwarden.ModeAudit
+		out.Skipped = "blast-radius limit tripped: decisions are audit-only until an operator resets it (handler limit reset)"
+		log.Error("blast-radius limit is tripped; recording as audit-only", "event", "limit", "appId", app.AppID)
+		return r.record(ctx, log, app, fp, steps, out)
+	}
+	return r.enforce(ctx, log, app, fp, steps, out)
+}
+
+// protected checks the guard again, independently of policy.
+func (r *Remediator) protected(app *appwarden.App, d appwarden.Decision) string {
+	if why := r.Guard.Protected(app); why != "" {
+		return why
+	}
+	return d.Protected
+}
+
+// record keeps audit-mode actions: what would have been done, once each.
+func (r *Remediator) record(ctx context.Context, log *slog.Logger, app *appwarden.App, fp string, steps []Step, out appwarden.Outcome) (appwarden.Outcome, error) {
+	for _, s := range steps {
+		act := r.action(app, s, true)
+		rec := record{Action: act, Fingerprint: fp, Status: StatusWouldDo, Undo: s.Undo, Note: s.Note}
+		if _, err := r.put(ctx, app.AppID, actionKey(fp, s), rec); err != nil {
+			return out, err
+		}
+		out.Actions = append(out.Actions, act)
+		log.Info("would act (audit mode)", "event", "action", "action", string(s.Kind), "target", s.Target, "dryRun", true)
+	}
+	return out, nil
+}
+
+func (r *Remediator) action(app *appwarden.App, s Step, dry bool) appwarden.Action {
+	before, _ := json.Marshal(s.Before)
+	return appwarden.Action{Kind: s.Kind, AppID: app.AppID, Target: s.Target, Before: before, DryRun: dry, At: r.now()}
+}
+
+func (r *Remediator) put(ctx context.Context, appID, key string, rec record) (bool, error) {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return false, err
+	}
+	ok, err := r.Store.Put(ctx, store.Record{Partition: strings.ToLower(appID), Key: key, Kind: store.KindAction, Time: rec.At, Data: raw})
+	if err != nil {
+		return false, fmt.Errorf("remediate: recording %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+func (r *Remediator) replace(ctx context.Context, appID, key, etag string, rec record) (string, error) {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return "", err
+	}
+	return r.Store.Replace(ctx, store.Record{Partition: strings.ToLower(appID), Key: key, Kind: store.KindAction, Time: rec.At, Data: raw, ETag: etag})
+}
+
+// claim is a step this instance owns, with the ETag of its claim record.
+type claim struct {
+	step Step
+	key  string
+	etag string
+	rec  record
+}
+
+// enforce claims, budgets, applies and records the steps.
+func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appwarden.App, fp string, steps []Step, out appwarden.Outcome) (appwarden.Outcome, error) {
+	var mine []claim
+	for _, s := range steps {
+		c, done, err := r.claim(ctx, app, fp, s)
+		if err != nil {
+			return out, err
+		}
+		if done {
+			log.Info("action already done; not repeating it", "event", "action", "action", string(s.Kind), "target", s.Target, "duplicate", true)
+			continue
+		}
+		if c != nil {
+			mine = append(mine, *c)
+		}
+	}
+	if len(mine) == 0 {
+		return out, nil
+	}
+	allowed, err := r.reserve(ctx, log, app, fp, mine)
+	if err != nil {
+		return out, err
+	}
+	if !allowed {
+		for _, c := range mine {
+			_ = r.Store.Delete(ctx, strings.ToLower(app.AppID), c.key)
+		}
+		out.Mode = appwarden.ModeAudit
+		out.Skipped = "blast-radius limit reached"
+		return r.record(ctx, log, app, fp, steps, out)
+	}
+	writes := make([]Write, len(mine))
+	for i, c := range mine {
+		writes[i] = c.step.Write
+	}
+	results, err := r.Graph.Apply(ctx, writes)
+	if err != nil {
+		r.unclaim(ctx, app, mine)
+		return out, fmt.Errorf("remediate: applying %d writes: %w", len(writes), err)
+	}
+	var errs []error
+	for i, c := range mine {
+		res := results[i]
+		ok := res.Err == nil || (res.Status == 404 && c.step.Write.Method == "DELETE") // already gone
+		if !ok {
+			_ = r.Store.Delete(ctx, strings.ToLower(app.AppID), c.key) // let the retry claim it again
+			errs = append(errs, fmt.Errorf("%s on %s: %w", c.step.Kind, c.step.Target, res.Err))
+			log.Error("action failed; the event will be redelivered and the action retried", "event", "action", "action", string(c.step.Kind), "target", c.step.Target, "error", res.Err)
+			continue
+		}
+		c.rec.Status, c.rec.Owner, c.rec.LeaseUntil = StatusDone, "", time.Time{}
+		c.rec.At = r.now()
+		if _, err := r.replace(ctx, app.AppID, c.key, c.etag, c.rec); err != nil {
+			errs = append(errs, fmt.Errorf("recording %s on %s as done: %w", c.step.Kind, c.step.Target, err))
+			continue
+		}
+		out.Actions = append(out.Actions, c.rec.Action)
+		log.Warn("acted", "event", "action", "action", string(c.step.Kind), "target", c.step.Target, "dryRun", false, "note", c.step.Note)
+	}
+	return out, errors.Join(errs...)
+}
+
+// claim takes a step for this instance. done is true when it is already
+// applied; a nil claim without done means another instance holds it.
+func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s Step) (*claim, bool, error) {
+	key := actionKey(fp, s)
+	part := strings.ToLower(app.AppID)
+	rec := record{Action: r.action(app, s, false), Fingerprint: fp, Status: StatusClaimed, Owner: r.Owner,
+		LeaseUntil: r.now().Add(r.lease()), Undo: s.Undo, Note: s.Note, Attempts: 1}
+	if ok, err := r.put(ctx, app.AppID, key, rec); err != nil {
+		return nil, false, err
+	} else if ok {
+		got, _, err := r.Store.Get(ctx, part, key)
+		if err != nil {
+			return nil, false, err
+		}
+		return &claim{step: s, key: key, etag: got.ETag, rec: rec}, false, nil
+	}
+	cur, found, err := r.Store.Get(ctx, part, key)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	var old record
+	if err := json.Unmarshal(cur.Data, &old); err != nil {
+		return nil, false, fmt.Errorf("remediate: corrupt action record %s: %w", key, err)
+	}
+	switch {
+	case old.Status == StatusDone || old.Status == StatusReleased:
+		return nil, true, nil
+	case old.Status == StatusClaimed && r.now().Before(old.LeaseUntil) && old.Owner != r.Owner:
+		return nil, false, nil // another instance is applying it right now
+	}
+	// A would-do record (the mode changed to enforce), or a claim whose
+	// holder died: take it over, if nobody else does first.
+	rec.Attempts = old.Attempts + 1
+	tag, err := r.replace(ctx, app.AppID, key, cur.ETag, rec)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return &claim{step: s, key: key, etag: tag, rec: rec}, false, nil
+}
+
+func (r *Remediator) unclaim(ctx context.Context, app *appwarden.App, cs []claim) {
+	for _, c := range cs {
+		_ = r.Store.Delete(ctx, strings.ToLower(app.AppID), c.key)
+	}
+}
+
+func (r *Remediator) lease() time.Duration {
+	if r.Lease > 0 {
+		return r.Lease
+	}
+	return 2 * time.Minute
+}
+
+// settle reconciles claims left by an instance that died between its write
+// and its record: when Graph already shows the change (the step is no longer
+// planned), the claim is recorded as done rather than applied again.
+func (r *Remediator) settle(ctx context.Context, log *slog.Logger, app *appwarden.App, fp string, steps []Step) error {
+	planned := map[string]bool{}
+	for _, s := range steps {
+		planned[actionKey(fp, s)] = true
+	}
+	recs, err := r.Store.List(ctx, strings.ToLower(app.AppID))
+	if err != nil {
+		return fmt.Errorf("remediate: reading actions of %s: %w", app.AppID, err)
+	}
+	for _, sr := range recs {
+		if !strings.HasPrefix(sr.Key, "action|"+fp+"|") || planned[sr.Key] {
+			continue
+		}
+		var ar record
+		if json.Unmarshal(sr.Data, &ar) != nil || ar.Status != StatusClaimed {
+			continue
+		}
+		ar.Status, ar.Owner, ar.LeaseUntil = StatusDone, "", time.Time{}
+		ar.Note = strings.TrimSpace(ar.Note + " (observed applied in Graph)")
+		if _, err := r.replace(ctx, app.AppID, sr.Key, sr.ETag, ar); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		log.Info("claim settled: Graph already shows the change", "event", "action", "action", string(ar.Kind), "target", ar.Target)
+	}
+	return nil
+}

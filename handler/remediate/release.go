@@ -1,0 +1,118 @@
+package remediate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+// Release is what `handler release` did.
+type Release struct {
+	AppID    string    `json:"appId"`
+	By       string    `json:"by"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+	Restored []string  `json:"restored"`
+	// Lost lists what cannot come back (removed secrets), in words.
+	Lost   []string `json:"lost,omitempty"`
+	Failed []string `json:"failed,omitempty"`
+	// Fingerprints are the decisions released: the same findings will not
+	// quarantine the app again until it changes.
+	Fingerprints []string `json:"fingerprints"`
+}
+
+// released reports who released this fingerprint, if anyone.
+func (r *Remediator) released(ctx context.Context, appID, fp string) (string, bool, error) {
+	rec, found, err := r.Store.Get(ctx, strings.ToLower(appID), "release|"+fp)
+	if err != nil || !found {
+		return "", false, err
+	}
+	var rel Release
+	_ = json.Unmarshal(rec.Data, &rel)
+	return rel.By, true, nil
+}
+
+// Release undoes every action done on the app: it re-enables the service
+// principal, reactivates the registration, re-creates removed assignments
+// and grants, and restores tags and notes. It records who released it and
+// why, and marks the decisions released.
+func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Release, error) {
+	rel := Release{AppID: strings.ToLower(appID), By: by, Reason: reason, At: r.now()}
+	if strings.TrimSpace(reason) == "" || strings.TrimSpace(by) == "" {
+		return rel, fmt.Errorf("remediate: a release needs a reason and who releases (--reason, --by)")
+	}
+	recs, err := r.Store.List(ctx, rel.AppID)
+	if err != nil {
+		return rel, fmt.Errorf("remediate: reading actions of %s: %w", appID, err)
+	}
+	type done struct {
+		key, etag string
+		rec       record
+	}
+	var todo []done
+	var writes []Write
+	fps := map[string]bool{}
+	for _, sr := range recs {
+		if sr.Kind != store.KindAction || !strings.HasPrefix(sr.Key, "action|") {
+			continue
+		}
+		var ar record
+		if err := json.Unmarshal(sr.Data, &ar); err != nil {
+			return rel, fmt.Errorf("remediate: corrupt action record %s: %w", sr.Key, err)
+		}
+		if ar.Status != StatusDone {
+			continue
+		}
+		fps[ar.Fingerprint] = true
+		if ar.Undo == nil {
+			rel.Lost = append(rel.Lost, ar.Note)
+			ar.Status = StatusReleased
+			if _, err := r.replace(ctx, rel.AppID, sr.Key, sr.ETag, ar); err != nil {
+				return rel, err
+			}
+			continue
+		}
+		todo = append(todo, done{sr.Key, sr.ETag, ar})
+		writes = append(writes, *ar.Undo)
+	}
+	if len(writes) > 0 {
+		results, err := r.Graph.Apply(ctx, writes)
+		if err != nil {
+			return rel, fmt.Errorf("remediate: restoring %s: %w", appID, err)
+		}
+		for i, d := range todo {
+			what := fmt.Sprintf("%s on %s", d.rec.Kind, d.rec.Target)
+			if results[i].Err != nil {
+				rel.Failed = append(rel.Failed, what+": "+results[i].Err.Error())
+				continue
+			}
+			d.rec.Status = StatusReleased
+			if _, err := r.replace(ctx, rel.AppID, d.key, d.etag, d.rec); err != nil {
+				return rel, err
+			}
+			rel.Restored = append(rel.Restored, what)
+		}
+	}
+	for fp := range fps {
+		rel.Fingerprints = append(rel.Fingerprints, fp)
+	}
+	raw, _ := json.Marshal(rel)
+	for _, fp := range rel.Fingerprints {
+		if _, err := r.Store.Replace(ctx, store.Record{Partition: rel.AppID, Key: "release|" + fp, Kind: store.KindRelease, Time: rel.At, Data: raw}); err != nil {
+			return rel, fmt.Errorf("remediate: recording release: %w", err)
+		}
+	}
+	if len(rel.Fingerprints) == 0 {
+		if _, err := r.Store.Put(ctx, store.Record{Partition: rel.AppID, Key: "release|none|" + rel.At.Format(time.RFC3339Nano), Kind: store.KindRelease, Time: rel.At, Data: raw}); err != nil {
+			return rel, err
+		}
+	}
+	if len(rel.Failed) > 0 {
+		return rel, fmt.Errorf("remediate: %d restores failed", len(rel.Failed))
+	}
+	return rel, nil
+}

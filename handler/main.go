@@ -25,6 +25,9 @@ Usage:
   handler serve           the same
   handler policy ...      check, test or print policies (handler policy --help)
   handler functions       list the functions this handler serves, as JSON (name, binding, trigger)
+  handler history ...     print an app's story: signals, decisions, actions, releases
+  handler release ...     undo what AppWarden changed on an app
+  handler limit reset ... clear the tripped blast-radius limit
 
 Exit codes: 0 success, 1 findings at or above --fail-on, 2 usage or runtime error.
 `
@@ -41,6 +44,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return printFunctions(stdout)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "history":
+		return runHistory(ctx, args[1:], stdout, stderr)
+	case "release":
+		return runRelease(ctx, args[1:], stdout, stderr)
+	case "limit":
+		return runLimit(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

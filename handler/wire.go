@@ -110,7 +110,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sweepAdapter{sw}
-	log.Info("pipeline wired", "policy", pol.Name(), "policyVersion", pol.Version(), "state", cfg.Storage.Describe())
+	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
 	return &stages{pipeline: p, trail: tr, graph: gc, store: st, remediator: rem}, nil
 }
 

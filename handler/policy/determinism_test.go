@@ -1,0 +1,67 @@
+package policy
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+)
+
+// kitchenSink triggers every built-in rule, with several items in each of
+// the lists whose order must not matter.
+func kitchenSink() *appwarden.App {
+	a := cleanApp()
+	a.Owners = nil
+	a.Application.SignInAudience = "AzureADMultipleOrgs"
+	a.Permissions = append(a.Permissions,
+		application("RoleManagement.ReadWrite.Directory", idRoleManagementRW, 4),
+		application("Mail.ReadWrite", idMailReadWriteApp, 3),
+		application("User.Read.All", idUserReadAllApp, 3),
+		delegated("Directory.ReadWrite.All", idDirectoryRWDel, 4, false),
+		delegated("Mail.Read", idMailReadDel, 2, true),
+	)
+	a.Application.PasswordCredentials = []appwarden.Credential{
+		secret(secretKeyID, date(2025, 1, 1), date(2027, 1, 1)),
+		secret("0a0a0a0a-0000-4000-8000-000000000001", date(2026, 4, 1), date(2026, 7, 1)),
+		secret("0a0a0a0a-0000-4000-8000-000000000002", date(2026, 4, 1), date(2026, 7, 1)),
+	}
+	a.Application.KeyCredentials = []appwarden.Credential{certificate(certKeyID, date(2026, 1, 1), date(2027, 1, 1))}
+	for _, u := range append(append([]string{}, riskyURIs...), safeURIs...) {
+		a.Application.RedirectURIs = append(a.Application.RedirectURIs, appwarden.RedirectURI{Kind: appwarden.RedirectWeb, URI: u})
+	}
+	return a
+}
+
+func TestEvaluateIsDeterministic(t *testing.T) {
+	p := mustDefault(t)
+	first := p.Evaluate(kitchenSink(), enforceEnv())
+	if len(first.Findings) != len(p.RuleIDs()) {
+		t.Fatalf("kitchen sink triggers %v, want every built-in rule", ruleIDs(first))
+	}
+	if again := p.Evaluate(kitchenSink(), enforceEnv()); !reflect.DeepEqual(first, again) {
+		t.Fatalf("two evaluations differ:\n%+v\n%+v", first, again)
+	}
+	// Evaluating must not change the app.
+	a := kitchenSink()
+	p.Evaluate(a, enforceEnv())
+	if !reflect.DeepEqual(a, kitchenSink()) {
+		t.Fatal("Evaluate modified the app")
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20; i++ {
+		a := kitchenSink()
+		shuffle(rng, a.Permissions)
+		shuffle(rng, a.Application.PasswordCredentials)
+		shuffle(rng, a.Application.KeyCredentials)
+		shuffle(rng, a.Application.RedirectURIs)
+		if got := p.Evaluate(a, enforceEnv()); !reflect.DeepEqual(first, got) {
+			t.Fatalf("permuted app gives another decision:\n%+v\n%+v", first, got)
+		}
+	}
+}
+
+func shuffle[T any](rng *rand.Rand, s []T) {
+	rng.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}

@@ -70,6 +70,9 @@ func Decode(v any, path string, source appwarden.Source) appwarden.Batch {
 		if !ok {
 			return poison(&shape.Error{Path: path + ".records", Problem: "expected array, got " + shape.KindOf(recs)})
 		}
+		if len(list) == 0 {
+			return ignored("%s.records: holds no records", path)
+		}
 		var b appwarden.Batch
 		for i, r := range list {
 			b.Add(decodeOne(r, fmt.Sprintf("%s.records[%d]", path, i), source))

@@ -8,6 +8,8 @@ package eventgrid
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +35,9 @@ var eventGridFields = shape.Fields{
 	"eventTime":   shape.String,
 	"topic":       shape.String,
 	"dataVersion": shape.String,
+	// metadataVersion is read by the SDK too; checking it here keeps the
+	// error for a bad event the same on every decode.
+	"metadataVersion": shape.String,
 }
 
 var cloudEventFields = shape.Fields{
@@ -42,6 +47,11 @@ var cloudEventFields = shape.Fields{
 	"specversion": shape.String | shape.Required,
 	"subject":     shape.String,
 	"time":        shape.String,
+	// read by the SDK too; checked here so that a bad event always gets the
+	// same error (the SDK reports whichever bad field its map order meets first)
+	"datacontenttype": shape.String,
+	"dataschema":      shape.String,
+	"data_base64":     shape.String,
 }
 
 // Decode turns the Event Grid binding value into signals. v is the value as
@@ -94,6 +104,15 @@ func parse(obj map[string]any, path string) (event, error) {
 	if _, ce := obj["specversion"]; ce {
 		if err := shape.Check(obj, path, cloudEventFields); err != nil {
 			return event{}, err
+		}
+		_, hasData := obj["data"]
+		if _, hasBase64 := obj["data_base64"]; hasData && hasBase64 {
+			return event{}, &shape.Error{Path: path, Problem: "a CloudEvent must not have both data and data_base64"}
+		}
+		if ts, ok := obj["time"].(string); ok {
+			if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+				return event{}, &shape.Error{Path: path + ".time", Problem: fmt.Sprintf("%q is not an RFC 3339 time", ts)}
+			}
 		}
 		var c messaging.CloudEvent
 		if err := c.UnmarshalJSON(raw); err != nil {
@@ -150,6 +169,14 @@ var armFields = shape.Fields{
 	"authorization.action": shape.String,
 	"authorization.scope":  shape.String,
 	"httpRequest":          shape.Object,
+	// The rest are read by the SDK's data model; checking them here gives a
+	// bad field its path, the same one on every decode.
+	"resourceGroup":               shape.String,
+	"authorization.evidence":      shape.Object,
+	"httpRequest.clientIpAddress": shape.String,
+	"httpRequest.clientRequestId": shape.String,
+	"httpRequest.method":          shape.String,
+	"httpRequest.url":             shape.String,
 }
 
 func decodeARM(ev event) appwarden.Batch {
@@ -164,11 +191,13 @@ func decodeARM(ev event) appwarden.Batch {
 	if err := shape.Check(v, ev.path, armFields); err != nil {
 		return fail(err)
 	}
-	if claims, ok := v.(map[string]any)["claims"].(map[string]any); ok {
-		for k, c := range claims {
-			if _, ok := c.(string); !ok && c != nil {
-				return fail(&shape.Error{Path: ev.path + ".claims[" + k + "]", Problem: "expected string, got " + shape.KindOf(c)})
-			}
+	obj := v.(map[string]any)
+	if err := stringValues(obj["claims"], ev.path+".claims"); err != nil {
+		return fail(err)
+	}
+	if auth, ok := obj["authorization"].(map[string]any); ok {
+		if err := stringValues(auth["evidence"], ev.path+".authorization.evidence"); err != nil {
+			return fail(err)
 		}
 	}
 	var d azsystemevents.ResourceActionSuccessEventData
@@ -201,6 +230,24 @@ func decodeARM(ev event) appwarden.Batch {
 		DedupeKey: "eventgrid:" + ev.id,
 		Details:   details,
 	}}}
+}
+
+// stringValues checks that every value of an object (the SDK reads claims
+// and evidence as maps of strings) is a string or null, in key order so the
+// error names the same key every time.
+func stringValues(v any, at string) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil // absent; its kind is checked by armFields
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if c := m[k]; c != nil {
+			if _, ok := c.(string); !ok {
+				return &shape.Error{Path: at + "[" + k + "]", Problem: "expected string, got " + shape.KindOf(c)}
+			}
+		}
+	}
+	return nil
 }
 
 // Claim names in ARM events' claims (the token's claims, long form).

@@ -34,17 +34,27 @@ func (l *lines) all() []string {
 	return append([]string{}, l.l...)
 }
 
+// invocationWide are the attributes every line of an invocation carries.
+var invocationWide = map[string]bool{"invocationId": true, "function": true}
+
 func (c *capture) Enabled(ctx context.Context, lvl slog.Level) bool { return c.next.Enabled(ctx, lvl) }
 
 func (c *capture) Handle(ctx context.Context, r slog.Record) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
-	// The invocation-wide attributes are already known to the host; keep
-	// the line short and list only the record's own.
-	r.Attrs(func(a slog.Attr) bool {
+	write := func(a slog.Attr) bool {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Resolve())
 		return true
-	})
+	}
+	// The invocation-wide attributes are already known to the host; keep
+	// the line short and list the narrower ones (the signal's kind, appId
+	// and dedupe key) and the record's own.
+	for _, a := range c.attrs {
+		if !invocationWide[a.Key] {
+			write(a)
+		}
+	}
+	r.Attrs(write)
 	c.lines.add(b.String())
 	return c.next.Handle(ctx, r)
 }

@@ -109,7 +109,8 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 			log.Info("ignored: " + reason)
 		}
 		if len(batch.Poison) > 0 {
-			if err := s.recordPoison(ctx, log, f, invocation, body, batch.Poison); err != nil {
+			partial := readErr != nil // body holds only what was read (at most MaxBody bytes)
+			if err := s.recordPoison(ctx, log, f, invocation, body, partial, batch.Poison); err != nil {
 				log.Error("could not record poison; failing so the input is redelivered", "error", err)
 				status = http.StatusInternalServerError
 			}
@@ -158,8 +159,8 @@ func (s *Server) decode(f Function, body []byte, readErr error) (appwarden.Batch
 
 func poisonBatch(err error) appwarden.Batch { return appwarden.Batch{Poison: []error{err}} }
 
-func (s *Server) recordPoison(ctx context.Context, log *slog.Logger, f Function, invocation string, body []byte, errs []error) error {
-	p := appwarden.Poison{Function: f.Name, InvocationID: invocation, At: s.now().UTC()}
+func (s *Server) recordPoison(ctx context.Context, log *slog.Logger, f Function, invocation string, body []byte, partial bool, errs []error) error {
+	p := appwarden.Poison{Function: f.Name, InvocationID: invocation, At: s.now().UTC(), Truncated: partial}
 	for _, e := range errs {
 		p.Errors = append(p.Errors, e.Error())
 		log.Error("malformed input recorded as poison: " + e.Error())

@@ -108,10 +108,16 @@ func check(v any, at string, segs []string, want Kind) error {
 	child, present := obj[name]
 	path := join(at, name)
 	if !present || child == nil {
-		if want&Required != 0 {
-			return &Error{Path: path, Problem: "required " + want.String() + " is missing"}
+		// Required is about the leaf: under an absent array it holds for
+		// every (no) element; under an absent object the leaf is missing.
+		rest := strings.Join(segs[1:], ".")
+		if want&Required == 0 || each || strings.Contains(rest, "[]") {
+			return nil
 		}
-		return nil
+		if rest != "" {
+			path = path + "." + rest
+		}
+		return &Error{Path: path, Problem: "required " + want.String() + " is missing"}
 	}
 	if !each {
 		return check(child, path, segs[1:], want)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"sync"
@@ -23,6 +24,15 @@ func (m *Memory) etag() string {
 	return strconv.FormatInt(m.seq, 10)
 }
 
+// owned copies a record's data, so that neither a writer nor a reader shares
+// bytes with the stored record (Table Storage keeps its own copy too).
+func owned(r Record) Record {
+	if r.Data != nil {
+		r.Data = append(json.RawMessage(nil), r.Data...)
+	}
+	return r
+}
+
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, rec Record) (bool, error) {
 	m.mu.Lock()
@@ -36,7 +46,7 @@ func (m *Memory) Put(_ context.Context, rec Record) (bool, error) {
 		return false, nil
 	}
 	rec.ETag = m.etag()
-	p[rec.Key] = rec
+	p[rec.Key] = owned(rec)
 	return true, nil
 }
 
@@ -45,7 +55,7 @@ func (m *Memory) Get(_ context.Context, partition, key string) (Record, bool, er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.parts[partition][key]
-	return r, ok, nil
+	return owned(r), ok, nil
 }
 
 // Replace implements Store.
@@ -67,7 +77,7 @@ func (m *Memory) Replace(_ context.Context, rec Record) (string, error) {
 		}
 	}
 	rec.ETag = m.etag()
-	p[rec.Key] = rec
+	p[rec.Key] = owned(rec)
 	return rec.ETag, nil
 }
 
@@ -77,7 +87,7 @@ func (m *Memory) List(_ context.Context, partition string) ([]Record, error) {
 	defer m.mu.Unlock()
 	out := make([]Record, 0, len(m.parts[partition]))
 	for _, r := range m.parts[partition] {
-		out = append(out, r)
+		out = append(out, owned(r))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil

@@ -28,7 +28,8 @@ func Decode(v any, path string, now time.Time) appwarden.Batch {
 	sig := appwarden.Signal{Kind: appwarden.SweepRequested, Source: appwarden.SourceTimer, Activity: "timer", Time: now.UTC()}
 	if st, ok := obj["ScheduleStatus"].(map[string]any); ok {
 		if next, ok := st["Next"].(string); ok {
-			if t, err := time.Parse(time.RFC3339Nano, next); err == nil {
+			// DateTime.MinValue (year 1) means "not scheduled": keep now
+			if t, err := time.Parse(time.RFC3339Nano, next); err == nil && !t.IsZero() {
 				sig.Time = t.UTC()
 			}
 		}

@@ -1,0 +1,96 @@
+package auditlog_test
+
+import (
+	"encoding/json"
+	"io/fs"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/auditlog"
+)
+
+// addFixtureSeeds seeds the corpus with every fixture file, and with the
+// data of each event and the records of each diagnostic batch.
+func addFixtureSeeds(f *testing.F) {
+	err := filepath.WalkDir(testdata, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return err
+		}
+		rel, _ := filepath.Rel(testdata, p)
+		b := fixture(f, rel)
+		f.Add(b)
+		var parts struct {
+			Data    json.RawMessage   `json:"data"`
+			Records []json.RawMessage `json:"records"`
+		}
+		if json.Unmarshal(b, &parts) == nil {
+			if len(parts.Data) > 0 {
+				f.Add([]byte(parts.Data))
+			}
+			for _, r := range parts.Records {
+				f.Add([]byte(r))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+}
+
+// wantOutcomes is how many outcomes v must decode to: one per record of a
+// non-empty records envelope, else exactly one.
+func wantOutcomes(v any) int {
+	if obj, ok := v.(map[string]any); ok {
+		if recs, ok := obj["records"].([]any); ok && len(recs) > 0 {
+			return len(recs)
+		}
+	}
+	return 1
+}
+
+// FuzzAuditLog feeds arbitrary JSON to the audit record decoder. It must
+// never panic; each record ends as exactly one signal, ignore reason or
+// poison error, which names its place; every signal names an app or an
+// object; and decoding is deterministic.
+func FuzzAuditLog(f *testing.F) {
+	addFixtureSeeds(f)
+	for _, s := range []string{`{"records":[]}`, `{"records":[1,{}]}`, `{"properties":{}}`, `{"id":"x","activityDisplayName":"Add application","result":"success"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		b := auditlog.Decode(v, path, appwarden.SourceEventHub)
+		if n, want := len(b.Signals)+len(b.Ignored)+len(b.Poison), wantOutcomes(v); n != want {
+			t.Fatalf("%d outcomes, want %d: %+v", n, want, b)
+		}
+		for _, r := range b.Ignored {
+			if !strings.HasPrefix(r, path) {
+				t.Errorf("ignore reason %q does not name its path", r)
+			}
+		}
+		for _, e := range b.Poison {
+			if !strings.HasPrefix(e.Error(), path) {
+				t.Errorf("poison %q does not name its path", e)
+			}
+		}
+		for _, s := range b.Signals {
+			if !slices.Contains(appwarden.SignalKinds, s.Kind) || s.Source != appwarden.SourceEventHub ||
+				!strings.HasPrefix(s.DedupeKey, "audit:") || (s.AppID == "" && s.ObjectID == "") {
+				t.Errorf("incomplete signal %+v", s)
+			}
+		}
+		again := auditlog.Decode(v, path, appwarden.SourceEventHub)
+		if !reflect.DeepEqual(b.Signals, again.Signals) || !slices.Equal(b.Ignored, again.Ignored) ||
+			!slices.Equal(errorTexts(b.Poison), errorTexts(again.Poison)) {
+			t.Errorf("decoding twice differs:\n%+v\n%+v", b, again)
+		}
+	})
+}

@@ -39,7 +39,6 @@ type Options struct {
 
 // Client reads and writes Microsoft Graph.
 type Client struct {
-	sdk     *msgraphsdk.GraphServiceClient
 	adapter *msgraphsdk.GraphRequestAdapter
 	base    string // <Endpoint>/v1.0
 	retry   RetryPolicy
@@ -109,7 +108,6 @@ func New(opts Options) (*Client, error) {
 	}
 	adapter.SetBaseUrl(c.base)
 	c.adapter = adapter
-	c.sdk = msgraphsdk.NewGraphServiceClient(adapter)
 	return c, nil
 }
 

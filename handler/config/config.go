@@ -227,6 +227,10 @@ func (r *reader) url(name string, secret bool) string {
 	if v == "" {
 		return ""
 	}
+	if strings.HasPrefix(v, "@Microsoft.KeyVault(") {
+		r.fail(name, "is an unresolved Key Vault reference: the platform could not read the secret (check that the identity in keyVaultReferenceIdentity has Key Vault Secrets User on the vault)")
+		return ""
+	}
 	shown := fmt.Sprintf("%q", v)
 	if secret {
 		shown = "the value"

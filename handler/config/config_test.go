@@ -330,3 +330,16 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Error("Reveal does not give the value back")
 	}
 }
+
+func TestUnresolvedKeyVaultReferenceIsNamed(t *testing.T) {
+	ref := "@Microsoft.KeyVault(SecretUri=https://kv-appwarden.vault.azure.net/secrets/teams-webhook/)"
+	_, err := config.Load(func(k string) string {
+		if k == config.TeamsWebhookURL {
+			return ref
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), config.TeamsWebhookURL+": is an unresolved Key Vault reference") {
+		t.Fatalf("err = %v; want it to name an unresolved Key Vault reference", err)
+	}
+}

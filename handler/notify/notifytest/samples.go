@@ -1,0 +1,181 @@
+// Package notifytest holds sample apps, decisions and outcomes for
+// notification tests, the rendering test and the demo: one of each story
+// (enforced, audit, findings only, ownerless), one too big for a Teams
+// message, and one whose names try to inject markdown and mentions.
+package notifytest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+)
+
+// Sample is one notification's input.
+type Sample struct {
+	Name     string
+	App      *appwarden.App
+	Decision appwarden.Decision
+	Outcome  appwarden.Outcome
+}
+
+// Fixed ids, so that cards are byte-for-byte reproducible.
+const (
+	AppID      = "5bee10b5-db93-4475-ae1a-3d87e059d287"
+	AppObject  = "0c8a4e65-3f0a-4b8e-9f59-9a1a2b3c4d5e"
+	SPObject   = "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6"
+	SecretKey  = "3f2c1b0a-9e8d-4c7b-a6f5-e4d3c2b1a098"
+	AliceID    = "a11ce000-0000-4000-8000-000000000001"
+	BobID      = "b0b00000-0000-4000-8000-000000000002"
+	CarolID    = "ca201000-0000-4000-8000-000000000003"
+	RoleMgmtID = "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"
+	AppRWAllID = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
+)
+
+var (
+	created  = time.Date(2026, 3, 2, 9, 41, 0, 0, time.UTC)
+	resolved = time.Date(2026, 3, 2, 9, 44, 10, 0, time.UTC)
+	start    = time.Date(2026, 3, 2, 9, 40, 0, 0, time.UTC)
+	end      = start.AddDate(2, 0, 0)
+)
+
+func baseApp(name string) *appwarden.App {
+	return &appwarden.App{
+		AppID:       AppID,
+		DisplayName: name,
+		Application: &appwarden.Application{
+			ID: AppObject, AppID: AppID, DisplayName: name, CreatedDateTime: created,
+			SignInAudience: "AzureADMyOrg",
+			PasswordCredentials: []appwarden.Credential{{KeyID: SecretKey, DisplayName: "ci-deploy", Hint: "Q~x",
+				StartDateTime: start, EndDateTime: end}},
+		},
+		ServicePrincipals: []appwarden.ServicePrincipal{{ID: SPObject, AppID: AppID, DisplayName: name, AccountEnabled: true}},
+		Owners: []appwarden.Principal{
+			{ID: AliceID, UPN: "alice@contoso.example", DisplayName: "Alice Martin", Mail: "alice.martin@contoso.example", Type: "user"},
+			{ID: BobID, DisplayName: "Bob Okafor", Type: "user"},
+		},
+		Creator:    appwarden.Initiator{UserID: CarolID, UPN: "carol@contoso.example", DisplayName: "Carol Nguyen"},
+		ResolvedAt: resolved,
+	}
+}
+
+func criticalFindings() []appwarden.Finding {
+	secretEnd := end
+	return []appwarden.Finding{
+		{
+			RuleID: "critical-app-permission", Title: "Requests or holds a critical application permission", Severity: appwarden.SeverityCritical,
+			Evidence: []appwarden.Evidence{
+				{Kind: "permission", ID: RoleMgmtID, Name: "RoleManagement.ReadWrite.Directory", Detail: "Microsoft Graph application permission, privilege level 5, granted"},
+				{Kind: "permission", ID: AppRWAllID, Name: "Application.ReadWrite.All", Detail: "Microsoft Graph application permission, privilege level 5, requested, not granted"},
+			},
+			Remedy: "Remove the permission from the app's API permissions (and revoke its admin consent), or ask the security team for a reviewed, expiring exception.",
+		},
+		{
+			RuleID: "credential-on-privileged-app", Title: "Has credentials and a critical application permission", Severity: appwarden.SeverityCritical,
+			Evidence: []appwarden.Evidence{
+				{Kind: "credential", ID: SecretKey, Name: "ci-deploy", Detail: "client secret, valid 730 days from 2026-03-02, until 2028-03-02", EndDateTime: &secretEnd},
+				{Kind: "permission", ID: RoleMgmtID, Name: "RoleManagement.ReadWrite.Directory", Detail: "Microsoft Graph application permission, privilege level 5, granted"},
+			},
+			Remedy: "Drop the critical permission, or move the workload to a managed identity so there is no credential to steal.",
+		},
+		{
+			RuleID: "password-credential", Title: "Has a client secret", Severity: appwarden.SeverityHigh,
+			Evidence: []appwarden.Evidence{
+				{Kind: "credential", ID: SecretKey, Name: "ci-deploy", Detail: "client secret, valid 730 days from 2026-03-02, until 2028-03-02", EndDateTime: &secretEnd},
+			},
+			Remedy: "Replace the client secret with a certificate or a managed identity (federated credential).",
+		},
+	}
+}
+
+// Enforced: AppWarden disabled the service principal and tagged the app.
+func Enforced() Sample {
+	app := baseApp("Contoso Payroll Sync")
+	d := appwarden.Decision{AppID: AppID, Findings: criticalFindings(), Mode: appwarden.ModeEnforce,
+		Actions:     []appwarden.ActionKind{appwarden.ActionMarkQuarantined, appwarden.ActionDisableServicePrincipal, appwarden.ActionNotify},
+		Explanation: "critical application permission RoleManagement.ReadWrite.Directory", PolicyVersion: "builtin-1"}
+	o := appwarden.Outcome{Mode: appwarden.ModeEnforce, Actions: []appwarden.Action{
+		{Kind: appwarden.ActionMarkQuarantined, AppID: AppID, Target: AppObject, At: resolved},
+		{Kind: appwarden.ActionDisableServicePrincipal, AppID: AppID, Target: SPObject, At: resolved},
+	}}
+	return Sample{Name: "enforce", App: app, Decision: d, Outcome: o}
+}
+
+// Audited: the same decision in audit mode.
+func Audited() Sample {
+	s := Enforced()
+	s.Name = "audit"
+	s.Decision.Mode = appwarden.ModeAudit
+	s.Outcome.Mode = appwarden.ModeAudit
+	for i := range s.Outcome.Actions {
+		s.Outcome.Actions[i].DryRun = true
+	}
+	return s
+}
+
+// FindingsOnly: problems reported, nothing to do; the creator is an owner.
+func FindingsOnly() Sample {
+	app := baseApp("Marketing Events Portal")
+	app.Application.SignInAudience = "AzureADandPersonalMicrosoftAccount"
+	app.Application.PublisherDomain = "contoso.example"
+	app.Application.PasswordCredentials = nil
+	app.Owners = app.Owners[:1]
+	app.Creator = appwarden.Initiator{UserID: AliceID, UPN: "alice@contoso.example", DisplayName: "Alice Martin"}
+	d := appwarden.Decision{AppID: AppID, Mode: appwarden.ModeAudit, Actions: []appwarden.ActionKind{appwarden.ActionNotify}, Findings: []appwarden.Finding{
+		{RuleID: "risky-redirect-uri", Title: "Has a risky redirect URI", Severity: appwarden.SeverityHigh, Evidence: []appwarden.Evidence{
+			{Kind: "redirectUri", Name: "https://4f2a-203-0-113-7.ngrok-free.app/signin-oidc", Detail: "web redirect URI"},
+			{Kind: "redirectUri", Name: "http://events.contoso.example/callback", Detail: "web redirect URI"},
+		}},
+		{RuleID: "multi-tenant-unverified", Title: "Multi-tenant app without a verified publisher", Severity: appwarden.SeverityMedium, Evidence: []appwarden.Evidence{
+			{Kind: "audience", Name: "AzureADandPersonalMicrosoftAccount", Detail: "accounts outside this tenant can sign in"},
+			{Kind: "publisher", Name: "contoso.example", Detail: "no verified publisher"},
+		}},
+	}}
+	return Sample{Name: "findings", App: app, Decision: d, Outcome: appwarden.Outcome{Mode: appwarden.ModeAudit}}
+}
+
+// Ownerless: no owners, created by an automation's service principal.
+func Ownerless() Sample {
+	app := baseApp("legacy-batch-export")
+	app.Owners = nil
+	app.Creator = appwarden.Initiator{AppID: "e1e2e3e4-0000-4000-8000-00000000000a", ServicePrincipalID: "f1f2f3f4-0000-4000-8000-00000000000b", DisplayName: "Provisioning Pipeline"}
+	secretEnd := end
+	d := appwarden.Decision{AppID: AppID, Mode: appwarden.ModeAudit, Actions: []appwarden.ActionKind{appwarden.ActionNotify}, Findings: []appwarden.Finding{
+		{RuleID: "ownerless-app", Title: "Has no owners", Severity: appwarden.SeverityMedium,
+			Evidence: []appwarden.Evidence{{Kind: "owner", Detail: "the app registration has no owners"}}},
+		{RuleID: "password-credential", Title: "Has a client secret", Severity: appwarden.SeverityHigh,
+			Evidence: []appwarden.Evidence{{Kind: "credential", ID: SecretKey, Name: "ci-deploy", Detail: "client secret, valid 730 days from 2026-03-02, until 2028-03-02", EndDateTime: &secretEnd}}},
+	}}
+	return Sample{Name: "ownerless", App: app, Decision: d, Outcome: appwarden.Outcome{Mode: appwarden.ModeAudit}}
+}
+
+// Huge: far more findings and evidence than a Teams message holds.
+func Huge() Sample {
+	s := Enforced()
+	s.Name = "huge"
+	for i := 0; i < 60; i++ {
+		f := appwarden.Finding{RuleID: fmt.Sprintf("custom-rule-%02d", i), Title: fmt.Sprintf("Custom rule number %d matched a long list of things", i),
+			Severity: appwarden.SeverityHigh, Remedy: "Do the thing the custom policy asks for, carefully, and then tell the security team."}
+		for j := 0; j < 40; j++ {
+			f.Evidence = append(f.Evidence, appwarden.Evidence{Kind: "redirectUri", Name: fmt.Sprintf("https://host-%02d-%02d.example.net/a/rather/long/path/to/make/the/card/bigger", i, j), Detail: "web redirect URI"})
+		}
+		s.Decision.Findings = append(s.Decision.Findings, f)
+	}
+	return s
+}
+
+// Hostile: names that try to inject links and mentions into the card.
+func Hostile() Sample {
+	s := Enforced()
+	s.Name = "hostile"
+	name := "[Click to verify](https://evil.example/login) <at>Eve</at> **urgent**"
+	s.App.DisplayName = name
+	s.App.Application.DisplayName = name
+	s.App.Owners[0].DisplayName = "Mallory <at>CEO</at> [x](https://evil.example)"
+	return s
+}
+
+// All returns every sample.
+func All() []Sample {
+	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile()}
+}

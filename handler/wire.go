@@ -9,6 +9,7 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/graph"
+	"github.com/appwarden/appwarden/handler/notify"
 	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/policy"
 	"github.com/appwarden/appwarden/handler/remediate"
@@ -50,6 +51,7 @@ type stages struct {
 	store    store.Store
 
 	remediator *remediate.Remediator
+	notifier   *notify.Notifier
 }
 
 // graphWriter adapts the Graph client to remediation's small interface.
@@ -101,17 +103,28 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		Graph: graphWriter{gc}, Store: st, Guard: cfg.Guard(),
 		MaxPerHour: cfg.MaxActionsPerHour, Owner: instanceName(),
 	}
+	nt := notify.New(notify.Options{
+		Store:       st,
+		Teams:       cfg.TeamsWebhookURL.Reveal(),
+		Security:    cfg.SecurityWebhookURL.Reveal(),
+		MailSender:  cfg.MailSender,
+		Mailer:      gc,
+		MinSeverity: cfg.NotifyMinSeverity,
+	})
+	rem.Alerter = nt
 	p := &pipeline.Pipeline{
 		Trail:     tr,
 		Resolver:  gc,
 		Policy:    evaluator{policy: pol, mode: cfg.Mode, guard: cfg.Guard()},
 		Actor:     rem,
+		Notifier:  nt,
+		Outbox:    nt,
 		Decisions: tr,
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sweepAdapter{sw}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
-	return &stages{pipeline: p, trail: tr, graph: gc, store: st, remediator: rem}, nil
+	return &stages{pipeline: p, trail: tr, graph: gc, store: st, remediator: rem, notifier: nt}, nil
 }
 
 // sweepAdapter drops the sweep's stats for the pipeline.

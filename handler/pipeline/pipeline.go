@@ -46,6 +46,11 @@ type Notifier interface {
 	Notify(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision, o appwarden.Outcome) error
 }
 
+// Outbox retries notifications that could not be delivered yet.
+type Outbox interface {
+	Flush(ctx context.Context, log *slog.Logger) error
+}
+
 // DecisionRecorder records the outcome for an app (resolution, decision,
 // what was done).
 type DecisionRecorder interface {
@@ -61,6 +66,7 @@ type Pipeline struct {
 	Policy    Evaluator
 	Actor     Actor
 	Notifier  Notifier
+	Outbox    Outbox
 	Decisions DecisionRecorder
 }
 
@@ -73,6 +79,13 @@ func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.
 	if sig.Kind.Sweeps() {
 		if err := p.Sweeper.Sweep(ctx, log); err != nil {
 			return fmt.Errorf("sweep after %s: %w", sig.Kind, err)
+		}
+		if p.Outbox != nil {
+			// Undelivered notifications are retried on the timer; a failure
+			// here is the outbox's to retry again, not a reason to redeliver.
+			if err := p.Outbox.Flush(ctx, log); err != nil {
+				log.Warn("outbox flush incomplete", "event", "notification", "error", err)
+			}
 		}
 		return nil
 	}

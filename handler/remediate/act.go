@@ -103,6 +103,46 @@ func actionKey(fp string, s Step) string { return "action|" + fp + "|" + s.Key()
 // means some action is neither done nor recorded as done: fail the
 // invocation so it is redelivered, and the retry resumes where this stopped.
 func (r *Remediator) Act(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision) (appwarden.Outcome, error) {
+	out, err := r.act(ctx, log, app, d)
+	if out.Skipped != "" && strings.HasPrefix(out.Skipped, "protected") {
+		return out, err
+	}
+	// Report every action recorded for these findings, not only this run's:
+	// a redelivery, or a retry after a partial failure, then tells the same
+	// story as the first run, and notifications deduplicate on it.
+	done, lerr := r.recorded(ctx, app.AppID, Fingerprint(app.AppID, d), out.Mode)
+	if lerr != nil {
+		return out, errors.Join(err, lerr)
+	}
+	out.Actions = done
+	return out, err
+}
+
+// recorded lists the actions recorded for a fingerprint: the ones done in
+// enforce mode, the would-do ones in audit mode.
+func (r *Remediator) recorded(ctx context.Context, appID, fp string, mode appwarden.Mode) ([]appwarden.Action, error) {
+	recs, err := r.Store.List(ctx, strings.ToLower(appID))
+	if err != nil {
+		return nil, fmt.Errorf("remediate: reading actions of %s: %w", appID, err)
+	}
+	want := StatusDone
+	if mode != appwarden.ModeEnforce {
+		want = StatusWouldDo
+	}
+	var out []appwarden.Action
+	for _, sr := range recs {
+		if !strings.HasPrefix(sr.Key, "action|"+fp+"|") {
+			continue
+		}
+		var ar record
+		if json.Unmarshal(sr.Data, &ar) == nil && ar.Status == want {
+			out = append(out, ar.Action)
+		}
+	}
+	return out, nil
+}
+
+func (r *Remediator) act(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision) (appwarden.Outcome, error) {
 	out := appwarden.Outcome{Mode: d.Mode}
 	if why := r.protected(app, d); why != "" {
 		out.Mode, out.Skipped = appwarden.ModeAudit, "protected: "+why
@@ -201,7 +241,10 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		if err != nil {
 			return out, err
 		}
-		if done {
+		if done != nil {
+			// Reported again, so a retry after a partial failure tells the
+			// owners everything that was done, not only its own part.
+			out.Actions = append(out.Actions, done.Action)
 			log.Info("action already done; not repeating it", "event", "action", "action", string(s.Kind), "target", s.Target, "duplicate", true)
 			continue
 		}
@@ -255,47 +298,47 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 	return out, errors.Join(errs...)
 }
 
-// claim takes a step for this instance. done is true when it is already
-// applied; a nil claim without done means another instance holds it.
-func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s Step) (*claim, bool, error) {
+// claim takes a step for this instance. done is the step's record when it is
+// already applied; a nil claim without done means another instance holds it.
+func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s Step) (*claim, *record, error) {
 	key := actionKey(fp, s)
 	part := strings.ToLower(app.AppID)
 	rec := record{Action: r.action(app, s, false), Fingerprint: fp, Status: StatusClaimed, Owner: r.Owner,
 		LeaseUntil: r.now().Add(r.lease()), Undo: s.Undo, Note: s.Note, Attempts: 1}
 	if ok, err := r.put(ctx, app.AppID, key, rec); err != nil {
-		return nil, false, err
+		return nil, nil, err
 	} else if ok {
 		got, _, err := r.Store.Get(ctx, part, key)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
-		return &claim{step: s, key: key, etag: got.ETag, rec: rec}, false, nil
+		return &claim{step: s, key: key, etag: got.ETag, rec: rec}, nil, nil
 	}
 	cur, found, err := r.Store.Get(ctx, part, key)
 	if err != nil || !found {
-		return nil, false, err
+		return nil, nil, err
 	}
 	var old record
 	if err := json.Unmarshal(cur.Data, &old); err != nil {
-		return nil, false, fmt.Errorf("remediate: corrupt action record %s: %w", key, err)
+		return nil, nil, fmt.Errorf("remediate: corrupt action record %s: %w", key, err)
 	}
 	switch {
 	case old.Status == StatusDone || old.Status == StatusReleased:
-		return nil, true, nil
+		return nil, &old, nil
 	case old.Status == StatusClaimed && r.now().Before(old.LeaseUntil) && old.Owner != r.Owner:
-		return nil, false, nil // another instance is applying it right now
+		return nil, nil, nil // another instance is applying it right now
 	}
 	// A would-do record (the mode changed to enforce), or a claim whose
 	// holder died: take it over, if nobody else does first.
 	rec.Attempts = old.Attempts + 1
 	tag, err := r.replace(ctx, app.AppID, key, cur.ETag, rec)
 	if errors.Is(err, store.ErrConflict) {
-		return nil, false, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return &claim{step: s, key: key, etag: tag, rec: rec}, false, nil
+	return &claim{step: s, key: key, etag: tag, rec: rec}, nil, nil
 }
 
 func (r *Remediator) unclaim(ctx context.Context, app *appwarden.App, cs []claim) {

@@ -1,0 +1,514 @@
+package fakegraph
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+)
+
+const (
+	setApplications      = "applications"
+	setServicePrincipals = "servicePrincipals"
+)
+
+// Route names, as used by Stats.Routes, Call.Route and OnRoute: the method
+// and the path template under /v1.0.
+const (
+	RouteBatch                       = "POST /$batch"
+	RouteApplicationByAppID          = "GET /applications(appId='{appId}')"
+	RouteApplication                 = "GET /applications/{id}"
+	RoutePatchApplication            = "PATCH /applications/{id}"
+	RouteApplicationOwners           = "GET /applications/{id}/owners"
+	RouteApplicationDelta            = "GET /applications/delta"
+	RouteRemovePassword              = "POST /applications/{id}/removePassword"
+	RouteAddPassword                 = "POST /applications/{id}/addPassword"
+	RouteServicePrincipalByAppID     = "GET /servicePrincipals(appId='{appId}')"
+	RouteServicePrincipal            = "GET /servicePrincipals/{id}"
+	RoutePatchServicePrincipal       = "PATCH /servicePrincipals/{id}"
+	RouteServicePrincipalOwners      = "GET /servicePrincipals/{id}/owners"
+	RouteServicePrincipalDelta       = "GET /servicePrincipals/delta"
+	RouteAppRoleAssignments          = "GET /servicePrincipals/{id}/appRoleAssignments"
+	RouteAddAppRoleAssignment        = "POST /servicePrincipals/{id}/appRoleAssignments"
+	RouteDeleteAppRoleAssignment     = "DELETE /servicePrincipals/{id}/appRoleAssignments/{assignmentId}"
+	RouteServicePrincipalGrants      = "GET /servicePrincipals/{id}/oauth2PermissionGrants"
+	RouteOAuth2PermissionGrants      = "GET /oauth2PermissionGrants"
+	RouteAddOAuth2PermissionGrant    = "POST /oauth2PermissionGrants"
+	RouteDeleteOAuth2PermissionGrant = "DELETE /oauth2PermissionGrants/{id}"
+	RouteSendMail                    = "POST /users/{id}/sendMail"
+)
+
+type routeKind int
+
+const (
+	kindNone routeKind = iota
+	kindBatch
+	kindDelta
+	kindEntity
+	kindOwners
+	kindRemovePassword
+	kindAddPassword
+	kindAssignments
+	kindAssignment
+	kindSPGrants
+	kindGrants
+	kindGrant
+	kindSendMail
+)
+
+var allowed = map[routeKind][]string{
+	kindBatch:          {http.MethodPost},
+	kindDelta:          {http.MethodGet},
+	kindEntity:         {http.MethodGet, http.MethodPatch},
+	kindOwners:         {http.MethodGet},
+	kindRemovePassword: {http.MethodPost},
+	kindAddPassword:    {http.MethodPost},
+	kindAssignments:    {http.MethodGet, http.MethodPost},
+	kindAssignment:     {http.MethodGet, http.MethodDelete},
+	kindSPGrants:       {http.MethodGet},
+	kindGrants:         {http.MethodGet, http.MethodPost},
+	kindGrant:          {http.MethodGet, http.MethodDelete},
+	kindSendMail:       {http.MethodPost},
+}
+
+// routeMatch is where a request goes.
+type routeMatch struct {
+	kind     routeKind
+	template string // path template under /v1.0, e.g. "/applications(appId='{appId}')/owners"
+	set      string // applications or servicePrincipals, for entity routes
+	byAppID  bool   // addressed as (appId='...')
+	key      string // object id or appId
+	sub      string // assignment id, grant id, user id or upn
+	err      *apiError
+}
+
+// op is one Graph request: a top-level HTTP request or one inside a $batch.
+type op struct {
+	method, path, rawURL string
+	query                url.Values
+	header               http.Header
+	body                 []byte
+	base                 string
+	reqID, clientID      string
+	encoding             string
+	inner                bool
+	batchID              int64
+	match                routeMatch
+}
+
+func (o *op) route() string {
+	if o.match.template == "" {
+		return ""
+	}
+	return o.method + " " + o.match.template
+}
+
+func segmentNotFound(seg string) *apiError {
+	return &apiError{http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", seg)}
+}
+
+func unsupported(what string) *apiError {
+	return &apiError{http.StatusBadRequest, "BadRequest", "The Graph stand-in does not serve " + what + "."}
+}
+
+// splitKey splits "applications(appId='x')" into its name and alternate key.
+func splitKey(seg string) (name, key string, hasKey bool, err *apiError) {
+	i := strings.IndexByte(seg, '(')
+	if i < 0 {
+		return seg, "", false, nil
+	}
+	name, inner := seg[:i], seg[i+1:]
+	inner, ok := strings.CutSuffix(inner, ")")
+	prop, val, found := strings.Cut(inner, "=")
+	if !ok || !found || !strings.EqualFold(strings.TrimSpace(prop), "appId") {
+		return name, "", true, segmentNotFound(seg)
+	}
+	val = strings.TrimSpace(val)
+	if len(val) < 2 || val[0] != '\'' || val[len(val)-1] != '\'' {
+		return name, "", true, segmentNotFound(seg)
+	}
+	return name, val[1 : len(val)-1], true, nil
+}
+
+func action(seg, name string) bool {
+	return strings.EqualFold(strings.TrimPrefix(seg, "microsoft.graph."), name)
+}
+
+// match routes a method and a path under /v1.0 (decoded).
+func match(method, path string) routeMatch {
+	m := matchPath(path)
+	if m.err != nil {
+		return m
+	}
+	if !slices.Contains(allowed[m.kind], method) {
+		m.err = &apiError{http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."}
+	}
+	return m
+}
+
+func matchPath(path string) routeMatch {
+	trimmed := strings.Trim(path, "/")
+	if trimmed == "" {
+		return routeMatch{err: unsupported("the service root")}
+	}
+	segs := strings.Split(trimmed, "/")
+	name, key, hasKey, kerr := splitKey(segs[0])
+	if kerr != nil {
+		return routeMatch{err: kerr}
+	}
+	switch strings.ToLower(name) {
+	case "$batch":
+		if len(segs) == 1 && !hasKey {
+			return routeMatch{kind: kindBatch, template: "/$batch"}
+		}
+	case "applications":
+		return matchEntity(setApplications, segs, key, hasKey)
+	case "serviceprincipals":
+		return matchEntity(setServicePrincipals, segs, key, hasKey)
+	case "oauth2permissiongrants":
+		if hasKey {
+			break
+		}
+		switch len(segs) {
+		case 1:
+			return routeMatch{kind: kindGrants, template: "/oauth2PermissionGrants"}
+		case 2:
+			return routeMatch{kind: kindGrant, template: "/oauth2PermissionGrants/{id}", sub: segs[1]}
+		}
+	case "users":
+		if !hasKey && len(segs) == 3 && action(segs[2], "sendMail") {
+			return routeMatch{kind: kindSendMail, template: "/users/{id}/sendMail", sub: segs[1]}
+		}
+		if !hasKey {
+			return routeMatch{err: unsupported("/" + trimmed)}
+		}
+	default:
+		return routeMatch{err: segmentNotFound(segs[0])}
+	}
+	return routeMatch{err: segmentNotFound(segs[len(segs)-1])}
+}
+
+func matchEntity(set string, segs []string, key string, hasKey bool) routeMatch {
+	m := routeMatch{set: set}
+	var rest []string
+	switch {
+	case hasKey:
+		m.byAppID, m.key, m.template = true, key, "/"+set+"(appId='{appId}')"
+		rest = segs[1:]
+	case len(segs) == 1:
+		return routeMatch{err: unsupported("/" + set + " as a list (use delta, an id or an appId)")}
+	case len(segs) == 2 && (action(segs[1], "delta") || action(segs[1], "delta()")):
+		return routeMatch{kind: kindDelta, set: set, template: "/" + set + "/delta"}
+	default:
+		m.key, m.template = segs[1], "/"+set+"/{id}"
+		rest = segs[2:]
+	}
+	switch {
+	case len(rest) == 0:
+		m.kind = kindEntity
+	case len(rest) == 1 && strings.EqualFold(rest[0], "owners"):
+		m.kind, m.template = kindOwners, m.template+"/owners"
+	case set == setApplications && len(rest) == 1 && action(rest[0], "removePassword"):
+		m.kind, m.template = kindRemovePassword, m.template+"/removePassword"
+	case set == setApplications && len(rest) == 1 && action(rest[0], "addPassword"):
+		m.kind, m.template = kindAddPassword, m.template+"/addPassword"
+	case set == setServicePrincipals && len(rest) == 1 && strings.EqualFold(rest[0], "appRoleAssignments"):
+		m.kind, m.template = kindAssignments, m.template+"/appRoleAssignments"
+	case set == setServicePrincipals && len(rest) == 2 && strings.EqualFold(rest[0], "appRoleAssignments"):
+		m.kind, m.template, m.sub = kindAssignment, m.template+"/appRoleAssignments/{assignmentId}", rest[1]
+	case set == setServicePrincipals && len(rest) == 1 && strings.EqualFold(rest[0], "oauth2PermissionGrants"):
+		m.kind, m.template = kindSPGrants, m.template+"/oauth2PermissionGrants"
+	default:
+		return routeMatch{err: segmentNotFound(rest[len(rest)-1])}
+	}
+	return m
+}
+
+// handle answers a routed request whose faults have been decided.
+func (s *Server) handle(op *op) response {
+	m := op.match
+	t := s.tenant
+	_, pageSize, deltaPageSize := s.settings()
+	ctx := func(name string) string { return op.base + "/v1.0/$metadata#" + name }
+	fromErr := func(aerr *apiError, ok response) response {
+		if aerr != nil {
+			r := s.errorResponse(op, aerr)
+			r.rejected = aerr.status != http.StatusNotFound && aerr.code != errSyncState.code
+			return r
+		}
+		return ok
+	}
+	switch m.kind {
+	case kindBatch:
+		r := s.errorResponse(op, badRequest("Nested batch requests are not supported."))
+		r.rejected = true
+		return r
+	case kindDelta:
+		return s.delta(op, deltaPageSize)
+	case kindEntity:
+		if op.method == http.MethodPatch {
+			return fromErr(t.patch(m.set, m.key, m.byAppID, op.body), response{status: http.StatusNoContent})
+		}
+		raw, aerr := t.getRaw(m.set, m.key, m.byAppID)
+		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindOwners:
+		items, aerr := t.listOwners(m.set, m.key, m.byAppID)
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, items, pageSize, ctx("directoryObjects"))
+	case kindRemovePassword:
+		return fromErr(t.removePassword(m.key, m.byAppID, op.body), response{status: http.StatusNoContent})
+	case kindAddPassword:
+		raw, aerr := t.addPassword(m.key, m.byAppID, op.body)
+		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindAssignments:
+		if op.method == http.MethodPost {
+			raw, aerr := t.addAssignment(m.key, m.byAppID, op.body)
+			return fromErr(aerr, jsonResponse(http.StatusCreated, raw))
+		}
+		items, aerr := t.listAssignments(m.key, m.byAppID)
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, items, pageSize, ctx("appRoleAssignments"))
+	case kindAssignment:
+		if op.method == http.MethodDelete {
+			return fromErr(t.deleteAssignment(m.key, m.byAppID, m.sub), response{status: http.StatusNoContent})
+		}
+		raw, aerr := t.getAssignment(m.key, m.byAppID, m.sub)
+		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindSPGrants:
+		items, aerr := t.listSPGrants(m.key, m.byAppID)
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, items, pageSize, ctx("oauth2PermissionGrants"))
+	case kindGrants:
+		if op.method == http.MethodPost {
+			raw, aerr := t.addGrant(op.body)
+			return fromErr(aerr, jsonResponse(http.StatusCreated, raw))
+		}
+		filter, aerr := parseFilter(op.query.Get("$filter"))
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, t.listGrants(filter), pageSize, ctx("oauth2PermissionGrants"))
+	case kindGrant:
+		if op.method == http.MethodDelete {
+			return fromErr(t.deleteGrant(m.sub), response{status: http.StatusNoContent})
+		}
+		raw, aerr := t.getGrant(m.sub)
+		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindSendMail:
+		return fromErr(s.sendMail(op), response{status: http.StatusAccepted})
+	}
+	return fromErr(unsupported(op.method+" "+op.path), response{})
+}
+
+var filterClause = regexp.MustCompile(`^\s*(clientId|resourceId|consentType|principalId)\s+eq\s+'([^']*)'\s*$`)
+
+// parseFilter understands "prop eq 'value'" clauses joined by "and".
+func parseFilter(f string) (map[string]string, *apiError) {
+	out := map[string]string{}
+	if strings.TrimSpace(f) == "" {
+		return out, nil
+	}
+	for _, clause := range regexp.MustCompile(`(?i)\s+and\s+`).Split(f, -1) {
+		m := filterClause.FindStringSubmatch(clause)
+		if m == nil {
+			return nil, &apiError{http.StatusBadRequest, "Request_UnsupportedQuery", fmt.Sprintf("Unsupported or invalid query filter clause specified: '%s'.", clause)}
+		}
+		out[m[1]] = m[2]
+	}
+	return out, nil
+}
+
+// page answers one page of a collection, paged with $skiptoken (and $top).
+func (s *Server) page(op *op, items [][]byte, pageSize int, context string) response {
+	size := pageSize
+	if v := op.query.Get("$top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			r := s.errorResponse(op, &apiError{http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid $top value '%s'.", v)})
+			r.rejected = true
+			return r
+		}
+		size = min(n, 999)
+	}
+	off := 0
+	if v := op.query.Get("$skiptoken"); v != "" {
+		n, err := decodeSkip(v)
+		if err != nil {
+			r := s.errorResponse(op, &apiError{http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken."})
+			r.rejected = true
+			return r
+		}
+		off = min(n, len(items))
+	}
+	end := min(len(items), off+size)
+	next := ""
+	if end < len(items) {
+		next = op.base + "/v1.0" + op.path + "?" + linkQuery(op.query, "$skiptoken", encodeSkip(end))
+	}
+	return jsonResponse(http.StatusOK, collectionPage(context, items[off:end], next))
+}
+
+// linkQuery rebuilds a query string for a link, keeping OData's literal "$".
+func linkQuery(q url.Values, key, value string) string {
+	var parts []string
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		if k != key {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range q[k] {
+			parts = append(parts, k+"="+url.QueryEscape(v))
+		}
+	}
+	parts = append(parts, key+"="+url.QueryEscape(value))
+	return strings.Join(parts, "&")
+}
+
+func encodeSkip(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o." + strconv.Itoa(n)))
+}
+
+func decodeSkip(s string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := strings.CutPrefix(string(b), "o.")
+	if !ok {
+		return 0, errors.New("malformed skip token")
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("malformed skip token")
+	}
+	return n, nil
+}
+
+// delta answers /applications/delta and /servicePrincipals/delta.
+func (s *Server) delta(op *op, pageSize int) response {
+	set := op.match.set
+	if n := preferMaxPageSize(op.header); n > 0 {
+		pageSize = n
+	}
+	var tok *deltaToken
+	latest := false
+	bad := func() response {
+		r := s.errorResponse(op, badRequest("Invalid delta or skip token."))
+		r.rejected = true
+		return r
+	}
+	if v := op.query.Get("$skiptoken"); v != "" {
+		d, err := decodeDeltaToken(v)
+		if err != nil {
+			return bad()
+		}
+		tok = &d
+	} else if v := op.query.Get("$deltatoken"); v != "" {
+		if strings.EqualFold(v, "latest") {
+			latest = true
+		} else {
+			d, err := decodeDeltaToken(v)
+			if err != nil || d.initial {
+				return bad()
+			}
+			tok = &d
+		}
+	}
+	items, next, more, aerr := s.tenant.deltaPage(set, tok, latest, pageSize)
+	if aerr != nil {
+		return s.errorResponse(op, aerr)
+	}
+	link := op.base + "/v1.0/" + set + "/delta?"
+	var nextLink, deltaLink string
+	if more {
+		nextLink = link + "$skiptoken=" + next.encode()
+	} else {
+		deltaLink = link + "$deltatoken=" + next.encode()
+	}
+	return jsonResponse(http.StatusOK, deltaPage(op.base+"/v1.0/$metadata#"+set, items, nextLink, deltaLink))
+}
+
+// preferMaxPageSize reads Prefer: odata.maxpagesize=N.
+func preferMaxPageSize(h http.Header) int {
+	for _, v := range h.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "odata.maxpagesize") {
+				if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 {
+					return n
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// Mail is a message sent through POST /users/{id}/sendMail.
+type Mail struct {
+	From            string // the {id | userPrincipalName} of the URL
+	Subject         string
+	To, Cc, Bcc     []string
+	ContentType     string // "text" or "html"
+	Body            string
+	SaveToSentItems bool
+	Message         models.Messageable
+}
+
+func (s *Server) sendMail(op *op) *apiError {
+	req, err := parse[users.ItemSendMailPostRequestBodyable](op.body, users.CreateItemSendMailPostRequestBodyFromDiscriminatorValue)
+	if err != nil {
+		return invalidBody(err)
+	}
+	msg := req.GetMessage()
+	if msg == nil {
+		return &apiError{http.StatusBadRequest, "ErrorInvalidRequest", "The message is missing."}
+	}
+	addrs := func(rs []models.Recipientable) []string {
+		var out []string
+		for _, r := range rs {
+			if r.GetEmailAddress() != nil && str(r.GetEmailAddress().GetAddress()) != "" {
+				out = append(out, str(r.GetEmailAddress().GetAddress()))
+			}
+		}
+		return out
+	}
+	mail := Mail{
+		From:            op.match.sub,
+		Subject:         str(msg.GetSubject()),
+		To:              addrs(msg.GetToRecipients()),
+		Cc:              addrs(msg.GetCcRecipients()),
+		Bcc:             addrs(msg.GetBccRecipients()),
+		SaveToSentItems: req.GetSaveToSentItems() == nil || *req.GetSaveToSentItems(),
+		Message:         msg,
+	}
+	if len(mail.To)+len(mail.Cc)+len(mail.Bcc) == 0 {
+		return &apiError{http.StatusBadRequest, "ErrorInvalidRecipients", "At least one recipient isn't valid."}
+	}
+	if b := msg.GetBody(); b != nil {
+		mail.Body = str(b.GetContent())
+		if b.GetContentType() != nil {
+			mail.ContentType = b.GetContentType().String()
+		}
+	}
+	s.mu.Lock()
+	s.rec.mails = append(s.rec.mails, mail)
+	s.mu.Unlock()
+	return nil
+}

@@ -2,6 +2,7 @@ package fakegraph
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -472,7 +473,25 @@ type Mail struct {
 }
 
 func (s *Server) sendMail(op *op) *apiError {
-	req, err := parse[users.ItemSendMailPostRequestBodyable](op.body, users.CreateItemSendMailPostRequestBodyFromDiscriminatorValue)
+	// Graph's action parameters are case-insensitive: the documented body is
+	// {"message":...,"saveToSentItems":...}, while the SDK's generated model
+	// reads "Message" and "SaveToSentItems". Accept both.
+	body := op.body
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) == nil {
+		fixed := map[string]json.RawMessage{}
+		for k, v := range top {
+			switch strings.ToLower(k) {
+			case "message":
+				k = "Message"
+			case "savetosentitems":
+				k = "SaveToSentItems"
+			}
+			fixed[k] = v
+		}
+		body, _ = json.Marshal(fixed)
+	}
+	req, err := parse[users.ItemSendMailPostRequestBodyable](body, users.CreateItemSendMailPostRequestBodyFromDiscriminatorValue)
 	if err != nil {
 		return invalidBody(err)
 	}

@@ -23,6 +23,7 @@ const usage = `AppWarden: contains risky Entra app registrations.
 Usage:
   handler                 serve as the Azure Functions custom handler (the host starts it)
   handler serve           the same
+  handler demo            run the main job locally on embedded defaults (no Azure, no network)
   handler policy ...      check, test or print policies (handler policy --help)
   handler functions       list the functions this handler serves, as JSON (name, binding, trigger)
   handler history ...     print an app's story: signals, decisions, actions, releases
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return printFunctions(stdout)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "history":
 		return runHistory(ctx, args[1:], stdout, stderr)
 	case "release":

@@ -1,0 +1,98 @@
+package demo
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Delivery is one POST the demo makes, as the Functions host would.
+type Delivery struct {
+	What     string // shown to the reader
+	Function string
+	Body     []byte
+}
+
+// creator is who registered the demo apps (the fixtures' user).
+var creator = map[string]any{"user": map[string]any{
+	"id": dev.ID, "displayName": nil, "userPrincipalName": dev.UPN, "ipAddress": "203.0.113.7",
+}}
+
+// auditRecord is an Entra directoryAudit, wrapped as the diagnostic setting
+// streams it.
+func auditRecord(a App, i int, at time.Time) map[string]any {
+	activity, typ, appIDProp, target := "Add application", "Application", "AppId", a.ObjectID
+	details := []map[string]any{{"key": "AppId", "value": a.AppID}}
+	if a.SPOnly {
+		activity, typ, appIDProp, target = "Add service principal", "ServicePrincipal", "AppPrincipalId", a.SPID
+		kind := "Other"
+		if a.Name == "func-payroll-prod" {
+			kind = "ManagedServiceIdentity"
+		}
+		details = append(details, map[string]any{"key": "ServicePrincipalProvisioningType", "value": kind})
+	}
+	id := fmt.Sprintf("Directory_demo_%04d", i)
+	props := map[string]any{
+		"id": id, "category": "ApplicationManagement", "correlationId": fmt.Sprintf("demo-%04d", i),
+		"result": "success", "activityDisplayName": activity, "activityDateTime": at.Format(time.RFC3339Nano),
+		"loggedByService": "Core Directory", "operationType": "Add", "initiatedBy": creator,
+		"targetResources": []map[string]any{{
+			"id": target, "displayName": a.Name, "type": typ,
+			"modifiedProperties": []map[string]any{{"displayName": appIDProp, "oldValue": "[]", "newValue": `["` + a.AppID + `"]`}},
+		}},
+		"additionalDetails": details,
+	}
+	return map[string]any{
+		"time": at.Format(time.RFC3339Nano), "resourceId": "/tenants/" + TenantID + "/providers/Microsoft.aadiam",
+		"operationName": activity, "category": "AuditLogs", "tenantId": TenantID, "properties": props,
+	}
+}
+
+func envelope(binding string, value any, method string, now time.Time) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"Data":     map[string]any{binding: value},
+		"Metadata": map[string]any{"sys": map[string]any{"MethodName": method, "UtcNow": now.Format(time.RFC3339Nano), "RandGuid": "c0ffee00-1234-4abc-8def-001122334455"}},
+	})
+	return b
+}
+
+// Deliveries are the inputs the demo drives through the real HTTP path, in
+// order: the audit stream announcing every app (as JSON text, as the Event
+// Hub trigger delivers with dataType string), a resource-provider
+// registration from the subscription topic, the sweep timer, a malformed
+// event, and a redelivery of the audit batch.
+func Deliveries(apps []App, now time.Time) []Delivery {
+	var recs []map[string]any
+	for i, a := range apps {
+		recs = append(recs, auditRecord(a, i, now.Add(-time.Minute)))
+	}
+	batch, _ := json.Marshal(map[string]any{"records": recs})
+	audit := envelope("records", []string{string(batch)}, "OnAuditLogBatch", now)
+	register := map[string]any{
+		"id": "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e", "eventType": "Microsoft.Resources.ResourceActionSuccess",
+		"subject":   "/subscriptions/a1b2c3d4-e5f6-4789-9abc-def012345678/providers/Microsoft.AAD",
+		"eventTime": now.Format(time.RFC3339Nano), "dataVersion": "2", "metadataVersion": "1",
+		"topic": "/subscriptions/a1b2c3d4-e5f6-4789-9abc-def012345678",
+		"data": map[string]any{
+			"operationName": "Microsoft.AAD/register/action", "status": "Succeeded",
+			"subscriptionId": "a1b2c3d4-e5f6-4789-9abc-def012345678", "tenantId": TenantID,
+			"resourceProvider": "Microsoft.AAD", "resourceUri": "/subscriptions/a1b2c3d4-e5f6-4789-9abc-def012345678/providers/Microsoft.AAD",
+			"authorization": map[string]any{"action": "Microsoft.AAD/register/action", "scope": "/subscriptions/a1b2c3d4-e5f6-4789-9abc-def012345678", "evidence": map[string]any{"role": "Contributor"}},
+			"claims": map[string]any{
+				"http://schemas.microsoft.com/identity/claims/objectidentifier": dev.ID,
+				"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":     dev.UPN, "name": dev.DisplayName,
+			},
+			"httpRequest": map[string]any{"method": "POST"},
+		},
+	}
+	timer := map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "IsPastDue": false,
+		"ScheduleStatus": map[string]any{"Last": now.Add(-30 * time.Second).Format(time.RFC3339), "Next": now.Add(30 * time.Second).Format(time.RFC3339)}}
+	bad := map[string]any{"id": "not-an-event", "eventType": "Microsoft.Resources.ResourceActionSuccess", "data": map[string]any{"operationName": 42}}
+	return []Delivery{
+		{"Entra audit stream (Event Hub): one batch announcing every app", "OnAuditLogBatch", audit},
+		{"Subscription topic (Event Grid): Microsoft.AAD/register/action, a hint to sweep at once", "OnEventGridEvent", envelope("event", register, "OnEventGridEvent", now)},
+		{"Sweep timer: the Graph delta sweep", "SweepTimer", envelope("timer", timer, "SweepTimer", now)},
+		{"A malformed event (recorded as poison, answered 200)", "OnEventGridEvent", envelope("event", bad, "OnEventGridEvent", now)},
+		{"The audit batch again (Event Hub redelivery): nothing is done twice", "OnAuditLogBatch", audit},
+	}
+}

@@ -121,7 +121,16 @@ func summarize(e trail.Entry) string {
 		}
 		return line
 	case store.KindAction:
-		return s("kind", "target", "status", "dryRun", "note")
+		// The before-state is what a release restores: show it exactly.
+		line := s("kind", "target", "status", "dryRun")
+		if b, ok := v["before"]; ok && b != nil {
+			raw, _ := json.Marshal(b)
+			line += " before=" + string(raw)
+		}
+		if note := s("note"); note != "" {
+			line += " " + note
+		}
+		return line
 	case store.KindRelease:
 		return s("by", "reason", "restored", "lost")
 	case store.KindPoison:

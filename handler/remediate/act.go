@@ -289,8 +289,12 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		c.rec.Status, c.rec.Owner, c.rec.LeaseUntil = StatusDone, "", time.Time{}
 		c.rec.At = r.now()
 		if _, err := r.replace(ctx, app.AppID, c.key, c.etag, c.rec); err != nil {
-			errs = append(errs, fmt.Errorf("recording %s on %s as done: %w", c.step.Kind, c.step.Target, err))
-			continue
+			// Another instance that read the app after this write saw the
+			// change in Graph and settled the claim as done first: so it is.
+			if !errors.Is(err, store.ErrConflict) || !r.isDone(ctx, app.AppID, c.key) {
+				errs = append(errs, fmt.Errorf("recording %s on %s as done: %w", c.step.Kind, c.step.Target, err))
+				continue
+			}
 		}
 		out.Actions = append(out.Actions, c.rec.Action)
 		log.Warn("acted", "event", "action", "action", string(c.step.Kind), "target", c.step.Target, "dryRun", false, "note", c.step.Note)
@@ -325,8 +329,10 @@ func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s
 	switch {
 	case old.Status == StatusDone || old.Status == StatusReleased:
 		return nil, &old, nil
-	case old.Status == StatusClaimed && r.now().Before(old.LeaseUntil) && old.Owner != r.Owner:
-		return nil, nil, nil // another instance is applying it right now
+	case old.Status == StatusClaimed && r.now().Before(old.LeaseUntil):
+		// Another invocation (on another instance, or a concurrent one on
+		// this instance: Owner names the process) is applying it right now.
+		return nil, nil, nil
 	}
 	// A would-do record (the mode changed to enforce), or a claim whose
 	// holder died: take it over, if nobody else does first.
@@ -339,6 +345,16 @@ func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s
 		return nil, nil, err
 	}
 	return &claim{step: s, key: key, etag: tag, rec: rec}, nil, nil
+}
+
+// isDone reports whether the action record at key says the step is applied.
+func (r *Remediator) isDone(ctx context.Context, appID, key string) bool {
+	cur, found, err := r.Store.Get(ctx, strings.ToLower(appID), key)
+	if err != nil || !found {
+		return false
+	}
+	var rec record
+	return json.Unmarshal(cur.Data, &rec) == nil && (rec.Status == StatusDone || rec.Status == StatusReleased)
 }
 
 func (r *Remediator) unclaim(ctx context.Context, app *appwarden.App, cs []claim) {

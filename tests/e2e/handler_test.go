@@ -53,11 +53,91 @@ func logged(logs []string, parts ...string) bool {
 	})
 }
 
-// TestHostEnvelopeFixtures posts each host envelope fixture. Every one holds
-// a signal, and the Graph stand-in denies every call, so each invocation
-// must fail (500, to be redelivered) after its signal reached Graph, with
-// Logs naming the signal.
+// TestHostEnvelopeFixtures posts each host envelope fixture to a handler
+// whose Graph stand-in holds the fixture tenant. Every one holds a signal
+// about "Payroll Sync" or a sweep that finds it: each invocation answers
+// 200, its Logs name the signal and the decision recorded on the app, and in
+// audit mode (the default) nothing is written to the tenant.
 func TestHostEnvelopeFixtures(t *testing.T) {
+	type want struct {
+		signals   [][]string // Logs lines that must be there (each as parts)
+		decisions [][]string
+	}
+	payroll := "appId=" + payrollAppID
+	// A sweep also finds AppWarden's own app, and leaves it alone.
+	self := []string{"INFO decision recorded", "appId=" + selfAppID, "displayName=AppWarden", "protected=AppWarden's own app"}
+	wants := map[string]want{
+		"invocation-eventgrid-object.json": {
+			signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
+			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
+		},
+		"invocation-eventgrid-string.json": {
+			signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
+			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
+		},
+		"invocation-eventhub-many.json": {
+			signals: [][]string{
+				{"signal=AppCreated", payroll},
+				{"signal=ServicePrincipalCreated", payroll},
+			},
+			decisions: [][]string{
+				{"INFO decision recorded", "signal=AppCreated", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"},
+				{"INFO decision recorded", "signal=ServicePrincipalCreated", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"},
+			},
+		},
+		"invocation-timer.json": {
+			signals:   [][]string{{"signal=SweepRequested"}},
+			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
+		},
+	}
+	files, err := filepath.Glob(filepath.Join(repoRoot, "tests", "testdata", "functions-host", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no host envelope fixtures: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			w, ok := wants[name]
+			if !ok {
+				t.Fatalf("fixture %s has no expected result here", name)
+			}
+			// A handler of its own: a sweep's cursor lives in its state, and
+			// a second sweep would rightly find nothing new.
+			p := startHandler(t, nil)
+			body := testdata(t, "functions-host/"+name)
+			r := p.Invoke(t, methodName(t, body), body, "e2e-"+name)
+			logs := r.Logs(t)
+			if r.Status != http.StatusOK {
+				t.Errorf("status %d, want 200; Logs %q\nstderr:\n%s", r.Status, logs, p.Stderr())
+			}
+			for _, parts := range append(w.signals, w.decisions...) {
+				if !logged(logs, parts...) {
+					t.Errorf("no Logs line has %q: %q", parts, logs)
+				}
+			}
+			if logged(logs, "ERROR") {
+				t.Errorf("Logs report an error: %q", logs)
+			}
+			if graphCalls(p.Graph) == 0 {
+				t.Error("the signal never reached Graph")
+			}
+			if ws := p.Graph.Writes(); len(ws) != 0 {
+				t.Errorf("audit mode (the default) wrote to the tenant: %+v", ws)
+			}
+			if rej := p.Graph.Rejected(); len(rej) != 0 {
+				t.Errorf("the stand-in refused calls: %+v", rej)
+			}
+			p.checkServing(t)
+		})
+	}
+}
+
+// TestGraphFailureIsRedelivered posts each host envelope fixture while
+// every Graph request fails (500, which is not retried): each invocation
+// must fail (500, so the host has it redelivered) after its signal reached
+// Graph, with Logs naming the signal and the transient failure, and the
+// process keeps serving.
+func TestGraphFailureIsRedelivered(t *testing.T) {
 	want := map[string][][]string{ // fixture → Logs lines that must be there (each as parts)
 		"invocation-eventgrid-object.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
 		"invocation-eventgrid-string.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
@@ -71,7 +151,9 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no host envelope fixtures: %v", err)
 	}
-	p := startHandler(t, nil)
+	g := startGraph(t, fixtureTenant())
+	g.SetFailureRate(1, http.StatusInternalServerError, 1)
+	p := startHandlerWith(t, g, nil)
 	for _, f := range files {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
@@ -80,11 +162,11 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 				t.Fatalf("fixture %s has no expected result here", name)
 			}
 			body := testdata(t, "functions-host/"+name)
-			before := p.Graph.Calls()
-			r := p.Invoke(t, methodName(t, body), body, "e2e-"+name)
+			before := graphCalls(p.Graph)
+			r := p.Invoke(t, methodName(t, body), body, "e2e-fail-"+name)
 			logs := r.Logs(t)
 			if r.Status != http.StatusInternalServerError {
-				t.Errorf("status %d, want 500 (Graph denies, so the signal must be redelivered); Logs %q", r.Status, logs)
+				t.Errorf("status %d, want 500 (Graph fails, so the signal must be redelivered); Logs %q", r.Status, logs)
 			}
 			for _, parts := range lines {
 				if !logged(logs, parts...) {
@@ -94,10 +176,13 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 			if !logged(logs, "ERROR transient failure") {
 				t.Errorf("Logs do not report the transient failure: %q", logs)
 			}
-			if p.Graph.Calls() == before {
+			if graphCalls(p.Graph) == before {
 				t.Error("the signal never reached Graph")
 			}
 		})
+	}
+	if ws := g.Writes(); len(ws) != 0 {
+		t.Errorf("writes while Graph fails: %+v", ws)
 	}
 	p.checkServing(t)
 }
@@ -131,7 +216,7 @@ func TestIrrelevantInputIs200(t *testing.T) {
 			}
 		})
 	}
-	if n := p.Graph.Calls(); n != 0 {
+	if n := graphCalls(p.Graph); n != 0 {
 		t.Errorf("Graph was called %d times for irrelevant input", n)
 	}
 }
@@ -195,7 +280,7 @@ func TestMalformedInputs(t *testing.T) {
 			p.checkServing(t)
 		})
 	}
-	if n := p.Graph.Calls(); n != 0 {
+	if n := graphCalls(p.Graph); n != 0 {
 		t.Errorf("Graph was called %d times for malformed input", n)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/fakegraph"
 )
 
 // Set by TestMain.
@@ -90,8 +92,9 @@ func (s *syncBuffer) String() string {
 type Proc struct {
 	Port int
 	URL  string // http://127.0.0.1:<port>
-	// Graph is the default Graph stand-in (unused when env names another).
-	Graph *denyingGraph
+	// Graph is the Graph stand-in the process talks to (unused when env
+	// names another endpoint).
+	Graph *fakegraph.Server
 
 	t      testing.TB
 	cmd    *exec.Cmd
@@ -131,25 +134,33 @@ func processEnv(env map[string]string) []string {
 const identityHeader = "e2e-identity-header-d41d8cd9"
 
 // defaultEnv is what the host and the app settings give the handler: the
-// port, and a managed identity endpoint and Graph endpoint served by a local
-// stand-in that grants tokens and denies every Graph call (so a signal fails
-// fast and deterministically as a transient error).
-func defaultEnv(t testing.TB) (map[string]string, *denyingGraph) {
-	g := startDenyingGraph(t)
+// port, AppWarden's own (user-assigned managed identity) app id, and a
+// managed identity endpoint and Graph endpoint served by the Graph stand-in
+// g. State is in memory unless AzureWebJobsStorage is added.
+func defaultEnv(t testing.TB, g *fakegraph.Server) map[string]string {
 	return map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": strconv.Itoa(freePort(t)),
-		"IDENTITY_ENDPOINT":            g.URL + "/msi/token",
-		"IDENTITY_HEADER":              identityHeader,
-		"APPWARDEN_GRAPH_ENDPOINT":     g.URL,
-	}, g
+		"IDENTITY_ENDPOINT":            g.TokenURL(),
+		"IDENTITY_HEADER":              g.IdentityHeader(),
+		"APPWARDEN_GRAPH_ENDPOINT":     g.URL(),
+		"AZURE_CLIENT_ID":              selfAppID,
+	}
 }
 
-// startHandler starts the handler as the Functions host does, with
-// defaultEnv overridden by env (an empty value unsets a variable), and waits
-// until GET / answers. The process is stopped when the test ends.
+// startHandler starts the handler against a Graph stand-in of its own that
+// holds the fixture tenant; see startHandlerWith.
 func startHandler(t testing.TB, env map[string]string) *Proc {
 	t.Helper()
-	full, graph := defaultEnv(t)
+	return startHandlerWith(t, startGraph(t, fixtureTenant()), env)
+}
+
+// startHandlerWith starts the handler as the Functions host does, talking
+// to the Graph stand-in g, with defaultEnv overridden by env (an empty value
+// unsets a variable), and waits until GET / answers. The process is stopped
+// when the test ends.
+func startHandlerWith(t testing.TB, g *fakegraph.Server, env map[string]string) *Proc {
+	t.Helper()
+	full := defaultEnv(t, g)
 	for k, v := range env {
 		full[k] = v
 	}
@@ -158,7 +169,7 @@ func startHandler(t testing.TB, env map[string]string) *Proc {
 		t.Fatalf("startHandler needs a numeric FUNCTIONS_CUSTOMHANDLER_PORT, got %q", full["FUNCTIONS_CUSTOMHANDLER_PORT"])
 	}
 	p := &Proc{
-		Graph:  graph,
+		Graph:  g,
 		Port:   port,
 		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
 		t:      t,
@@ -248,24 +259,33 @@ type Response struct {
 // Do sends one request with the host's headers.
 func (p *Proc) Do(t testing.TB, method, path string, body []byte, invocationID string) Response {
 	t.Helper()
+	r, err := p.send(method, path, body, invocationID)
+	if err != nil {
+		t.Fatalf("%s %s: %v (alive: %v)\nstderr:\n%s", method, path, err, p.Alive(), p.Stderr())
+	}
+	return r
+}
+
+// send is Do for any goroutine: it reports a failed exchange as an error.
+func (p *Proc) send(method, path string, body []byte, invocationID string) (Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, p.URL+path, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return Response{}, err
 	}
 	req.Header.Set("X-Azure-Functions-InvocationId", invocationID)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v (alive: %v)\nstderr:\n%s", method, path, err, p.Alive(), p.Stderr())
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	if _, err := b.ReadFrom(resp.Body); err != nil {
-		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+		return Response{}, fmt.Errorf("reading the answer: %w", err)
 	}
-	return Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b.Bytes()}
+	return Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b.Bytes()}, nil
 }
 
 // Invoke POSTs an invocation body to /<function>.
@@ -326,52 +346,20 @@ func runHandler(t testing.TB, env map[string]string, args ...string) (code int, 
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
-// denyingGraph is a stand-in for the managed identity endpoint and
-// Microsoft Graph: tokens are granted, every Graph request is denied (403,
-// which is not retried), and the Graph requests are counted.
-type denyingGraph struct {
-	URL   string
-	mu    sync.Mutex
-	calls int
-}
-
-func (g *denyingGraph) Calls() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.calls
-}
-
-func startDenyingGraph(t testing.TB) *denyingGraph {
+// startGraph serves the tenant through the Graph stand-in (Graph under
+// /v1.0 and the managed identity token endpoint), in this test process,
+// until the test ends. Its identity header is identityHeader, which the
+// handler must never print.
+func startGraph(t testing.TB, tenant *fakegraph.Tenant) *fakegraph.Server {
 	t.Helper()
-	g := &denyingGraph{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/msi/token", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-IDENTITY-HEADER") != identityHeader {
-			http.Error(w, `{"error":"bad identity header"}`, http.StatusUnauthorized)
-			return
-		}
-		exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{
-			"access_token": "e2e-token", "expires_on": exp, "expires_in": "3600",
-			"resource": r.URL.Query().Get("resource"), "token_type": "Bearer",
-		})
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		g.calls++
-		g.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation (e2e stand-in)."}}`))
-	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := fakegraph.Start(tenant, fakegraph.WithIdentityHeader(identityHeader))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("starting the Graph stand-in: %v", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	g.URL = "http://" + l.Addr().String()
-	return g
+	return srv
 }
+
+// graphCalls is how many Graph requests (top-level or inside a $batch) the
+// stand-in has seen.
+func graphCalls(g *fakegraph.Server) int { return len(g.Calls()) }

@@ -124,7 +124,13 @@ type decisionRecord struct {
 // nothing was judged, e.g. the app was deleted), and logs it with stable
 // field names.
 func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error {
-	at := t.Now().UTC()
+	// The decision was made when the app was read, before any action: the
+	// story reads signal, decision, action, as it happened, although the
+	// record (which carries the outcome) is written after acting.
+	at := app.ResolvedAt
+	if at.IsZero() {
+		at = t.Now().UTC()
+	}
 	rec := decisionRecord{Signal: sig.DedupeKey, Kind: sig.Kind, App: app, Decision: d, Outcome: o}
 	if _, err := t.put(ctx, partitionFor(app.AppID), store.KindDecision, t.key(at, store.KindDecision, ""), at, rec); err != nil {
 		return err

@@ -129,11 +129,10 @@ func (c *Client) sendBatch(ctx context.Context, reqs []request) (map[string]*res
 	info.SetUri(*u)
 	info.Headers.Add("Accept", "application/json")
 	info.SetStreamContentAndContentType(body, "application/json")
-	raw, err := c.adapter.SendPrimitive(ctx, info, "[]byte", errorMapping)
+	b, err := c.send(ctx, info)
 	if err != nil {
-		return nil, fmt.Errorf("graph: $batch: %w", describe(err))
+		return nil, fmt.Errorf("graph: $batch: %w", err)
 	}
-	b, _ := raw.([]byte)
 	var answer struct {
 		Responses []*response `json:"responses"`
 	}
@@ -153,16 +152,21 @@ var errorMapping = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDisc
 func describe(err error) error {
 	var oe *odataerrors.ODataError
 	if errors.As(err, &oe) {
-		msg := fmt.Sprintf("HTTP %d", oe.ResponseStatusCode)
+		msg, code := fmt.Sprintf("HTTP %d", oe.ResponseStatusCode), ""
 		if e := oe.GetErrorEscaped(); e != nil {
 			if c := e.GetCode(); c != nil {
 				msg += " " + *c
+				code = *c
 			}
 			if m := e.GetMessage(); m != nil {
 				msg += ": " + *m
 			}
 		}
-		return &StatusError{Status: oe.ResponseStatusCode, Message: msg}
+		return &StatusError{Status: oe.ResponseStatusCode, Code: code, Message: msg}
+	}
+	var ae *abs.ApiError
+	if errors.As(err, &ae) && ae.ResponseStatusCode != 0 {
+		return &StatusError{Status: ae.ResponseStatusCode, Message: fmt.Sprintf("HTTP %d: %s", ae.ResponseStatusCode, ae.Message)}
 	}
 	return err
 }
@@ -170,6 +174,7 @@ func describe(err error) error {
 // StatusError is a Graph answer with an error status.
 type StatusError struct {
 	Status  int
+	Code    string // Graph's error code, e.g. "Request_ResourceNotFound"; "" when unknown
 	Message string
 }
 
@@ -202,7 +207,7 @@ func itemError(r *response, what string) error {
 		} `json:"error"`
 	}
 	_ = json.Unmarshal(r.Body, &e)
-	return &StatusError{Status: r.Status, Message: fmt.Sprintf("graph: %s: HTTP %d %s %s", what, r.Status, e.Error.Code, e.Error.Message)}
+	return &StatusError{Status: r.Status, Code: e.Error.Code, Message: fmt.Sprintf("graph: %s: HTTP %d %s %s", what, r.Status, e.Error.Code, e.Error.Message)}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -14,8 +14,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abs "github.com/microsoft/kiota-abstractions-go"
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	auth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 )
@@ -45,6 +48,7 @@ type Client struct {
 	now     func() time.Time
 	trips   atomic.Int64
 	perms   *permissionCatalog
+	timeout time.Duration
 }
 
 // NewCredential returns the credential for the running mode: the managed
@@ -91,24 +95,66 @@ func New(opts Options) (*Client, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Client{base: root + "/v1.0", retry: opts.Retry.withDefaults(), now: opts.Now, perms: newPermissionCatalog()}
+	c := &Client{base: root + "/v1.0", retry: opts.Retry.withDefaults(), now: opts.Now, perms: newPermissionCatalog(), timeout: opts.Timeout}
 	wire := opts.Transport
 	if wire == nil {
 		wire = http.DefaultTransport
+		// http.DefaultTransport keeps 2 idle connections per host: with
+		// the sweep's parallel resolutions most requests would open a new
+		// (TLS) connection to Graph. Keep enough for them.
+		if t, ok := wire.(*http.Transport); ok {
+			t = t.Clone()
+			t.MaxIdleConnsPerHost = 32
+			wire = t
+		}
 	}
 	clientOpts := msgraphsdk.GetDefaultClientOptions()
 	middlewares := msgraphcore.GetDefaultMiddlewaresWithOptions(&clientOpts)
+	for i, m := range middlewares {
+		// The compression handler gzips the body in place and sets
+		// Content-Encoding on the request the retry handler resends: the
+		// retry of a throttled POST then carries the plain body labelled
+		// gzip, which Graph rejects (400). Bodies here are small; send them
+		// uncompressed.
+		if _, ok := m.(*khttp.CompressionHandler); ok {
+			middlewares[i] = khttp.NewCompressionHandlerWithOptions(khttp.NewCompressionOptions(false))
+		}
+	}
 	httpClient := &http.Client{
 		Transport: khttp.NewCustomTransportWithParentTransport(&counter{next: wire, total: &c.trips}, middlewares...),
 		Timeout:   opts.Timeout,
 	}
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(authp, nil, nil, httpClient)
+	// The adapter parses Graph's error bodies (JSON) into odataerrors. The
+	// SDK's default registries are filled only by NewGraphServiceClient,
+	// which this package does not use, so it gets its own.
+	parsers := absser.NewParseNodeFactoryRegistry()
+	parsers.ContentTypeAssociatedFactories["application/json"] = jsonser.NewJsonParseNodeFactory()
+	writers := absser.NewSerializationWriterFactoryRegistry()
+	writers.ContentTypeAssociatedFactories["application/json"] = jsonser.NewJsonSerializationWriterFactory()
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(authp, parsers, writers, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("graph: request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.base)
 	c.adapter = adapter
 	return c, nil
+}
+
+// send sends one request through the SDK's adapter and returns the body.
+// The context gets the per-request timeout here, cancelled on return: given
+// a context without a deadline, kiota adds a timeout itself and drops its
+// cancel func, so every request's timer and contexts, and the connections
+// they reference, stayed alive until the timeout fired (memory in proportion
+// to requests per Timeout, which grows with the tenant during a sweep).
+func (c *Client) send(ctx context.Context, info *abs.RequestInformation) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	v, err := c.adapter.SendPrimitive(ctx, info, "[]byte", errorMapping)
+	if err != nil {
+		return nil, describe(err)
+	}
+	b, _ := v.([]byte)
+	return b, nil
 }
 
 // RoundTrips is the number of HTTP requests this client has sent.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,6 +79,27 @@ func (c *Client) DeltaPages(ctx context.Context, feed, link string, fn func(Delt
 		link = page.Resume
 	}
 	return nil
+}
+
+// ResyncRequired reports whether a delta feed's error says Graph no longer
+// knows the link followed: a deltaLink expires after 7 days for directory
+// objects (400 syncStateNotFound), and Graph may answer 410 Gone with
+// resyncRequired. The feed must then start over from DeltaStart.
+func ResyncRequired(err error) bool {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch {
+	case se.Status == 410:
+		return true
+	case se.Status == 400:
+		switch strings.ToLower(se.Code) {
+		case "syncstatenotfound", "resyncrequired", "syncstateinvalid":
+			return true
+		}
+	}
+	return false
 }
 
 func removed(add map[string]any) bool {

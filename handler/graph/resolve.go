@@ -56,17 +56,21 @@ func SubjectOf(sig appwarden.Signal) Subject {
 // for one app go in one $batch; naming the permissions of resources not yet
 // cached takes at most one more.
 func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error) {
+	lag := c.newLag(s)
 	if s.AppID == "" {
-		appID, err := c.appIDOf(ctx, s)
+		appID, deleted, err := c.appIDOf(ctx, s, lag)
 		if err != nil {
 			return nil, err
+		}
+		if deleted {
+			return &appwarden.App{Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
 		}
 		s.AppID = appID
 	}
 	if s.AppID == "" {
 		return nil, fmt.Errorf("graph: nothing to resolve: no appId and no object id")
 	}
-	r, err := c.readApp(ctx, s)
+	r, err := c.readApp(ctx, s, lag)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +94,7 @@ type raw struct {
 	deleted     bool
 }
 
-func (c *Client) readApp(ctx context.Context, s Subject) (*raw, error) {
+func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error) {
 	key := url.PathEscape(strings.ReplaceAll(s.AppID, "'", "''"))
 	app := "/applications(appId='" + key + "')"
 	sp := "/servicePrincipals(appId='" + key + "')"
@@ -102,8 +106,6 @@ func (c *Client) readApp(ctx context.Context, s Subject) (*raw, error) {
 		{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
 		{ID: "spGrants", Method: "GET", URL: sp + "/oauth2PermissionGrants"},
 	}
-	deadline := c.now().Add(c.retry.LagBudget)
-	wait := c.retry.LagFirst
 	for {
 		got, err := c.batch(ctx, reqs)
 		if err != nil {
@@ -116,17 +118,47 @@ func (c *Client) readApp(ctx context.Context, s Subject) (*raw, error) {
 		if !missing {
 			return r, nil
 		}
-		if c.now().Add(wait).After(deadline) {
-			if s.Since.IsZero() || c.now().Sub(s.Since) > c.retry.DeletedAfter {
-				return &raw{deleted: true}, nil
-			}
-			return nil, fmt.Errorf("%w: appId %s after %s", ErrNotYetVisible, s.AppID, c.retry.LagBudget)
-		}
-		if err := sleep(ctx, wait); err != nil {
+		deleted, err := lag.wait(ctx, "appId "+s.AppID)
+		if err != nil {
 			return nil, err
 		}
-		wait = min(wait*2, c.retry.LagMax)
+		if deleted {
+			return &raw{deleted: true}, nil
+		}
 	}
+}
+
+// lag paces the retries of a 404 on a fresh object (replication lag), for
+// the whole of one resolution: backoff from LagFirst doubling to LagMax,
+// within LagBudget in total.
+type lag struct {
+	c        *Client
+	s        Subject
+	deadline time.Time
+	next     time.Duration
+}
+
+func (c *Client) newLag(s Subject) *lag {
+	return &lag{c: c, s: s, deadline: c.now().Add(c.retry.LagBudget), next: c.retry.LagFirst}
+}
+
+// wait sleeps before the next try of what answered 404. When the budget is
+// spent it reports deleted, if the change is old enough (or the sweep has
+// just seen the object) for a 404 to mean that, and ErrNotYetVisible
+// otherwise.
+func (l *lag) wait(ctx context.Context, what string) (deleted bool, err error) {
+	c := l.c
+	if c.now().Add(l.next).After(l.deadline) {
+		if l.s.Since.IsZero() || c.now().Sub(l.s.Since) > c.retry.DeletedAfter {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %s after %s", ErrNotYetVisible, what, c.retry.LagBudget)
+	}
+	if err := sleep(ctx, l.next); err != nil {
+		return false, err
+	}
+	l.next = min(l.next*2, c.retry.LagMax)
+	return false, nil
 }
 
 // decodeApp reads the first batch's answers. missing is true when the object
@@ -238,38 +270,40 @@ func (c *Client) get(ctx context.Context, link string) ([]byte, error) {
 	info.Method = abs.GET
 	info.SetUri(*u)
 	info.Headers.Add("Accept", "application/json")
-	v, err := c.adapter.SendPrimitive(ctx, info, "[]byte", errorMapping)
-	if err != nil {
-		return nil, describe(err)
-	}
-	b, _ := v.([]byte)
-	return b, nil
+	return c.send(ctx, info)
 }
 
-// appIDOf finds the appId of an object named only by its id (one round trip).
-func (c *Client) appIDOf(ctx context.Context, s Subject) (string, error) {
+// appIDOf finds the appId of an object named only by its id (one round
+// trip), waiting out replication lag like the app's own reads.
+func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string, deleted bool, err error) {
 	if s.ObjectID == "" {
-		return "", nil
+		return "", false, nil
 	}
 	set := "/servicePrincipals/"
 	if s.ObjectType == appwarden.ObjectApplication {
 		set = "/applications/"
 	}
-	body, err := c.get(ctx, c.base+set+url.PathEscape(s.ObjectID)+"?$select=id,appId")
-	if err != nil {
+	for {
+		body, err := c.get(ctx, c.base+set+url.PathEscape(s.ObjectID)+"?$select=id,appId")
 		var se *StatusError
 		if errors.As(err, &se) && se.Status == 404 {
-			return "", fmt.Errorf("%w: object %s", ErrNotYetVisible, s.ObjectID)
+			deleted, err := lag.wait(ctx, "object "+s.ObjectID)
+			if err != nil || deleted {
+				return "", deleted, err
+			}
+			continue
 		}
-		return "", fmt.Errorf("graph: reading appId of %s: %w", s.ObjectID, err)
+		if err != nil {
+			return "", false, fmt.Errorf("graph: reading appId of %s: %w", s.ObjectID, err)
+		}
+		var v struct {
+			AppID string `json:"appId"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return "", false, fmt.Errorf("graph: reading appId of %s: %w", s.ObjectID, err)
+		}
+		return strings.ToLower(v.AppID), false, nil
 	}
-	var v struct {
-		AppID string `json:"appId"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return "", fmt.Errorf("graph: reading appId of %s: %w", s.ObjectID, err)
-	}
-	return strings.ToLower(v.AppID), nil
 }
 
 // loadResources reads, in one batch, the resource service principals whose

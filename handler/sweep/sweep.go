@@ -100,9 +100,11 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 	first := !cur.Baselined
 	cutoff := s.now().Add(-s.Lookback)
 	etag := rec.ETag
-	err = s.Feed.DeltaPages(ctx, feed, link, func(page graph.DeltaPage) error {
+	var handleErr error
+	save := func(page graph.DeltaPage) error {
 		st.Pages++
 		if err := s.page(ctx, log, page, first, cutoff, &st); err != nil {
+			handleErr = err
 			return err
 		}
 		next := cursor{Link: page.Resume, Baselined: cur.Baselined || page.Final}
@@ -116,7 +118,17 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 		}
 		etag = newTag
 		return nil
-	})
+	}
+	err = s.Feed.DeltaPages(ctx, feed, link, save)
+	if err != nil && handleErr == nil && cur.Link != "" && graph.ResyncRequired(err) {
+		// Graph no longer knows the stored link (a deltaLink expires after
+		// 7 days without a sweep). Start the feed over as a first sweep:
+		// what changed meanwhile cannot be told from what was always there,
+		// so old apps become the baseline again rather than all being judged.
+		log.Warn("delta link expired; sweeping the feed again from the start", "event", "sweep", "error", err)
+		cur, first = cursor{}, true
+		err = s.Feed.DeltaPages(ctx, feed, s.Feed.DeltaStart(feed), save)
+	}
 	return st, err
 }
 

@@ -29,6 +29,9 @@ Usage:
   handler history ...     print an app's story: signals, decisions, actions, releases
   handler release ...     undo what AppWarden changed on an app
   handler limit reset ... clear the tripped blast-radius limit
+  handler scan ...        judge every app of a tenant (or a snapshot) and report; writes nothing unless --enforce
+  handler replay EVENT    send one event through the pipeline and show what AppWarden would do
+  handler snapshot export write a tenant's apps as a snapshot file (read only)
 
 Exit codes: 0 success, 1 findings at or above --fail-on, 2 usage or runtime error.
 `
@@ -53,6 +56,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runRelease(ctx, args[1:], stdout, stderr)
 	case "limit":
 		return runLimit(ctx, args[1:], stdout, stderr)
+	case "scan":
+		return runScan(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return runReplay(ctx, args[1:], stdout, stderr)
+	case "snapshot":
+		return runSnapshot(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

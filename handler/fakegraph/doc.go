@@ -38,6 +38,10 @@
 //	POST   /oauth2PermissionGrants                   -> 201
 //	DELETE /oauth2PermissionGrants/{id}              -> 204
 //	POST   /users/{id | upn}/sendMail                -> 202, recorded (Server.Mails)
+//	GET    /applications                             and /servicePrincipals: every live object in creation
+//	                                                 order, paged (default 100, $top up to 999), for tools that
+//	                                                 read a whole tenant (handler snapshot export)
+//	GET    /organization                             [{"id": tenantId}]
 //
 // Unknown ids answer 404 Request_ResourceNotFound. Anything else answers a
 // Graph error (400 for an unknown segment or unsupported request, 405 for a

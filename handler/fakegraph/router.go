@@ -45,6 +45,9 @@ const (
 	RouteAddOAuth2PermissionGrant    = "POST /oauth2PermissionGrants"
 	RouteDeleteOAuth2PermissionGrant = "DELETE /oauth2PermissionGrants/{id}"
 	RouteSendMail                    = "POST /users/{id}/sendMail"
+	RouteApplications                = "GET /applications"
+	RouteServicePrincipals           = "GET /servicePrincipals"
+	RouteOrganization                = "GET /organization"
 )
 
 type routeKind int
@@ -63,6 +66,8 @@ const (
 	kindGrants
 	kindGrant
 	kindSendMail
+	kindList
+	kindOrganization
 )
 
 var allowed = map[routeKind][]string{
@@ -78,6 +83,8 @@ var allowed = map[routeKind][]string{
 	kindGrants:         {http.MethodGet, http.MethodPost},
 	kindGrant:          {http.MethodGet, http.MethodDelete},
 	kindSendMail:       {http.MethodPost},
+	kindList:           {http.MethodGet},
+	kindOrganization:   {http.MethodGet},
 }
 
 // routeMatch is where a request goes.
@@ -184,6 +191,10 @@ func matchPath(path string) routeMatch {
 		case 2:
 			return routeMatch{kind: kindGrant, template: "/oauth2PermissionGrants/{id}", sub: segs[1]}
 		}
+	case "organization":
+		if len(segs) == 1 && !hasKey {
+			return routeMatch{kind: kindOrganization, template: "/organization"}
+		}
 	case "users":
 		if !hasKey && len(segs) == 3 && action(segs[2], "sendMail") {
 			return routeMatch{kind: kindSendMail, template: "/users/{id}/sendMail", sub: segs[1]}
@@ -205,7 +216,7 @@ func matchEntity(set string, segs []string, key string, hasKey bool) routeMatch 
 		m.byAppID, m.key, m.template = true, key, "/"+set+"(appId='{appId}')"
 		rest = segs[1:]
 	case len(segs) == 1:
-		return routeMatch{err: unsupported("/" + set + " as a list (use delta, an id or an appId)")}
+		return routeMatch{kind: kindList, set: set, template: "/" + set}
 	case len(segs) == 2 && (action(segs[1], "delta") || action(segs[1], "delta()")):
 		return routeMatch{kind: kindDelta, set: set, template: "/" + set + "/delta"}
 	default:
@@ -311,6 +322,10 @@ func (s *Server) handle(op *op) response {
 		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
 	case kindSendMail:
 		return fromErr(s.sendMail(op), response{status: http.StatusAccepted})
+	case kindList:
+		return s.page(op, t.listSet(m.set), pageSize, ctx(m.set))
+	case kindOrganization:
+		return jsonResponse(http.StatusOK, collectionPage(ctx("organization"), [][]byte{t.organization()}, ""))
 	}
 	return fromErr(unsupported(op.method+" "+op.path), response{})
 }

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/graph"
+)
+
+const snapshotUsage = `Usage: handler snapshot export [--out FILE] [--tenant-id ID] [--parallel N]
+
+Reads a live tenant's app registrations, service principals, their owners,
+app role assignments and delegated permission grants, and writes them as a
+snapshot: the file that handler scan --tenant, handler replay --tenant and
+the Graph stand-in (fakegraph.Load) read. Objects are copied as Graph sends
+them (owners with id, displayName, userPrincipalName and mail only). The
+JSON is written as it is read, page by page, so memory stays flat however
+large the tenant (owners and assignments wait in temporary files until
+their section). It only reads: every request is a GET.
+
+The snapshot holds the tenant's app configuration, not secrets (Graph never
+returns secret values), but it names people and apps: treat it as internal.
+
+Format: {"tenantId": "...", "applications": [...], "servicePrincipals": [...],
+"owners": {"<object id>": [...]}, "appRoleAssignments": [...],
+"oauth2PermissionGrants": [...]}, one object per line. The tenant id comes
+from --tenant-id, the access token, or GET /organization.
+
+Graph permissions (read only):
+  Application.Read.All   applications, service principals, owners, app role
+                         assignments
+  Directory.Read.All     delegated permission grants, owners' names and UPNs
+                         (User.ReadBasic.All alone covers owners), and the
+                         tenant id from /organization when the token has none
+` + credentialsHelp + `
+Exit codes: 0 exported, 2 usage or runtime error (with --out, nothing is
+left at FILE; on stdout the JSON is cut short). Never 1: export judges
+nothing.
+
+Examples:
+  handler snapshot export > snapshot.json
+  handler snapshot export --out snapshot.json && handler scan --tenant snapshot.json
+  APPWARDEN_GRAPH_ENDPOINT=https://graph.microsoft.us handler snapshot export --out gov.json
+
+Flags:
+`
+
+func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, snapshotUsage)
+		return 2
+	}
+	switch args[0] {
+	case "export":
+		return runSnapshotExport(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, snapshotUsage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "handler snapshot: unknown command %q (want export)\n\n%s", args[0], snapshotUsage)
+	return 2
+}
+
+func runSnapshotExport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("snapshot export", flag.ContinueOnError)
+	out := fs.String("out", "", "write the snapshot to `FILE` (atomically) instead of stdout")
+	tenantID := fs.String("tenant-id", "", "the tenant `ID` to record (default: from the token, else GET /organization)")
+	parallel := fs.Int("parallel", 4, "$batch requests in flight (`N`)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	pos, code := parseCLI(fs, snapshotUsage, args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "handler snapshot export: unexpected argument %q\n", pos[0])
+		return 2
+	}
+	if *parallel < 1 || *parallel > 16 {
+		fmt.Fprintln(stderr, "handler snapshot export: --parallel: want 1 to 16")
+		return 2
+	}
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "handler snapshot export: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	target, err := openTarget(cfg, "", graph.RetryPolicy{})
+	if err != nil {
+		fmt.Fprintf(stderr, "handler snapshot export: %v\n", err)
+		return 2
+	}
+	defer target.Close()
+
+	dst := stdout
+	var tmp *os.File
+	if *out != "" {
+		tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".partial-*")
+		if err != nil {
+			fmt.Fprintf(stderr, "handler snapshot export: --out: %v\n", err)
+			return 2
+		}
+		defer func() {
+			if tmp != nil {
+				tmp.Close()
+				os.Remove(tmp.Name())
+			}
+		}()
+		dst = tmp
+	}
+	tid := *tenantID
+	if tid == "" {
+		tid = tokenTenantID(ctx, target)
+	}
+	if tid == "" {
+		if tid, err = target.client.TenantID(ctx); err != nil {
+			fmt.Fprintf(stderr, "handler snapshot export: no tenant id (%v); give --tenant-id\n", err)
+			return 2
+		}
+	}
+	ex := &exporter{c: target.client, w: bufio.NewWriterSize(dst, 256<<10), parallel: *parallel, started: time.Now()}
+	if !*quiet {
+		ex.progress = stderr
+	}
+	err = ex.run(ctx, tid)
+	if err == nil {
+		err = ex.w.Flush()
+	}
+	if err == nil && tmp != nil {
+		if err = tmp.Close(); err == nil {
+			err = os.Rename(tmp.Name(), *out)
+		}
+		if err == nil {
+			tmp = nil
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "handler snapshot export: %v\n", err)
+		return 2
+	}
+	where := "stdout"
+	if *out != "" {
+		where = *out
+	}
+	fmt.Fprintf(stderr, "exported %d applications, %d service principals, %d owner lists, %d app role assignments and %d delegated grants of tenant %s to %s in %s (%d Graph requests)\n",
+		ex.apps, ex.sps, ex.ownerLists, ex.assignments, ex.grants, tid, where, time.Since(ex.started).Round(100*time.Millisecond), target.client.RoundTrips())
+	return 0
+}
+
+// tokenTenantID reads the tid claim of an access token for the endpoint; ""
+// when the token is not a JWT with one (the Graph stand-in's are not).
+func tokenTenantID(ctx context.Context, t *cliTarget) string {
+	u, err := url.Parse(t.endpoint)
+	if err != nil {
+		return ""
+	}
+	tok, err := t.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{u.Scheme + "://" + u.Host + "/.default"}})
+	if err != nil {
+		return ""
+	}
+	parts := strings.Split(tok.Token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Tid string `json:"tid"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Tid
+}
+
+// exporter writes a snapshot as it reads the tenant.
+type exporter struct {
+	c        *graph.Client
+	w        *bufio.Writer
+	parallel int
+	progress io.Writer
+	started  time.Time
+
+	owners, assigned sectionSpool
+
+	apps, sps, ownerLists, assignments, grants int
+}
+
+// ownerSelect keeps owners to what AppWarden reads.
+const ownerSelect = "?$select=id,displayName,userPrincipalName,mail"
+
+func (e *exporter) run(ctx context.Context, tenantID string) error {
+	defer e.owners.discard()
+	defer e.assigned.discard()
+	tid, _ := json.Marshal(tenantID)
+	fmt.Fprintf(e.w, "{\n\"tenantId\": %s", tid)
+
+	e.w.WriteString(",\n\"applications\": [")
+	err := e.list(ctx, "/applications?$top=999", &e.apps, "applications", func(ids []string) error {
+		return e.readOwners(ctx, "/applications/", ids)
+	})
+	if err != nil {
+		return err
+	}
+	e.w.WriteString("\n]")
+
+	e.w.WriteString(",\n\"servicePrincipals\": [")
+	err = e.list(ctx, "/servicePrincipals?$top=999", &e.sps, "service principals", func(ids []string) error {
+		if err := e.readOwners(ctx, "/servicePrincipals/", ids); err != nil {
+			return err
+		}
+		paths := make([]string, len(ids))
+		for i, id := range ids {
+			paths[i] = "/servicePrincipals/" + url.PathEscape(id) + "/appRoleAssignments"
+		}
+		cols, err := e.c.ReadCollections(ctx, paths, e.parallel)
+		if err != nil {
+			return err
+		}
+		for _, col := range cols {
+			for _, raw := range col {
+				if err := e.assigned.item(raw); err != nil {
+					return err
+				}
+				e.assignments++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.w.WriteString("\n]")
+
+	e.w.WriteString(",\n\"owners\": {")
+	if err := e.owners.copyTo(e.w); err != nil {
+		return err
+	}
+	e.w.WriteString("\n}")
+	e.w.WriteString(",\n\"appRoleAssignments\": [")
+	if err := e.assigned.copyTo(e.w); err != nil {
+		return err
+	}
+	e.w.WriteString("\n]")
+
+	e.w.WriteString(",\n\"oauth2PermissionGrants\": [")
+	first := true
+	err = e.c.ListPages(ctx, "/oauth2PermissionGrants", func(objs []json.RawMessage) error {
+		for _, raw := range objs {
+			if err := writeObject(e.w, raw, &first); err != nil {
+				return err
+			}
+			e.grants++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = e.w.WriteString("\n]\n}\n")
+	return err
+}
+
+// list copies a collection into the current array, page by page, and hands
+// each page's object ids to more.
+func (e *exporter) list(ctx context.Context, path string, count *int, what string, more func(ids []string) error) error {
+	first := true
+	return e.c.ListPages(ctx, path, func(objs []json.RawMessage) error {
+		ids := make([]string, 0, len(objs))
+		for _, raw := range objs {
+			var v struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(raw, &v); err != nil || v.ID == "" {
+				return fmt.Errorf("%s: an object without an id", what)
+			}
+			if err := writeObject(e.w, raw, &first); err != nil {
+				return err
+			}
+			ids = append(ids, v.ID)
+			*count++
+		}
+		if err := more(ids); err != nil {
+			return err
+		}
+		if e.progress != nil {
+			fmt.Fprintf(e.progress, "exported %d %s…\n", *count, what)
+		}
+		return e.w.Flush()
+	})
+}
+
+// readOwners reads the owners of a page of objects into the owners spool.
+func (e *exporter) readOwners(ctx context.Context, set string, ids []string) error {
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		paths[i] = set + url.PathEscape(id) + "/owners" + ownerSelect
+	}
+	cols, err := e.c.ReadCollections(ctx, paths, e.parallel)
+	if err != nil {
+		return err
+	}
+	for i, col := range cols {
+		if len(col) == 0 {
+			continue
+		}
+		if err := e.owners.entry(ids[i], col); err != nil {
+			return err
+		}
+		e.ownerLists++
+	}
+	return nil
+}
+
+// writeObject writes one object of an array, compacted to one line.
+func writeObject(w *bufio.Writer, raw json.RawMessage, first *bool) error {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return fmt.Errorf("an object Graph sent is not valid JSON: %w", err)
+	}
+	if !*first {
+		w.WriteByte(',')
+	}
+	*first = false
+	w.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// sectionSpool holds a section of the snapshot that is read before its
+// place in the file comes, in a temporary file.
+type sectionSpool struct {
+	f     *os.File
+	w     *bufio.Writer
+	first bool
+}
+
+func (s *sectionSpool) open() error {
+	if s.f != nil {
+		return nil
+	}
+	f, err := os.CreateTemp("", "appwarden-snapshot-*")
+	if err != nil {
+		return fmt.Errorf("temporary file: %w", err)
+	}
+	s.f, s.w, s.first = f, bufio.NewWriterSize(f, 64<<10), true
+	return nil
+}
+
+// item appends one array element.
+func (s *sectionSpool) item(raw json.RawMessage) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	return writeObject(s.w, raw, &s.first)
+}
+
+// entry appends one "key": [objects] member.
+func (s *sectionSpool) entry(key string, objs []json.RawMessage) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	k, _ := json.Marshal(key)
+	if !s.first {
+		s.w.WriteByte(',')
+	}
+	s.first = false
+	s.w.WriteByte('\n')
+	s.w.Write(k)
+	s.w.WriteString(": [")
+	for i, raw := range objs {
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return fmt.Errorf("an owner Graph sent is not valid JSON: %w", err)
+		}
+		if i > 0 {
+			s.w.WriteString(", ")
+		}
+		s.w.Write(b.Bytes())
+	}
+	_, err := s.w.WriteString("]")
+	return err
+}
+
+func (s *sectionSpool) copyTo(w io.Writer) error {
+	if s.f == nil {
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.f)
+	return err
+}
+
+func (s *sectionSpool) discard() {
+	if s.f != nil {
+		name := s.f.Name()
+		s.f.Close()
+		os.Remove(name)
+		s.f = nil
+	}
+}

@@ -25,6 +25,9 @@ param principalId string
 ])
 param graphAccess string = 'readWrite'
 
+@description('Grant Directory.Read.All: reading an app\'s delegated permission grants (oauth2PermissionGrants) has no narrower application permission. Without it every resolution fails with 403, loudly, rather than judging apps without their consents.')
+param readGrants bool = true
+
 @description('Grant Mail.Send (only when APPWARDEN_MAIL_SENDER is set; scope it with Exchange RBAC for Applications).')
 param enableMail bool = false
 
@@ -37,6 +40,7 @@ var appRoles = {
   applicationReadWriteAll: '1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9' // Application.ReadWrite.All
   applicationReadAll: '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30' // Application.Read.All
   userReadBasicAll: '97235f07-e226-4f63-ace3-39588e11d3a1' // User.ReadBasic.All
+  directoryReadAll: '7ab1d382-f21e-4acd-a863-ba3e13f7da61' // Directory.Read.All
   mailSend: 'b633e1c5-b582-4048-a93e-9f11b44c7e96' // Mail.Send
 }
 
@@ -45,6 +49,7 @@ var granted = concat(
     graphAccess == 'readWrite' ? appRoles.applicationReadWriteAll : appRoles.applicationReadAll
     appRoles.userReadBasicAll
   ],
+  readGrants ? [appRoles.directoryReadAll] : [],
   enableMail ? [appRoles.mailSend] : []
 )
 

@@ -1,108 +1,17 @@
 package eventgrid_test
 
-import (
-	"encoding/json"
-	"maps"
-	"os"
-	"path/filepath"
-	"testing"
-	"time"
+import "github.com/appwarden/appwarden/handler/appwarden/appwardentest"
 
-	"github.com/appwarden/appwarden/handler/appwarden"
+// The decoders' shared test helpers.
+var (
+	fixture       = appwardentest.Fixture
+	decodeJSON    = appwardentest.DecodeJSON
+	fixtureObject = appwardentest.FixtureObject
+	binding       = appwardentest.Binding
+	mustTime      = appwardentest.MustTime
+	checkSignal   = appwardentest.CheckSignal
+	errorTexts    = appwardentest.ErrorTexts
 )
 
 // testdata is the shared fixture folder (a copy of shared/fixtures).
 const testdata = "../../tests/testdata"
-
-// fixture reads a fixture file's bytes.
-func fixture(t testing.TB, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, rel))
-	if err != nil {
-		t.Fatalf("reading fixture: %v", err)
-	}
-	return b
-}
-
-// decodeJSON decodes JSON text into a generic value, as the host envelope does.
-func decodeJSON(t testing.TB, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("fixture is not JSON: %v", err)
-	}
-	return v
-}
-
-// fixtureObject reads a fixture holding one JSON object, fresh for each call
-// so that a test may change it.
-func fixtureObject(t testing.TB, rel string) map[string]any {
-	t.Helper()
-	obj, ok := decodeJSON(t, fixture(t, rel)).(map[string]any)
-	if !ok {
-		t.Fatalf("fixture %s is not a JSON object", rel)
-	}
-	return obj
-}
-
-// binding returns Data.<name> of a host envelope fixture.
-func binding(t testing.TB, rel, name string) any {
-	t.Helper()
-	data, ok := fixtureObject(t, rel)["Data"].(map[string]any)
-	if !ok {
-		t.Fatalf("%s has no Data object", rel)
-	}
-	v, ok := data[name]
-	if !ok {
-		t.Fatalf("%s has no Data.%s", rel, name)
-	}
-	return v
-}
-
-func mustTime(t testing.TB, s string) time.Time {
-	t.Helper()
-	tm, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tm.UTC()
-}
-
-// checkSignal compares a signal field by field, so a failure names the field.
-func checkSignal(t *testing.T, got, want appwarden.Signal) {
-	t.Helper()
-	eq := func(field string, g, w any) {
-		t.Helper()
-		if g != w {
-			t.Errorf("%s = %q, want %q", field, g, w)
-		}
-	}
-	eq("Kind", got.Kind, want.Kind)
-	eq("AppID", got.AppID, want.AppID)
-	eq("ObjectID", got.ObjectID, want.ObjectID)
-	eq("ObjectType", got.ObjectType, want.ObjectType)
-	eq("DisplayName", got.DisplayName, want.DisplayName)
-	eq("Initiator.UserID", got.Initiator.UserID, want.Initiator.UserID)
-	eq("Initiator.UPN", got.Initiator.UPN, want.Initiator.UPN)
-	eq("Initiator.DisplayName", got.Initiator.DisplayName, want.Initiator.DisplayName)
-	eq("Initiator.AppID", got.Initiator.AppID, want.Initiator.AppID)
-	eq("Initiator.ServicePrincipalID", got.Initiator.ServicePrincipalID, want.Initiator.ServicePrincipalID)
-	if !got.Time.Equal(want.Time) {
-		t.Errorf("Time = %s, want %s", got.Time, want.Time)
-	}
-	eq("Source", got.Source, want.Source)
-	eq("Activity", got.Activity, want.Activity)
-	eq("DedupeKey", got.DedupeKey, want.DedupeKey)
-	if !maps.Equal(got.Details, want.Details) {
-		t.Errorf("Details = %v, want %v", got.Details, want.Details)
-	}
-}
-
-// errorTexts lists the poison errors' texts.
-func errorTexts(errs []error) []string {
-	out := make([]string, len(errs))
-	for i, e := range errs {
-		out[i] = e.Error()
-	}
-	return out
-}

@@ -1,0 +1,71 @@
+package trail_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/store"
+	"github.com/appwarden/appwarden/handler/trail"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestSignalRecordedOncePerDedupeKey(t *testing.T) {
+	ctx := context.Background()
+	tr := trail.New(store.NewMemory())
+	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: "5BEE10B5-db93-4475-ae1a-3d87e059d287", DedupeKey: "audit:x", Time: time.Unix(1700000000, 0)}
+	for i, want := range []bool{true, false, false} {
+		first, err := tr.RecordSignal(ctx, quiet, sig)
+		if err != nil || first != want {
+			t.Fatalf("delivery %d: RecordSignal = %v, %v; want %v", i+1, first, err, want)
+		}
+	}
+	h, err := tr.History(ctx, "5bee10b5-db93-4475-ae1a-3d87e059d287")
+	if err != nil || len(h) != 1 || h[0].Kind != store.KindSignal {
+		t.Fatalf("history = %+v, %v; want one signal (appIds are case-insensitive)", h, err)
+	}
+}
+
+func TestHistoryIsInTimeOrder(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	tr := trail.New(st)
+	base := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	tr.Now = func() time.Time { return base.Add(time.Hour) }
+	appID := "5bee10b5-db93-4475-ae1a-3d87e059d287"
+	// An action record whose key sorts first but happened after the decision.
+	act, _ := json.Marshal(map[string]any{"kind": "disableServicePrincipal"})
+	if _, err := st.Put(ctx, store.Record{Partition: appID, Key: "action|aaa", Kind: store.KindAction, Time: base.Add(2 * time.Minute), Data: act}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.RecordSignal(ctx, quiet, appwarden.Signal{Kind: appwarden.AppCreated, AppID: appID, DedupeKey: "audit:1", Time: base}); err != nil {
+		t.Fatal(err)
+	}
+	app := &appwarden.App{AppID: appID, ResolvedAt: base.Add(time.Minute)}
+	d := &appwarden.Decision{AppID: appID, Mode: appwarden.ModeEnforce}
+	if err := tr.RecordDecision(ctx, quiet, appwarden.Signal{DedupeKey: "audit:1"}, app, d, &appwarden.Outcome{}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tr.History(ctx, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range h {
+		kinds = append(kinds, e.Kind)
+	}
+	want := []string{store.KindSignal, store.KindDecision, store.KindAction}
+	if len(kinds) != len(want) {
+		t.Fatalf("history kinds = %v; want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("history kinds = %v; want %v (signal, then the decision dated when the app was read, then the action)", kinds, want)
+		}
+	}
+}

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
@@ -44,7 +47,9 @@ type Remediator struct {
 	MaxPerHour int
 	Alerter    Alerter
 	// Owner names this instance in claims; Lease is how long a claim holds
-	// before another instance may take over a crashed one's work.
+	// before another instance may take over a crashed one's work. An Owner
+	// of the form "<host>/<pid>" also lets a restarted process on the same
+	// host take over at once the claims of a predecessor that has died.
 	Owner string
 	Lease time.Duration
 	Now   func() time.Time
@@ -236,6 +241,7 @@ type claim struct {
 // enforce claims, budgets, applies and records the steps.
 func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appwarden.App, fp string, steps []Step, out appwarden.Outcome) (appwarden.Outcome, error) {
 	var mine []claim
+	var held []Step
 	for _, s := range steps {
 		c, done, err := r.claim(ctx, app, fp, s)
 		if err != nil {
@@ -250,10 +256,12 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		}
 		if c != nil {
 			mine = append(mine, *c)
+		} else {
+			held = append(held, s)
 		}
 	}
 	if len(mine) == 0 {
-		return out, nil
+		return out, r.awaitHeld(ctx, log, app, fp, held)
 	}
 	allowed, err := r.reserve(ctx, log, app, fp, mine)
 	if err != nil {
@@ -299,7 +307,78 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		out.Actions = append(out.Actions, c.rec.Action)
 		log.Warn("acted", "event", "action", "action", string(c.step.Kind), "target", c.step.Target, "dryRun", false, "note", c.step.Note)
 	}
-	return out, errors.Join(errs...)
+	return out, errors.Join(append(errs, r.awaitHeld(ctx, log, app, fp, held))...)
+}
+
+// heldWait bounds how long an invocation waits for a step that another one
+// is applying.
+const heldWait = 10 * time.Second
+
+// awaitHeld waits until the steps another invocation holds a live claim on
+// (a duplicate handled at this moment, here or on another instance) are
+// done. It must not report success while they are not: if the holder dies,
+// its claim outlives it, and only a redelivery of this event can still get
+// the step done. So a step not done within heldWait, or whose claim is
+// released or has lapsed meanwhile, fails the invocation; the redelivery
+// claims it anew (at once if the holder was a process of this host that has
+// died, otherwise when its lease runs out).
+func (r *Remediator) awaitHeld(ctx context.Context, log *slog.Logger, app *appwarden.App, fp string, held []Step) error {
+	if len(held) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, heldWait)
+	defer cancel()
+	var errs []error
+	for _, s := range held {
+		log.Info("action being applied by another invocation; waiting for it", "event", "action", "action", string(s.Kind), "target", s.Target, "duplicate", true)
+		key := actionKey(fp, s)
+		for {
+			cur, found, err := r.Store.Get(wctx, strings.ToLower(app.AppID), key)
+			var rec record
+			if err == nil && found && json.Unmarshal(cur.Data, &rec) == nil {
+				if rec.Status == StatusDone || rec.Status == StatusReleased {
+					break
+				}
+				if rec.Status == StatusClaimed && r.now().Before(rec.LeaseUntil) && !holderGone(rec.Owner) && wctx.Err() == nil {
+					if sleepCtx(wctx, 100*time.Millisecond) == nil {
+						continue
+					}
+				}
+			}
+			errs = append(errs, fmt.Errorf("%s on %s: another invocation claimed it and it is not done; failing so the event is redelivered", s.Kind, s.Target))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// holderGone reports whether a claim's owner is a process of this host that
+// no longer runs (owners named "<host>/<pid>"), so that a handler restarted
+// after a crash need not wait out its predecessor's lease. A pid reused by
+// another process only makes it wait, as for a live holder.
+func holderGone(owner string) bool {
+	host, id, ok := strings.Cut(owner, "/")
+	pid, err := strconv.Atoi(id)
+	me, _ := os.Hostname()
+	if !ok || err != nil || pid <= 0 || host == "" || host != me || pid == os.Getpid() {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return true
+	}
+	return errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
 // claim takes a step for this instance. done is the step's record when it is
@@ -329,7 +408,7 @@ func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s
 	switch {
 	case old.Status == StatusDone || old.Status == StatusReleased:
 		return nil, &old, nil
-	case old.Status == StatusClaimed && r.now().Before(old.LeaseUntil):
+	case old.Status == StatusClaimed && r.now().Before(old.LeaseUntil) && !holderGone(old.Owner):
 		// Another invocation (on another instance, or a concurrent one on
 		// this instance: Owner names the process) is applying it right now.
 		return nil, nil, nil

@@ -31,21 +31,22 @@ import (
 )
 
 type options struct {
-	quick       bool
-	out         string
-	latencies   []time.Duration
-	seq         int
-	events      int
-	concurrency int
-	repeat      int
-	tableEvents int
-	readyRuns   int
-	burst       int
-	burstConc   int
-	big         []int // sizes swept with in-memory state
-	bigAzurite  []int // sizes swept with Table Storage state (Azurite)
-	handlerEnv  map[string]string
-	pprof       string
+	quick        bool
+	out          string
+	latencies    []time.Duration
+	seq          int
+	events       int
+	concurrency  int
+	repeat       int
+	tableEvents  int
+	readyRuns    int
+	burst        int
+	burstConc    int
+	big          []int // sizes swept with in-memory state
+	bigAzurite   []int // sizes swept with Table Storage state (Azurite)
+	handlerEnv   map[string]string
+	pprof        string
+	pprofHandler string
 }
 
 func parseFlags() (options, error) {
@@ -67,6 +68,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&bigAz, "big-azurite", "", "run full sweeps of tenants of these sizes with Table Storage state (Azurite), e.g. 2000,10000,20000")
 	flag.BoolVar(&scale, "scale", false, "shorthand for -burst 2000 -big 10000,100000 -big-azurite 2000,10000,20000")
 	flag.StringVar(&o.pprof, "pprof", "", "serve the bench process's own pprof (the stand-in's cost) on this address, e.g. 127.0.0.1:6062")
+	flag.StringVar(&o.pprofHandler, "pprof-handler", "", "profile the handler: build it with net/http/pprof added (through go build -overlay; the sources are unchanged) serving on this address, e.g. 127.0.0.1:6061; figures of such a run are not the release binary's")
 	var henv string
 	flag.StringVar(&henv, "handler-env", "", "extra app settings for the handler, K=V,K=V (e.g. APPWARDEN_LOG_LEVEL=warn)")
 	flag.Parse()
@@ -185,6 +187,18 @@ func run(ctx context.Context, o options) error {
 	bin, err := harness.ReleaseHandlerBin()
 	if err != nil {
 		return err
+	}
+	if o.pprofHandler != "" {
+		pbin, dir, err := buildProfiledHandler()
+		if dir != "" {
+			defer os.RemoveAll(dir)
+		}
+		if err != nil {
+			return err
+		}
+		bin = pbin
+		o.handlerEnv["APPWARDEN_BENCH_PPROF"] = o.pprofHandler
+		logf("profiling: the handler serves pprof on http://%s/debug/pprof/ during the latency runs", o.pprofHandler)
 	}
 	floorBin, floorDir, err := harness.Build("./tests/bench/floor", "floor", true)
 	if err != nil {

@@ -137,11 +137,11 @@ func (r *results) rows() []row {
 			continue
 		}
 		first := l.thr.runs[0]
-		rows = append(rows, row{fmt.Sprintf("Peak RSS (VmHWM) after %d events at %d in flight, in-memory state, L = %s (most: code pages %s, anonymous %s)", first.events, r.opts.concurrency, ms(l.L), harness.MB(first.maxFile), harness.MB(first.maxAnon)),
+		rows = append(rows, row{fmt.Sprintf("Peak RSS (VmHWM) after %d events at %d in flight, in-memory state, L = %s (largest sampled: code pages %s, anonymous %s)", first.events, r.opts.concurrency, ms(l.L), harness.MB(first.maxFile), harness.MB(first.maxAnon)),
 			harness.MB(first.peakRSS), harness.MB(l.thr.floor[0].peak), ratio(float64(first.peakRSS), float64(l.thr.floor[0].peak)), "≤ 50 MB", verdict(first.peakRSS <= 50<<20)})
 	}
 	if s := r.tableRSS; s != nil {
-		rows = append(rows, row{fmt.Sprintf("Peak RSS (VmHWM) after %d events at %d in flight, Table Storage state (Azurite), L = 0 (most: code pages %s, anonymous %s; %.0f events/s, CPU %s per event)", s.events, r.opts.concurrency, harness.MB(s.maxFile), harness.MB(s.maxAnon), s.rate(), ms(s.cpu/time.Duration(s.events))),
+		rows = append(rows, row{fmt.Sprintf("Peak RSS (VmHWM) after %d events at %d in flight, Table Storage state (Azurite), L = 0 (largest sampled: code pages %s, anonymous %s; %.0f events/s, CPU %s per event)", s.events, r.opts.concurrency, harness.MB(s.maxFile), harness.MB(s.maxAnon), s.rate(), ms(s.cpu/time.Duration(s.events))),
 			harness.MB(s.peakRSS), "–", "–", "≤ 50 MB", verdict(s.peakRSS <= 50<<20)})
 	}
 	if len(r.ready) > 0 {

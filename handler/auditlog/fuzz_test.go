@@ -2,8 +2,6 @@ package auditlog_test
 
 import (
 	"encoding/json"
-	"io/fs"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,35 +10,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/auditlog"
 )
-
-// addFixtureSeeds seeds the corpus with every fixture file, and with the
-// data of each event and the records of each diagnostic batch.
-func addFixtureSeeds(f *testing.F) {
-	err := filepath.WalkDir(testdata, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		rel, _ := filepath.Rel(testdata, p)
-		b := fixture(f, rel)
-		f.Add(b)
-		var parts struct {
-			Data    json.RawMessage   `json:"data"`
-			Records []json.RawMessage `json:"records"`
-		}
-		if json.Unmarshal(b, &parts) == nil {
-			if len(parts.Data) > 0 {
-				f.Add([]byte(parts.Data))
-			}
-			for _, r := range parts.Records {
-				f.Add([]byte(r))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-}
 
 // wantOutcomes is how many outcomes v must decode to: one per record of a
 // non-empty records envelope, else exactly one.

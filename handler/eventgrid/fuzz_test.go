@@ -2,8 +2,6 @@ package eventgrid_test
 
 import (
 	"encoding/json"
-	"io/fs"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,29 +10,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/eventgrid"
 )
-
-// addFixtureSeeds seeds the corpus with every fixture file, and with the
-// binding values of the host envelope fixtures.
-func addFixtureSeeds(f *testing.F) {
-	err := filepath.WalkDir(testdata, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		rel, _ := filepath.Rel(testdata, p)
-		b := fixture(f, rel)
-		f.Add(b)
-		var env struct{ Data map[string]json.RawMessage }
-		if json.Unmarshal(b, &env) == nil {
-			for _, v := range env.Data {
-				f.Add([]byte(v))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-}
 
 // minOutcomes is the least number of signals, ignore reasons and poison
 // errors that v must decode to: one for each event-like value. Only arrays

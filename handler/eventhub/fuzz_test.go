@@ -1,10 +1,7 @@
 package eventhub_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
-	"io/fs"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,34 +10,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/eventhub"
 )
-
-// addFixtureSeeds seeds the corpus with every fixture file, the binding
-// values of the host envelopes, and the audit fixtures as batches of one
-// JSON-text and one base64 message.
-func addFixtureSeeds(f *testing.F) {
-	err := filepath.WalkDir(testdata, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		rel, _ := filepath.Rel(testdata, p)
-		b := fixture(f, rel)
-		f.Add(b)
-		var env struct{ Data map[string]json.RawMessage }
-		if json.Unmarshal(b, &env) == nil {
-			for _, v := range env.Data {
-				f.Add([]byte(v))
-			}
-		}
-		if strings.HasPrefix(rel, "eventhub") {
-			batch, _ := json.Marshal([]string{string(b), base64.StdEncoding.EncodeToString(b)})
-			f.Add(batch)
-		}
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-}
 
 // FuzzEventHub feeds arbitrary JSON to the Event Hub decoder. It must never
 // panic; every message ends as at least one signal, ignore reason or poison

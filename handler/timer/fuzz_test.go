@@ -2,8 +2,6 @@ package timer_test
 
 import (
 	"encoding/json"
-	"io/fs"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,29 +10,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/timer"
 )
-
-// addFixtureSeeds seeds the corpus with every fixture file and the binding
-// values of the host envelopes.
-func addFixtureSeeds(f *testing.F) {
-	err := filepath.WalkDir(testdata, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		rel, _ := filepath.Rel(testdata, p)
-		b := fixture(f, rel)
-		f.Add(b)
-		var env struct{ Data map[string]json.RawMessage }
-		if json.Unmarshal(b, &env) == nil {
-			for _, v := range env.Data {
-				f.Add([]byte(v))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-}
 
 // FuzzTimer feeds arbitrary JSON to the timer decoder. It must never panic;
 // every value ends as exactly one sweep signal with a time and a dedupe key,

@@ -5,9 +5,11 @@ package appwardentest
 
 import (
 	"encoding/json"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,4 +128,42 @@ func ErrorTexts(errs []error) []string {
 		out[i] = e.Error()
 	}
 	return out
+}
+
+// AddFixtureSeeds seeds a fuzz corpus with every fixture file under
+// tests/testdata and the parts decoders see on their own: an event's data,
+// each record of a diagnostic batch, and each binding value of a host
+// envelope. Each decoder's fuzz target uses the same seeds.
+func AddFixtureSeeds(f *testing.F) {
+	root := testdata(f)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		f.Add(b)
+		var parts struct {
+			Data    json.RawMessage            `json:"data"`
+			Records []json.RawMessage          `json:"records"`
+			Env     map[string]json.RawMessage `json:"Data"`
+		}
+		if json.Unmarshal(b, &parts) == nil {
+			if len(parts.Data) > 0 {
+				f.Add([]byte(parts.Data))
+			}
+			for _, r := range parts.Records {
+				f.Add([]byte(r))
+			}
+			for _, v := range parts.Env {
+				f.Add([]byte(v))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
 }

@@ -818,3 +818,81 @@ func TestSettledByAnotherInstance(t *testing.T) {
 		})
 	}
 }
+
+// countingStore counts the calls made to a store.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *countingStore) note(op, partition string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, op+" "+partition)
+}
+
+func (c *countingStore) Put(ctx context.Context, r store.Record) (bool, error) {
+	c.note("put", r.Partition)
+	return c.Store.Put(ctx, r)
+}
+
+func (c *countingStore) Get(ctx context.Context, p, k string) (store.Record, bool, error) {
+	c.note("get", p)
+	return c.Store.Get(ctx, p, k)
+}
+
+func (c *countingStore) Replace(ctx context.Context, r store.Record) (string, error) {
+	c.note("replace", r.Partition)
+	return c.Store.Replace(ctx, r)
+}
+
+func (c *countingStore) List(ctx context.Context, p string) ([]store.Record, error) {
+	c.note("list", p)
+	return c.Store.List(ctx, p)
+}
+
+func (c *countingStore) Delete(ctx context.Context, p, k string) error {
+	c.note("delete", p)
+	return c.Store.Delete(ctx, p, k)
+}
+
+// TestBenignAppCostsNothing: a sweep reads every app of the tenant, and most
+// are benign. Acting on a decision with no findings touches neither Graph
+// nor the state store, so a sweep's cost per app does not grow with what the
+// store holds; the same app, once risky, is still acted on.
+func TestBenignAppCostsNothing(t *testing.T) {
+	cs := &countingStore{Store: store.NewMemory()}
+	w := newWorld(t, cs)
+	w.rem.Store = cs
+	benign := w.tenant.AddApp(fakegraph.AppSpec{DisplayName: "Wiki Bot",
+		Requested: []fakegraph.Permission{fakegraph.GraphScope("User.Read")},
+		Granted:   []fakegraph.Permission{fakegraph.GraphScope("User.Read")}})
+	pol := criticalPolicy(t, appwarden.ActionDisableServicePrincipal)
+	app := w.resolve(benign.AppID)
+	d := w.decide(pol, app, appwarden.ModeEnforce)
+	if len(d.Findings) != 0 {
+		t.Fatalf("the benign app has findings: %+v", d.Findings)
+	}
+	mark := w.srv.Mark()
+	out := w.mustAct(app, d)
+	if len(out.Actions) != 0 || out.Skipped != "" || out.Mode != d.Mode {
+		t.Errorf("outcome for a benign app: %+v", out)
+	}
+	if len(cs.calls) != 0 {
+		t.Errorf("acting on a benign app used the state store: %q", cs.calls)
+	}
+	if ws := w.allWrites(mark); len(ws) != 0 {
+		t.Errorf("acting on a benign app wrote to Graph: %q", callKeys(ws))
+	}
+
+	risky := w.tenant.AddApp(simpleRiskyApp("Payroll Sync"))
+	app = w.resolve(risky.AppID)
+	d = w.decide(pol, app, appwarden.ModeEnforce)
+	if out := w.mustAct(app, d); len(out.Actions) != 1 || out.Actions[0].Kind != appwarden.ActionDisableServicePrincipal {
+		t.Errorf("risky app's outcome %+v, want the service principal disabled", out)
+	}
+	if len(cs.calls) == 0 {
+		t.Error("acting on a risky app recorded nothing")
+	}
+}

@@ -261,7 +261,7 @@ func (t *cliTarget) Close() {
 // snapshot. It says whether undo records are lost when the command ends.
 func (t *cliTarget) stateStore(ctx context.Context, cfg config.Config) (store.Store, bool, error) {
 	if t.server != nil || cfg.Storage.InMemory() {
-		return store.NewMemory(), t.server == nil, nil
+		return store.NewMemoryWithHistory(store.DefaultMemoryHistory), t.server == nil, nil
 	}
 	st, err := openStore(ctx, cfg, cfg.IdentityEndpoint != "")
 	return st, false, err

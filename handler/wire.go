@@ -151,7 +151,9 @@ func openStore(ctx context.Context, cfg config.Config, managedIdentity bool) (st
 	sc := cfg.Storage
 	switch {
 	case sc.InMemory():
-		return store.NewMemory(), nil
+		// A process that runs for days in memory mode must not grow with
+		// every event: keep recent history; the log lines keep all of it.
+		return store.NewMemoryWithHistory(store.DefaultMemoryHistory), nil
 	case sc.ConnectionString != "":
 		st, err := store.NewTableFromConnectionString(ctx, sc.ConnectionString.Reveal())
 		if err != nil {

@@ -23,3 +23,8 @@ func TestTableContract(t *testing.T) {
 	}
 	storetest.Run(t, func(*testing.T) store.Store { return tbl })
 }
+
+// TestBoundedMemoryContract: a bound on history changes nothing else.
+func TestBoundedMemoryContract(t *testing.T) {
+	storetest.Run(t, func(*testing.T) store.Store { return store.NewMemoryWithHistory(store.DefaultMemoryHistory) })
+}

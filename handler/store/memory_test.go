@@ -238,3 +238,79 @@ func TestMemoryDoesNotShareData(t *testing.T) {
 		t.Fatalf("after a reader changed its bytes the store holds %s", again.Data)
 	}
 }
+
+// TestMemoryHistoryIsBounded: a bounded Memory forgets the oldest history
+// records (signals, decisions, signal dedupe markers) and never a record that
+// keeps AppWarden from acting twice or lets it undo.
+func TestMemoryHistoryIsBounded(t *testing.T) {
+	const limit = 10
+	m := store.NewMemoryWithHistory(limit)
+	kept := []store.Record{
+		{Partition: "app-0", Key: "action|fp|disable", Kind: store.KindAction},
+		{Partition: "app-0", Key: "release|fp", Kind: store.KindRelease},
+		{Partition: store.PartitionCursors, Key: "applications", Kind: store.KindCursor},
+		{Partition: store.PartitionPoison, Key: "p1", Kind: store.KindPoison},
+		{Partition: "_notified", Key: "n1", Kind: store.KindMarker},
+		{Partition: "_outbox", Key: "o1", Kind: store.KindNotice},
+	}
+	for _, r := range kept {
+		if _, err := m.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const apps = 25
+	for i := range apps {
+		app := fmt.Sprintf("app-%d", i)
+		for _, r := range []store.Record{
+			{Partition: store.PartitionDedupe, Key: "signal|" + app, Kind: store.KindMarker},
+			{Partition: app, Key: "1|signal", Kind: store.KindSignal},
+			{Partition: app, Key: "2|decision", Kind: store.KindDecision},
+		} {
+			if ok, err := m.Put(ctx, r); !ok || err != nil {
+				t.Fatalf("Put %s/%s = %v, %v", r.Partition, r.Key, ok, err)
+			}
+		}
+	}
+	for _, r := range kept {
+		if _, found, _ := m.Get(ctx, r.Partition, r.Key); !found {
+			t.Errorf("%s record %s/%s was forgotten", r.Kind, r.Partition, r.Key)
+		}
+	}
+	history := 0
+	for i := range apps {
+		app := fmt.Sprintf("app-%d", i)
+		recs, _ := m.List(ctx, app)
+		_, marker, _ := m.Get(ctx, store.PartitionDedupe, "signal|"+app)
+		n := 0
+		for _, r := range recs {
+			if store.IsHistory(r) {
+				n++
+			}
+		}
+		if marker {
+			n++
+		}
+		history += n
+		// The newest apps' stories are whole; the oldest are gone.
+		if i >= apps-3 && n != 3 {
+			t.Errorf("%s, one of the newest, keeps %d of its 3 history records", app, n)
+		}
+		if i < apps-4 && n != 0 {
+			t.Errorf("%s, one of the oldest, still keeps %d history records", app, n)
+		}
+	}
+	if history != limit {
+		t.Errorf("%d history records kept, want the bound %d", history, limit)
+	}
+	if got, want := m.Forgotten(), int64(3*apps-limit); got != want {
+		t.Errorf("Forgotten() = %d, want %d", got, want)
+	}
+	// An unbounded Memory forgets nothing.
+	all := store.NewMemory()
+	for i := range 3 * limit {
+		_, _ = all.Put(ctx, store.Record{Partition: "a", Key: fmt.Sprint(i), Kind: store.KindDecision})
+	}
+	if recs, _ := all.List(ctx, "a"); len(recs) != 3*limit {
+		t.Errorf("NewMemory kept %d of %d decisions", len(recs), 3*limit)
+	}
+}

@@ -64,4 +64,6 @@ type Store interface {
 const (
 	PartitionPoison  = "_poison"
 	PartitionCursors = "_cursors"
+	// PartitionDedupe holds one marker per signal's dedupe key.
+	PartitionDedupe = "_dedupe"
 )

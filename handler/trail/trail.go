@@ -62,7 +62,7 @@ func (t *Trail) put(ctx context.Context, partition, kind, key string, at time.Ti
 // RecordSignal records a signal once per dedupe key. It reports whether the
 // signal is new.
 func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (bool, error) {
-	first, err := t.Store.Put(ctx, store.Record{Partition: "_dedupe", Key: "signal|" + sig.DedupeKey, Kind: store.KindMarker, Time: t.Now().UTC()})
+	first, err := t.Store.Put(ctx, store.Record{Partition: store.PartitionDedupe, Key: "signal|" + sig.DedupeKey, Kind: store.KindMarker, Time: t.Now().UTC()})
 	if err != nil {
 		return false, fmt.Errorf("trail: dedupe marker for %s: %w", sig.DedupeKey, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,8 +67,8 @@ type response struct {
 func (r *response) retryAfter() time.Duration {
 	for k, v := range r.Headers {
 		if strings.EqualFold(k, "Retry-After") {
-			if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				return time.Duration(s) * time.Second
+			if d, ok := retryAfter(v); ok {
+				return d
 			}
 		}
 	}
@@ -103,6 +102,7 @@ func (c *Client) batch(ctx context.Context, reqs []request) (map[string]*respons
 			}
 		}
 		if len(again) > 0 {
+			c.gate.hold(wait)
 			if err := sleep(ctx, wait); err != nil {
 				return nil, err
 			}

@@ -49,6 +49,7 @@ type Client struct {
 	trips   atomic.Int64
 	perms   *permissionCatalog
 	timeout time.Duration
+	gate    *gate
 }
 
 // NewCredential returns the credential for the running mode: the managed
@@ -96,6 +97,7 @@ func New(opts Options) (*Client, error) {
 		opts.Now = time.Now
 	}
 	c := &Client{base: root + "/v1.0", retry: opts.Retry.withDefaults(), now: opts.Now, perms: newPermissionCatalog(), timeout: opts.Timeout}
+	c.gate = &gate{max: c.retry.MaxWait, now: time.Now}
 	wire := opts.Transport
 	if wire == nil {
 		wire = http.DefaultTransport
@@ -121,7 +123,7 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	httpClient := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(&counter{next: wire, total: &c.trips}, middlewares...),
+		Transport: khttp.NewCustomTransportWithParentTransport(&gated{next: &counter{next: wire, total: &c.trips}, gate: c.gate}, middlewares...),
 		Timeout:   opts.Timeout,
 	}
 	// The adapter parses Graph's error bodies (JSON) into odataerrors. The

@@ -368,3 +368,55 @@ func TestLagStopsOnCancel(t *testing.T) {
 		t.Errorf("err = %v, want the context's", err)
 	}
 }
+
+// TestThrottleHoldsTheProcess: once Graph answers 429 with Retry-After, a
+// resolution that another invocation starts meanwhile waits for it too,
+// rather than being refused and spending one of its attempts.
+func TestThrottleHoldsTheProcess(t *testing.T) {
+	retry := fastRetry
+	retry.MaxWait = 5 * time.Second
+	w := newFaultWorld(t, retry, 2)
+	w.srv.ThrottleNext(readsPerAppBatch, 2*time.Second, fakegraph.InnerOnly())
+	first := make(chan error, 1)
+	go func() {
+		_, err := w.c.Resolve(context.Background(), graph.SubjectOf(createdSignal(w.apps[0])))
+		first <- err
+	}()
+	// Wait until the first resolution's batch has been throttled.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n := 0
+		for _, c := range w.srv.CallsSince(0) {
+			if c.Fault == fakegraph.FaultThrottle {
+				n++
+			}
+		}
+		if n == readsPerAppBatch {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first resolution was never throttled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mark := w.srv.Mark()
+	start := time.Now()
+	app, err := w.c.Resolve(context.Background(), graph.SubjectOf(createdSignal(w.apps[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTypical(t, app, w.apps[1], "typical")
+	// It was sent after the pause (2 s from the 429, less the polling above),
+	// and was not refused.
+	if elapsed := time.Since(start); elapsed < time.Second {
+		t.Errorf("the second resolution took %v: it did not wait for the Retry-After another request was given", elapsed)
+	}
+	for _, c := range w.srv.CallsSince(mark) {
+		if c.Status == 429 {
+			t.Errorf("a request was throttled again: %s %s", c.Method, c.Path)
+		}
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the throttled resolution: %v", err)
+	}
+	noRejects(t, w.srv)
+}

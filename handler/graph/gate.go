@@ -1,0 +1,71 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// gate holds back every request of the process while Graph has asked it to
+// back off. Graph throttles per app and tenant, not per request: once one
+// request is answered 429 (or 503) with Retry-After, the requests that other
+// invocations send meanwhile are refused too, and each refusal spends one of
+// their attempts. Waiting together turns a 429 storm into one pause.
+type gate struct {
+	until atomic.Int64 // UnixNano before which no request is sent
+	max   time.Duration
+	now   func() time.Time
+}
+
+// hold asks every request to wait d (at most max) from now.
+func (g *gate) hold(d time.Duration) {
+	t := g.now().Add(min(d, g.max)).UnixNano()
+	for {
+		cur := g.until.Load()
+		if t <= cur || g.until.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// wait blocks until the gate is open or ctx ends.
+func (g *gate) wait(ctx context.Context) error {
+	d := time.Duration(g.until.Load() - g.now().UnixNano())
+	if d <= 0 {
+		return nil
+	}
+	return sleep(ctx, d)
+}
+
+// gated is the transport side of the gate: it waits before sending, and
+// closes the gate when a whole request is throttled (a throttled item inside
+// a $batch closes it from Client.batch).
+type gated struct {
+	next http.RoundTripper
+	gate *gate
+}
+
+func (t *gated) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.gate.wait(r.Context()); err != nil {
+		return nil, err
+	}
+	resp, err := t.next.RoundTrip(r)
+	if err == nil && throttled(resp.StatusCode) {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			t.gate.hold(d)
+		}
+	}
+	return resp, err
+}
+
+// retryAfter reads a Retry-After value in seconds (Graph's form).
+func retryAfter(v string) (time.Duration, bool) {
+	s, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || s < 0 {
+		return 0, false
+	}
+	return time.Duration(s) * time.Second, true
+}

@@ -105,8 +105,8 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 			// a second sweep would rightly find nothing new.
 			p := startHandler(t, nil)
 			body := testdata(t, "functions-host/"+name)
-			r := p.Invoke(t, methodName(t, body), body, "e2e-"+name)
-			logs := r.Logs(t)
+			r := p.mustInvoke(t, methodName(t, body), body, "e2e-"+name)
+			logs := hostLogs(t, r)
 			if r.Status != http.StatusOK {
 				t.Errorf("status %d, want 200; Logs %q\nstderr:\n%s", r.Status, logs, p.Stderr())
 			}
@@ -163,8 +163,8 @@ func TestGraphFailureIsRedelivered(t *testing.T) {
 			}
 			body := testdata(t, "functions-host/"+name)
 			before := graphCalls(p.Graph)
-			r := p.Invoke(t, methodName(t, body), body, "e2e-fail-"+name)
-			logs := r.Logs(t)
+			r := p.mustInvoke(t, methodName(t, body), body, "e2e-fail-"+name)
+			logs := hostLogs(t, r)
 			if r.Status != http.StatusInternalServerError {
 				t.Errorf("status %d, want 500 (Graph fails, so the signal must be redelivered); Logs %q", r.Status, logs)
 			}
@@ -209,8 +209,8 @@ func TestIrrelevantInputIs200(t *testing.T) {
 	p := startHandler(t, nil)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := p.Invoke(t, tc.function, tc.body, "e2e-irrelevant")
-			logs := r.Logs(t)
+			r := p.mustInvoke(t, tc.function, tc.body, "e2e-irrelevant")
+			logs := hostLogs(t, r)
 			if r.Status != http.StatusOK || !logged(logs, "ignored", tc.reason) {
 				t.Errorf("status %d, Logs %q; want 200 and an ignore reason with %q", r.Status, logs, tc.reason)
 			}
@@ -269,8 +269,8 @@ func TestMalformedInputs(t *testing.T) {
 	p := startHandler(t, nil)
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := p.Do(t, tc.method, tc.path, tc.body, "e2e-bad-"+strconv.Itoa(i))
-			logs := r.Logs(t)
+			r := p.mustDo(t, tc.method, tc.path, tc.body, "e2e-bad-"+strconv.Itoa(i))
+			logs := hostLogs(t, r)
 			if r.Status != tc.status {
 				t.Errorf("status %d, want %d; Logs %q", r.Status, tc.status, logs)
 			}
@@ -290,11 +290,11 @@ func TestMalformedInputs(t *testing.T) {
 // the stop is clean, and the secret identity header is never printed.
 func TestLogsAreJSONLinesWithTheInvocationID(t *testing.T) {
 	p := startHandler(t, nil)
-	r := p.Invoke(t, "OnEventGridEvent", []byte(`{"Data":{"event":5}}`), "e2e-logs-7f3a")
+	r := p.mustInvoke(t, "OnEventGridEvent", []byte(`{"Data":{"event":5}}`), "e2e-logs-7f3a")
 	if r.Status != http.StatusOK {
 		t.Fatalf("status %d", r.Status)
 	}
-	if code := p.Stop(); code != 0 {
+	if code := p.stop(t); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.Stderr())
 	}
 	out := p.Stdout()
@@ -458,7 +458,7 @@ func TestFunctionsAgree(t *testing.T) {
 
 	p := startHandler(t, nil)
 	for name := range handlerSide {
-		if r := p.Invoke(t, name, []byte(`{}`), "e2e-route"); r.Status != http.StatusOK {
+		if r := p.mustInvoke(t, name, []byte(`{}`), "e2e-route"); r.Status != http.StatusOK {
 			t.Errorf("POST /%s = %d, want 200 (poison: the binding is missing)", name, r.Status)
 		}
 	}

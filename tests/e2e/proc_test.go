@@ -1,132 +1,71 @@
 package e2e
 
-// Process helpers: build the real handler once, start it as the Functions
-// host does, talk to it over HTTP, and stop it. Later suites reuse
-// startHandler and runHandler.
+// Process helpers: thin testing.TB adapters over tests/harness, which builds
+// the real handler once, starts it as the Functions host does, talks to it
+// over HTTP, and stops it. Later suites reuse startHandler and runHandler.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/fakegraph"
+	"github.com/appwarden/appwarden/tests/harness"
 )
 
-// Set by TestMain.
-var (
-	repoRoot   string // the folder holding go.mod
-	handlerBin string // the handler built from ./handler
-)
+// repoRoot is the folder holding go.mod; set by TestMain.
+var repoRoot string
 
-const (
-	// readyTimeout is the host's start-up limit (FACTS.md §2).
-	readyTimeout = 30 * time.Second
-	// readyPoll is how often the host polls GET /.
-	readyPoll = 25 * time.Millisecond
-	// stopTimeout bounds a graceful stop before the process is killed.
-	stopTimeout = 30 * time.Second
-	// requestTimeout bounds one HTTP exchange, so a hung handler fails a
-	// test instead of hanging the suite.
-	requestTimeout = 60 * time.Second
-)
+// requestTimeout bounds one HTTP exchange, so a hung handler fails a test
+// instead of hanging the suite.
+const requestTimeout = 60 * time.Second
+
+// inherit is all a handler process gets from this one's environment, so a
+// developer's own settings (even HOME, with an Azure CLI login) cannot leak
+// in.
+var inherit = []string{"PATH"}
 
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
 }
 
+// buildAndRun builds the handler before any test runs, so a broken build
+// fails once and clearly, and removes it afterwards.
 func buildAndRun(m *testing.M) int {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
-		fmt.Fprintf(os.Stderr, "e2e: cannot find go.mod (go env GOMOD: %q, %v)\n", out, err)
-		return 1
+	defer harness.Cleanup()
+	root, err := harness.RepoRoot()
+	if err == nil {
+		_, err = harness.HandlerBin()
 	}
-	repoRoot = filepath.Dir(strings.TrimSpace(string(out)))
-	dir, err := os.MkdirTemp("", "appwarden-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	handlerBin = filepath.Join(dir, "handler")
-	build := exec.Command("go", "build", "-o", handlerBin, "./handler")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./handler: %v\n%s", err, out)
-		return 1
-	}
+	repoRoot = root
 	return m.Run()
 }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// Proc is a running handler.
+// Proc is a running handler and the Graph stand-in it talks to (unused when
+// its env names another endpoint). Stop it with stop, not Stop, so that a
+// handler ignoring SIGTERM fails the test.
 type Proc struct {
-	Port int
-	URL  string // http://127.0.0.1:<port>
-	// Graph is the Graph stand-in the process talks to (unused when env
-	// names another endpoint).
+	*harness.Proc
 	Graph *fakegraph.Server
-
-	t      testing.TB
-	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
-	done   chan struct{} // closed when the process has exited
-	code   int           // exit code, once done is closed
-	client *http.Client
 }
 
 // freePort finds a TCP port free on 127.0.0.1.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// processEnv is a clean environment (nothing inherited but PATH, so a
-// developer's own settings cannot leak in) with env applied; an empty value
-// leaves the variable unset.
-func processEnv(env map[string]string) []string {
-	out := []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		if v != "" {
-			out = append(out, k+"="+v)
-		}
-	}
-	return out
+	return port
 }
 
 // identityHeader is the managed identity header value the e2e processes get;
@@ -168,96 +107,30 @@ func startHandlerWith(t testing.TB, g *fakegraph.Server, env map[string]string) 
 	if err != nil {
 		t.Fatalf("startHandler needs a numeric FUNCTIONS_CUSTOMHANDLER_PORT, got %q", full["FUNCTIONS_CUSTOMHANDLER_PORT"])
 	}
-	p := &Proc{
-		Graph:  g,
-		Port:   port,
-		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
-		t:      t,
-		done:   make(chan struct{}),
-		client: &http.Client{Timeout: requestTimeout},
-	}
-	p.cmd = exec.Command(handlerBin)
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Env = processEnv(full)
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
+	hp, err := harness.Start(context.Background(), harness.Options{Env: full, Inherit: inherit, Port: port, Dir: t.TempDir()})
+	if err != nil {
 		t.Fatalf("starting the handler: %v", err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.Stop() })
-	p.waitReady()
+	p := &Proc{Proc: hp, Graph: g}
+	t.Cleanup(func() { p.stop(t) })
 	return p
 }
 
-// waitReady polls GET / every 25 ms until any HTTP answer, as the host does.
-func (p *Proc) waitReady() {
-	p.t.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	poll := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := poll.Get(p.URL + "/")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case <-p.done:
-			p.t.Fatalf("the handler exited with code %d before it was ready\nstderr:\n%s\nstdout:\n%s", p.code, p.Stderr(), p.Stdout())
-		case <-time.After(readyPoll):
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("the handler did not answer GET / within %s: %v\nstderr:\n%s", readyTimeout, err, p.Stderr())
-		}
+// stop is harness's Stop (SIGTERM, as the host does on shutdown), failing
+// the test when the handler had to be killed. It returns the exit code and
+// may be called more than once.
+func (p *Proc) stop(t testing.TB) int {
+	t.Helper()
+	code, err := p.Shutdown()
+	if err != nil {
+		t.Errorf("%v", err)
 	}
+	return code
 }
 
-// Alive reports whether the process is still running.
-func (p *Proc) Alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// Stop sends SIGTERM, as the host does on shutdown, waits for the process to
-// exit (killing it after stopTimeout), and returns its exit code. It may be
-// called more than once.
-func (p *Proc) Stop() int {
-	if p.Alive() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(stopTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-			p.t.Errorf("the handler did not stop within %s of SIGTERM", stopTimeout)
-		}
-	}
-	return p.code
-}
-
-// Stdout is what the process has written to stdout so far.
-func (p *Proc) Stdout() string { return p.stdout.String() }
-
-// Stderr is what the process has written to stderr so far.
-func (p *Proc) Stderr() string { return p.stderr.String() }
-
-// Response is one HTTP answer from the handler.
-type Response struct {
-	Status      int
-	ContentType string
-	Body        []byte
-}
-
-// Do sends one request with the host's headers.
-func (p *Proc) Do(t testing.TB, method, path string, body []byte, invocationID string) Response {
+// mustDo sends one request with the host's headers, failing the test when
+// the exchange fails.
+func (p *Proc) mustDo(t testing.TB, method, path string, body []byte, invocationID string) harness.Reply {
 	t.Helper()
 	r, err := p.send(method, path, body, invocationID)
 	if err != nil {
@@ -266,37 +139,23 @@ func (p *Proc) Do(t testing.TB, method, path string, body []byte, invocationID s
 	return r
 }
 
-// send is Do for any goroutine: it reports a failed exchange as an error.
-func (p *Proc) send(method, path string, body []byte, invocationID string) (Response, error) {
+// send is mustDo for any goroutine: it reports a failed exchange as an error.
+func (p *Proc) send(method, path string, body []byte, invocationID string) (harness.Reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, p.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return Response{}, err
-	}
-	req.Header.Set("X-Azure-Functions-InvocationId", invocationID)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return Response{}, err
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(resp.Body); err != nil {
-		return Response{}, fmt.Errorf("reading the answer: %w", err)
-	}
-	return Response{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b.Bytes()}, nil
+	return p.Do(ctx, method, path, body, invocationID)
 }
 
-// Invoke POSTs an invocation body to /<function>.
-func (p *Proc) Invoke(t testing.TB, function string, body []byte, invocationID string) Response {
+// mustInvoke POSTs an invocation body to /<function>.
+func (p *Proc) mustInvoke(t testing.TB, function string, body []byte, invocationID string) harness.Reply {
 	t.Helper()
-	return p.Do(t, http.MethodPost, "/"+function, body, invocationID)
+	return p.mustDo(t, http.MethodPost, "/"+function, body, invocationID)
 }
 
-// Logs checks that the answer is exactly {"Outputs":{},"Logs":[...],
-// "ReturnValue":null} served as JSON, and returns its Logs.
-func (r Response) Logs(t testing.TB) []string {
+// hostLogs checks that the answer is exactly {"Outputs":{},"Logs":[...],
+// "ReturnValue":null} served as JSON, and returns its Logs. (Reply.Logs is
+// decoded leniently; this is the strict check.)
+func hostLogs(t testing.TB, r harness.Reply) []string {
 	t.Helper()
 	if r.ContentType != "application/json" {
 		t.Fatalf("Content-Type %q, want application/json; body %s", r.ContentType, r.Body)
@@ -317,33 +176,25 @@ func (r Response) Logs(t testing.TB) []string {
 func (p *Proc) checkServing(t testing.TB) {
 	t.Helper()
 	if !p.Alive() {
-		t.Fatalf("the handler exited with code %d\nstderr:\n%s", p.code, p.Stderr())
+		t.Fatalf("the handler exited with code %d\nstderr:\n%s", p.ExitCode(), p.Stderr())
 	}
-	if r := p.Do(t, http.MethodGet, "/", nil, ""); r.Status != http.StatusOK {
+	if r := p.mustDo(t, http.MethodGet, "/", nil, ""); r.Status != http.StatusOK {
 		t.Fatalf("GET / = %d, want 200", r.Status)
 	}
 }
 
 // runHandler runs the handler to completion with exactly env (plus PATH)
-// and args, and returns its exit code and output.
+// and args, within the host's start-up limit, and returns its exit code and
+// output.
 func runHandler(t testing.TB, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.ReadyTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, handlerBin, args...)
-	cmd.Dir = t.TempDir()
-	cmd.Env = processEnv(env)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit) && ctx.Err() == nil:
-	default:
-		t.Fatalf("running handler %q: %v\nstderr:\n%s", args, err, errOut.String())
+	r, err := harness.Run(ctx, harness.Options{Args: args, Env: env, Inherit: inherit, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("running handler %q: %v\nstderr:\n%s", args, err, r.Stderr)
 	}
-	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+	return r.ExitCode, r.Stdout, r.Stderr
 }
 
 // startGraph serves the tenant through the Graph stand-in (Graph under

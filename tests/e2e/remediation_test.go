@@ -21,6 +21,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/tests/azurite"
+	"github.com/appwarden/appwarden/tests/harness"
 )
 
 // storageEnv adds the shared state store to env.
@@ -116,9 +117,9 @@ func writePaths(cs []fakegraph.Call) []string {
 	return out
 }
 
-func mustLogs(t *testing.T, r Response, what string) []string {
+func mustLogs(t *testing.T, r harness.Reply, what string) []string {
 	t.Helper()
-	logs := r.Logs(t)
+	logs := hostLogs(t, r)
 	if r.Status != http.StatusOK {
 		t.Errorf("%s: status %d, want 200; Logs %q", what, r.Status, logs)
 	}
@@ -140,7 +141,7 @@ func TestTwoProcessesActOnce(t *testing.T) {
 	const rounds = 3
 	for round := range rounds {
 		var wg sync.WaitGroup
-		resps := make([]Response, len(procs))
+		resps := make([]harness.Reply, len(procs))
 		errs := make([]error, len(procs))
 		start := make(chan struct{})
 		for i, p := range procs {
@@ -242,7 +243,7 @@ func TestBlastRadiusLimitInTheHandler(t *testing.T) {
 	announce := func(i int, id string) []string {
 		a := apps[i]
 		body := eventHubEnvelope(t, addApplication(id, a.ApplicationID, a.AppID, fmt.Sprintf("Risky %d", i+1)))
-		return mustLogs(t, p.Invoke(t, "OnAuditLogBatch", body, "e2e-"+id), fmt.Sprintf("app %d", i+1))
+		return mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch", body, "e2e-"+id), fmt.Sprintf("app %d", i+1))
 	}
 	for i := range apps {
 		logs := announce(i, fmt.Sprintf("Directory_limit_%d", i))
@@ -349,7 +350,7 @@ func TestHostilePolicyTouchesNoProtectedApp(t *testing.T) {
 		{"a break-glass app", addApplication("Directory_hostile_bg", breakGlass.ApplicationID, breakGlass.AppID, "Break glass"), "break-glass"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := mustLogs(t, p.Invoke(t, "OnAuditLogBatch", eventHubEnvelope(t, tc.rec), "e2e-"+tc.rec.ID), tc.name)
+			logs := mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch", eventHubEnvelope(t, tc.rec), "e2e-"+tc.rec.ID), tc.name)
 			if !logged(logs, "decision recorded", "appId="+tc.rec.AppID, "severity=critical", "protected=", tc.why, "appliedMode=audit") {
 				t.Errorf("no protected decision in Logs %q", logs)
 			}
@@ -362,7 +363,7 @@ func TestHostilePolicyTouchesNoProtectedApp(t *testing.T) {
 		t.Fatalf("writes to protected apps: %q", writePaths(ws))
 	}
 
-	logs := mustLogs(t, p.Invoke(t, "OnAuditLogBatch",
+	logs := mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch",
 		eventHubEnvelope(t, addApplication("Directory_hostile_payroll", payrollObjectID, payrollAppID, "Payroll Sync")), "e2e-hostile-payroll"), "Payroll Sync")
 	want := []string{
 		"PATCH /applications/" + payrollObjectID, "PATCH /applications/" + payrollObjectID,
@@ -383,7 +384,7 @@ func TestAuditModeMakesNoWrites(t *testing.T) {
 	env := storageEnv(az, map[string]string{"APPWARDEN_MODE": "audit"})
 	p := startHandlerWith(t, g, env)
 	body := testdata(t, "functions-host/invocation-eventhub-many.json")
-	logs := mustLogs(t, p.Invoke(t, "OnAuditLogBatch", body, "e2e-audit"), "audit mode")
+	logs := mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch", body, "e2e-audit"), "audit mode")
 	if !logged(logs, "would act (audit mode)", "action=disableServicePrincipal", "target="+payrollSPID, "dryRun=true") {
 		t.Errorf("Logs do not say what would be done: %q", logs)
 	}
@@ -412,7 +413,7 @@ func TestHistoryTellsTheStory(t *testing.T) {
 	env := storageEnv(az, map[string]string{"APPWARDEN_MODE": "enforce"})
 	p := startHandlerWith(t, g, env)
 	body := eventHubEnvelope(t, addApplication("Directory_story_1", payrollObjectID, payrollAppID, "Payroll Sync"))
-	mustLogs(t, p.Invoke(t, "OnAuditLogBatch", body, "e2e-story"), "the signal")
+	mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch", body, "e2e-story"), "the signal")
 	if st, _ := g.Tenant().AppState(payrollAppID); st.AccountEnabled {
 		t.Fatal("the app was not contained")
 	}
@@ -488,7 +489,7 @@ func TestHistoryTellsTheStory(t *testing.T) {
 
 	// The same findings again: the released app is left alone.
 	mark := g.Mark()
-	logs := mustLogs(t, p.Invoke(t, "OnAuditLogBatch",
+	logs := mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch",
 		eventHubEnvelope(t, addApplication("Directory_story_2", payrollObjectID, payrollAppID, "Payroll Sync")), "e2e-story-2"), "the second signal")
 	if !logged(logs, "decision recorded", "appliedMode=audit", "released by alice@contoso.example") {
 		t.Errorf("Logs do not say the app was released: %q", logs)

@@ -37,11 +37,15 @@ type Options struct {
 	// Bin is the executable; HandlerBin() when empty.
 	Bin  string
 	Args []string
-	// Env is the process environment besides PATH and HOME (nothing else is
-	// inherited, so a developer's own settings cannot leak in). An empty
-	// value leaves the variable unset. FUNCTIONS_CUSTOMHANDLER_PORT is set
-	// from Port.
+	// Env is the process environment besides the Inherit variables (nothing
+	// else is inherited, so a developer's own settings cannot leak in). An
+	// empty value leaves the variable unset. Launch sets
+	// FUNCTIONS_CUSTOMHANDLER_PORT from Port; Run leaves it to Env.
 	Env map[string]string
+	// Inherit names the variables copied from this process's environment
+	// (nil: DefaultInherit). A suite that wants nothing of the developer's
+	// own, not even HOME with its Azure CLI login, passes just PATH.
+	Inherit []string
 	// Port to listen on; a free one when 0. Restart keeps it.
 	Port int
 	// Dir is the working directory (default: the current one).
@@ -57,6 +61,37 @@ type Options struct {
 	Echo io.Writer
 	// MaxConns bounds the idle connections kept to the handler (default 256).
 	MaxConns int
+}
+
+// DefaultInherit is what a handler inherits when Options.Inherit is nil.
+var DefaultInherit = []string{"PATH", "HOME"}
+
+// environ is the process environment opts describe: the inherited
+// variables, then Env without its empty values and without the variable
+// named skip (which the caller sets itself).
+func (opts Options) environ(skip string) []string {
+	inherit := opts.Inherit
+	if inherit == nil {
+		inherit = DefaultInherit
+	}
+	env := make([]string, 0, len(inherit)+len(opts.Env)+1)
+	for _, k := range inherit {
+		env = append(env, k+"="+os.Getenv(k))
+	}
+	for k, v := range opts.Env {
+		if v != "" && k != skip {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// bin is Options.Bin, or HandlerBin() when it is empty.
+func (opts Options) bin() (string, error) {
+	if opts.Bin != "" {
+		return opts.Bin, nil
+	}
+	return HandlerBin()
 }
 
 // Proc is a running handler process.
@@ -115,13 +150,11 @@ func MustStart(t TB, opts Options) *Proc {
 
 // Launch starts the process without waiting for it to be ready.
 func Launch(opts Options) (*Proc, error) {
-	if opts.Bin == "" {
-		bin, err := HandlerBin()
-		if err != nil {
-			return nil, err
-		}
-		opts.Bin = bin
+	bin, err := opts.bin()
+	if err != nil {
+		return nil, err
 	}
+	opts.Bin = bin
 	if opts.Port == 0 {
 		port, err := FreePort()
 		if err != nil {
@@ -138,13 +171,7 @@ func Launch(opts Options) (*Proc, error) {
 	if opts.MaxConns == 0 {
 		opts.MaxConns = 256
 	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range opts.Env {
-		if v != "" && k != "FUNCTIONS_CUSTOMHANDLER_PORT" {
-			env = append(env, k+"="+v)
-		}
-	}
-	env = append(env, "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(opts.Port))
+	env := append(opts.environ(portVar), portVar+"="+strconv.Itoa(opts.Port))
 
 	p := &Proc{
 		Port:   opts.Port,
@@ -180,6 +207,41 @@ func Launch(opts Options) (*Proc, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// portVar is the variable the host passes the port in.
+const portVar = "FUNCTIONS_CUSTOMHANDLER_PORT"
+
+// Result is how a process that Run ran to completion ended.
+type Result struct {
+	ExitCode       int
+	Stdout, Stderr string
+}
+
+// Run runs the handler to completion, for its subcommands (`handler
+// functions`, the operator CLI) and for start-ups it must refuse. Unlike
+// Launch it adds no FUNCTIONS_CUSTOMHANDLER_PORT, so the environment is
+// exactly Env (and Inherit): a test can leave the port out or make it
+// anything. Only Bin, Args, Env, Inherit and Dir are used. A non-zero exit
+// is a Result, not an error; failing to run, or ctx ending first (the
+// process is then killed), is an error, returned with the output so far.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	bin, err := opts.bin()
+	if err != nil {
+		return Result{ExitCode: -1}, err
+	}
+	cmd := exec.CommandContext(ctx, bin, opts.Args...)
+	cmd.Dir = opts.Dir
+	cmd.Env = opts.environ("")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	r := Result{ExitCode: cmd.ProcessState.ExitCode(), Stdout: out.String(), Stderr: errOut.String()}
+	var exit *exec.ExitError
+	if err == nil || errors.As(err, &exit) && ctx.Err() == nil {
+		return r, nil
+	}
+	return r, fmt.Errorf("harness: running %s %q: %w", bin, opts.Args, err)
 }
 
 // WaitReady polls GET / every Options.Poll until any HTTP answer, as the
@@ -248,6 +310,19 @@ func (p *Proc) State() *os.ProcessState {
 // (killing the process after StopTimeout). It returns the exit code and may
 // be called more than once.
 func (p *Proc) Stop() int {
+	code, _ := p.Shutdown()
+	return code
+}
+
+// ErrStopTimeout is Shutdown's error for a process that had to be killed.
+var ErrStopTimeout = fmt.Errorf("harness: the handler did not stop within %s of SIGTERM, and was killed", StopTimeout)
+
+// Shutdown is Stop that also tells whether the stop was clean: it returns
+// ErrStopTimeout when the process ignored SIGTERM for StopTimeout and had to
+// be killed (the host would lose its in-flight work), so a test can fail on
+// it. Only the call that killed the process returns the error.
+func (p *Proc) Shutdown() (int, error) {
+	var err error
 	if p.Alive() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -255,10 +330,11 @@ func (p *Proc) Stop() int {
 		case <-time.After(StopTimeout):
 			_ = p.cmd.Process.Kill()
 			<-p.done
+			err = ErrStopTimeout
 		}
 	}
 	p.client.CloseIdleConnections()
-	return p.ExitCode()
+	return p.ExitCode(), err
 }
 
 // Kill sends SIGKILL (no chance to finish anything) and waits for the exit.
@@ -308,10 +384,13 @@ func (p *Proc) Events(event string) []map[string]any {
 
 // Reply is one answer from the handler.
 type Reply struct {
-	Status  int
-	Logs    []string // the custom handler reply's Logs
-	Body    []byte
-	Elapsed time.Duration
+	Status int
+	// ContentType is the Content-Type header, for checking that a reply
+	// is served as JSON, as the host expects.
+	ContentType string
+	Logs        []string // the custom handler reply's Logs
+	Body        []byte
+	Elapsed     time.Duration
 }
 
 // OK reports a 2xx answer: the host counts the invocation as succeeded.
@@ -340,7 +419,7 @@ func (p *Proc) Do(ctx context.Context, method, path string, body []byte, invocat
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	r := Reply{Status: resp.StatusCode, Body: b, Elapsed: time.Since(start)}
+	r := Reply{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b, Elapsed: time.Since(start)}
 	if err != nil {
 		return r, err
 	}

@@ -112,8 +112,13 @@ func (r *Remediator) Act(ctx context.Context, log *slog.Logger, app *appwarden.A
 		// Nothing found, nothing to do, and nothing can have been recorded
 		// under a fingerprint of no findings. Most apps a sweep reads are
 		// like this: they cost no state reads (a partition read per app made
-		// a sweep's cost grow with the tenant on Azurite).
-		return appwarden.Outcome{Mode: d.Mode}, nil
+		// a sweep's cost grow with the tenant on Azurite). Protection is
+		// still reported: it explains why nothing would ever be done.
+		out := appwarden.Outcome{Mode: d.Mode}
+		if why := r.protected(app, d); why != "" {
+			out.Mode, out.Skipped = appwarden.ModeAudit, "protected: "+why
+		}
+		return out, nil
 	}
 	out, err := r.act(ctx, log, app, d)
 	if out.Skipped != "" && strings.HasPrefix(out.Skipped, "protected") {

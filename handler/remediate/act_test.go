@@ -885,6 +885,12 @@ func TestBenignAppCostsNothing(t *testing.T) {
 	if ws := w.allWrites(mark); len(ws) != 0 {
 		t.Errorf("acting on a benign app wrote to Graph: %q", callKeys(ws))
 	}
+	// A protected benign app still says why it would never be acted on.
+	w.rem.Guard = appwarden.Guard{BreakGlass: []string{benign.AppID}}
+	if out := w.mustAct(app, d); out.Skipped != "protected: on the break-glass list" || len(out.Actions) != 0 {
+		t.Errorf("outcome for a protected benign app: %+v", out)
+	}
+	w.rem.Guard = appwarden.Guard{}
 
 	risky := w.tenant.AddApp(simpleRiskyApp("Payroll Sync"))
 	app = w.resolve(risky.AppID)

@@ -75,6 +75,16 @@ func (r *response) retryAfter() time.Duration {
 	return time.Second
 }
 
+// readOnly reports whether a batch only reads (the gate holds reads only).
+func readOnly(reqs []request) bool {
+	for _, r := range reqs {
+		if r.Method != "GET" {
+			return false
+		}
+	}
+	return true
+}
+
 func throttled(status int) bool { return status == 429 || status == 503 || status == 504 }
 
 // batch sends up to 20 requests in one $batch, and retries the items that
@@ -115,6 +125,11 @@ func (c *Client) batch(ctx context.Context, reqs []request) (map[string]*respons
 func (c *Client) sendBatch(ctx context.Context, reqs []request) (map[string]*response, error) {
 	if len(reqs) > 20 {
 		return nil, fmt.Errorf("graph: $batch of %d requests (the limit is 20)", len(reqs))
+	}
+	if readOnly(reqs) {
+		if err := c.gate.wait(ctx); err != nil {
+			return nil, err
+		}
 	}
 	body, err := json.Marshal(map[string]any{"requests": reqs})
 	if err != nil {

@@ -399,6 +399,34 @@ func TestThrottleHoldsTheProcess(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	mark := w.srv.Mark()
+	// A write (a containment) is not held: it reaches Graph before the
+	// throttled resolution's retry.
+	sp := w.apps[1].ServicePrincipalID
+	wrote := time.Now()
+	res, err := w.c.Apply(context.Background(), []graph.Write{{Method: "PATCH", Path: "/servicePrincipals/" + sp, Body: map[string]any{"accountEnabled": false}}})
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("Apply while reads are held: %v %+v", err, res)
+	}
+	// The pause is 2 s; a local write takes milliseconds.
+	if d := time.Since(wrote); d > time.Second {
+		t.Errorf("the write took %v: it waited behind the held reads", d)
+	}
+	writes, reads := 0, 0
+	for _, c := range w.srv.CallsSince(mark) {
+		switch {
+		case c.IsWrite():
+			writes++
+		case c.Inner:
+			reads++
+		}
+	}
+	if writes != 1 || reads != 0 {
+		t.Errorf("while reads were held, Graph saw %d writes and %d reads before the write returned; want the write alone", writes, reads)
+	}
+	if st, _ := w.tenant.AppState(w.apps[1].AppID); st.AccountEnabled {
+		t.Error("the write was not applied")
+	}
+	mark = w.srv.Mark()
 	start := time.Now()
 	app, err := w.c.Resolve(context.Background(), graph.SubjectOf(createdSignal(w.apps[1])))
 	if err != nil {

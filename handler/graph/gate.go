@@ -9,11 +9,13 @@ import (
 	"time"
 )
 
-// gate holds back every request of the process while Graph has asked it to
-// back off. Graph throttles per app and tenant, not per request: once one
-// request is answered 429 (or 503) with Retry-After, the requests that other
-// invocations send meanwhile are refused too, and each refusal spends one of
-// their attempts. Waiting together turns a 429 storm into one pause.
+// gate holds back the process's reads while Graph has asked it to back off.
+// Graph throttles per app and tenant, not per request: once one request is
+// answered 429 (or 503) with Retry-After, the reads that other invocations
+// send meanwhile are refused too, and each refusal spends one of their
+// attempts. Waiting together turns a 429 storm into one pause. Writes are not
+// held: a write is a containment, the one request that must not queue behind
+// reads (a throttled write still waits for its own Retry-After).
 type gate struct {
 	until atomic.Int64 // UnixNano before which no request is sent
 	max   time.Duration
@@ -31,7 +33,7 @@ func (g *gate) hold(d time.Duration) {
 	}
 }
 
-// wait blocks until the gate is open or ctx ends.
+// wait blocks until the gate is open or ctx ends; reads call it.
 func (g *gate) wait(ctx context.Context) error {
 	d := time.Duration(g.until.Load() - g.now().UnixNano())
 	if d <= 0 {
@@ -40,18 +42,16 @@ func (g *gate) wait(ctx context.Context) error {
 	return sleep(ctx, d)
 }
 
-// gated is the transport side of the gate: it waits before sending, and
-// closes the gate when a whole request is throttled (a throttled item inside
-// a $batch closes it from Client.batch).
+// gated is the transport side of the gate: it closes the gate when a whole
+// request is throttled (a throttled item inside a $batch closes it from
+// Client.batch). The reads wait in Client.sendBatch and Client.get, which
+// know a read from a write.
 type gated struct {
 	next http.RoundTripper
 	gate *gate
 }
 
 func (t *gated) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := t.gate.wait(r.Context()); err != nil {
-		return nil, err
-	}
 	resp, err := t.next.RoundTrip(r)
 	if err == nil && throttled(resp.StatusCode) {
 		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {

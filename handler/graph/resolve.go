@@ -262,6 +262,9 @@ func collect[T any](ctx context.Context, c *Client, r *response, what string, ct
 // get fetches an absolute URL (a nextLink or deltaLink) through the SDK's
 // adapter, so it gets the same auth, retries and counting.
 func (c *Client) get(ctx context.Context, link string) ([]byte, error) {
+	if err := c.gate.wait(ctx); err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(link)
 	if err != nil {
 		return nil, fmt.Errorf("bad link %q: %w", link, err)

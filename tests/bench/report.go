@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -219,26 +220,16 @@ func withAnalysis(md string, existing []byte) string {
 }
 
 func (r *results) flagsLine() string {
+	// Every flag the run was given, as given: the header must name the run
+	// that produced the figures.
 	var parts []string
-	o := r.opts
-	if o.quick {
-		parts = append(parts, "-quick")
-	}
-	if o.burst > 0 {
-		parts = append(parts, fmt.Sprintf("-burst %d", o.burst))
-	}
-	for _, f := range []struct {
-		flag  string
-		sizes []int
-	}{{"-big", o.big}, {"-big-azurite", o.bigAzurite}} {
-		if len(f.sizes) > 0 {
-			var s []string
-			for _, n := range f.sizes {
-				s = append(s, fmt.Sprint(n))
-			}
-			parts = append(parts, f.flag+" "+strings.Join(s, ","))
+	flag.Visit(func(f *flag.Flag) {
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() && f.Value.String() == "true" {
+			parts = append(parts, "-"+f.Name)
+			return
 		}
-	}
+		parts = append(parts, "-"+f.Name+" "+f.Value.String())
+	})
 	if len(parts) == 0 {
 		return ""
 	}

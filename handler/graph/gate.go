@@ -17,12 +17,12 @@ import (
 // held: a write is a containment, the one request that must not queue behind
 // reads (a throttled write still waits for its own Retry-After).
 type gate struct {
-	until atomic.Int64 // UnixNano before which no request is sent
+	until atomic.Int64 // UnixNano before which no read is sent
 	max   time.Duration
 	now   func() time.Time
 }
 
-// hold asks every request to wait d (at most max) from now.
+// hold asks every read to wait d (at most max) from now.
 func (g *gate) hold(d time.Duration) {
 	t := g.now().Add(min(d, g.max)).UnixNano()
 	for {

@@ -94,10 +94,16 @@ func (m *Memory) etag() string {
 
 // owned copies a record's data, so that neither a writer nor a reader shares
 // bytes with the stored record (Table Storage keeps its own copy too).
-func owned(r Record) *Record {
+func owned(r Record) Record {
 	if r.Data != nil {
 		r.Data = append(json.RawMessage(nil), r.Data...)
 	}
+	return r
+}
+
+// stored is the copy a partition keeps.
+func stored(r Record) *Record {
+	r = owned(r)
 	return &r
 }
 
@@ -114,7 +120,7 @@ func (m *Memory) Put(_ context.Context, rec Record) (bool, error) {
 		return false, nil
 	}
 	rec.ETag = m.etag()
-	p[rec.Key] = owned(rec)
+	p[rec.Key] = stored(rec)
 	m.remember(rec)
 	return true, nil
 }
@@ -127,7 +133,7 @@ func (m *Memory) Get(_ context.Context, partition, key string) (Record, bool, er
 	if !ok {
 		return Record{}, false, nil
 	}
-	return *owned(*r), true, nil
+	return owned(*r), true, nil
 }
 
 // Replace implements Store.
@@ -149,7 +155,7 @@ func (m *Memory) Replace(_ context.Context, rec Record) (string, error) {
 		m.parts[rec.Partition] = p
 	}
 	rec.ETag = m.etag()
-	p[rec.Key] = owned(rec)
+	p[rec.Key] = stored(rec)
 	if !exists {
 		m.remember(rec)
 	}
@@ -162,7 +168,7 @@ func (m *Memory) List(_ context.Context, partition string) ([]Record, error) {
 	defer m.mu.Unlock()
 	out := make([]Record, 0, len(m.parts[partition]))
 	for _, r := range m.parts[partition] {
-		out = append(out, *owned(*r))
+		out = append(out, owned(*r))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil

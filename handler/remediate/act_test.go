@@ -864,7 +864,6 @@ func (c *countingStore) Delete(ctx context.Context, p, k string) error {
 func TestBenignAppCostsNothing(t *testing.T) {
 	cs := &countingStore{Store: store.NewMemory()}
 	w := newWorld(t, cs)
-	w.rem.Store = cs
 	benign := w.tenant.AddApp(fakegraph.AppSpec{DisplayName: "Wiki Bot",
 		Requested: []fakegraph.Permission{fakegraph.GraphScope("User.Read")},
 		Granted:   []fakegraph.Permission{fakegraph.GraphScope("User.Read")}})

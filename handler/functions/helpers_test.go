@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/appwarden/appwardentest"
 	"github.com/appwarden/appwarden/handler/eventgrid"
 	"github.com/appwarden/appwarden/handler/eventhub"
 	"github.com/appwarden/appwarden/handler/functions"
@@ -95,35 +96,17 @@ func (r *poisonRecorder) got() []appwarden.Poison {
 	return append([]appwarden.Poison{}, r.recorded...)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	srv     *functions.Server
 	handler http.Handler
 	proc    *processor
 	poison  *poisonRecorder
-	log     *syncBuffer
+	log     *appwardentest.LogBuffer
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	h := &harness{proc: &processor{}, poison: &poisonRecorder{}, log: &syncBuffer{}}
+	h := &harness{proc: &processor{}, poison: &poisonRecorder{}, log: &appwardentest.LogBuffer{}}
 	h.srv = &functions.Server{
 		Functions: functionSet(),
 		Processor: h.proc,

@@ -21,6 +21,7 @@ import (
 	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/appwarden/appwardentest"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/policy"
@@ -58,24 +59,6 @@ func (g graphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remedia
 		out[i] = remediate.Result{Status: r.Status, Err: r.Err, Created: r.Created}
 	}
 	return out, nil
-}
-
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // countingAlerter counts the loud alerts.
@@ -130,7 +113,7 @@ type world struct {
 	graph  *graph.Client
 	store  store.Store
 	rem    *remediate.Remediator
-	logs   *syncBuffer
+	logs   *appwardentest.LogBuffer
 	log    *slog.Logger
 }
 
@@ -150,7 +133,7 @@ func newWorld(t *testing.T, st store.Store) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &appwardentest.LogBuffer{}
 	w := &world{
 		t: t, srv: srv, tenant: tenant, graph: gc, store: st, logs: logs,
 		log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -1,6 +1,6 @@
-// Package appwardentest holds what the decoders' tests share: reading the
-// fixtures under tests/testdata, and comparing signals field by field so a
-// failure names the field.
+// Package appwardentest holds what tests share: a log sink (LogBuffer), and,
+// for the decoders, reading the fixtures under tests/testdata and comparing
+// signals field by field so a failure names the field.
 package appwardentest
 
 import (

@@ -97,7 +97,7 @@ func New(opts Options) (*Client, error) {
 		opts.Now = time.Now
 	}
 	c := &Client{base: root + "/v1.0", retry: opts.Retry.withDefaults(), now: opts.Now, perms: newPermissionCatalog(), timeout: opts.Timeout}
-	c.gate = &gate{max: c.retry.MaxWait, now: time.Now}
+	c.gate = &gate{max: c.retry.MaxWait}
 	wire := opts.Transport
 	if wire == nil {
 		wire = http.DefaultTransport

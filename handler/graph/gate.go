@@ -19,12 +19,11 @@ import (
 type gate struct {
 	until atomic.Int64 // UnixNano before which no read is sent
 	max   time.Duration
-	now   func() time.Time
 }
 
 // hold asks every read to wait d (at most max) from now.
 func (g *gate) hold(d time.Duration) {
-	t := g.now().Add(min(d, g.max)).UnixNano()
+	t := time.Now().Add(min(d, g.max)).UnixNano()
 	for {
 		cur := g.until.Load()
 		if t <= cur || g.until.CompareAndSwap(cur, t) {
@@ -35,7 +34,7 @@ func (g *gate) hold(d time.Duration) {
 
 // wait blocks until the gate is open or ctx ends; reads call it.
 func (g *gate) wait(ctx context.Context) error {
-	d := time.Duration(g.until.Load() - g.now().UnixNano())
+	d := time.Until(time.Unix(0, g.until.Load()))
 	if d <= 0 {
 		return nil
 	}

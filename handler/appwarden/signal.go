@@ -17,15 +17,20 @@ const (
 	// AppUpdated covers "Update application" and "Update service principal":
 	// a benign app can become risky by a later change (a new permission, a
 	// redirect URI), so updates are judged like creations.
-	AppUpdated         SignalKind = "AppUpdated"
-	ProviderRegistered SignalKind = "ProviderRegistered"
-	SweepRequested     SignalKind = "SweepRequested"
+	AppUpdated SignalKind = "AppUpdated"
+	// DirectoryRoleGranted is "Add member to role" with a service principal
+	// as the member: the app now holds a directory role (Global
+	// Administrator, Privileged Role Administrator...), which can outweigh any
+	// permission it asked for.
+	DirectoryRoleGranted SignalKind = "DirectoryRoleGranted"
+	ProviderRegistered   SignalKind = "ProviderRegistered"
+	SweepRequested       SignalKind = "SweepRequested"
 )
 
 // SignalKinds lists every kind, in a stable order.
 var SignalKinds = []SignalKind{
 	AppCreated, ServicePrincipalCreated, CredentialAdded, OwnerAdded,
-	ConsentGranted, AppRoleGranted, AppUpdated, ProviderRegistered, SweepRequested,
+	ConsentGranted, AppRoleGranted, AppUpdated, DirectoryRoleGranted, ProviderRegistered, SweepRequested,
 }
 
 // Sweeps reports whether the signal asks for a delta sweep rather than naming

@@ -66,6 +66,11 @@ func expected(t testing.TB) map[string]appwarden.Signal {
 			DisplayName: "Payroll Sync", Initiator: devOne, Time: mustTime(t, "2026-11-24T09:25:00Z"),
 			Source: appwarden.SourceEventHub, Activity: "Consent to application",
 			DedupeKey: "audit:Directory_2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e_QRS77_100000005",
+			// The grant, read from ConsentContext.* and ConsentAction.Permissions.
+			Details: map[string]string{
+				"isAdminConsent": "True", "isAppOnly": "False", "consentType": "Principal",
+				"scope": "User.Read Mail.Read offline_access", "resourceObjectId": "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a",
+			},
 		},
 	}
 }
@@ -312,6 +317,7 @@ func TestIgnoredRecords(t *testing.T) {
 		{"empty records envelope", func(*testing.T) any {
 			return map[string]any{"records": []any{}}
 		}, `Data.records: holds no records`},
+		{"empty array", func(*testing.T) any { return []any{} }, `Data: an empty array holds no records`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,14 +383,14 @@ func TestMalformedRecords(t *testing.T) {
 			batch["records"].([]any)[0].(map[string]any)["properties"].(map[string]any)["result"] = false
 			batch["records"] = batch["records"].([]any)[:1]
 			return batch
-		}, "Data.records[0].properties.result: expected string, got boolean"},
+		}, "Data.records[0].properties.result: expected string or number, got boolean"},
 		{"properties is a string", func(t *testing.T) any {
 			return map[string]any{"category": "AuditLogs", "properties": "{}"}
 		}, "Data.properties: expected object, got string"},
 		{"records is a number", func(*testing.T) any { return map[string]any{"records": 5.0} },
 			"Data.records: expected array, got number"},
-		{"an array", func(*testing.T) any { return []any{} }, "Data: expected an audit record object, got array"},
-		{"null", func(*testing.T) any { return nil }, "Data: expected an audit record object, got null"},
+		{"an array of arrays", func(*testing.T) any { return []any{[]any{}} }, "Data[0]: expected an audit record object, got array"},
+		{"null", func(*testing.T) any { return nil }, "Data: expected an audit record object or an array of them, got null"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

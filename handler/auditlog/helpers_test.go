@@ -1,6 +1,10 @@
 package auditlog_test
 
-import "github.com/appwarden/appwarden/handler/appwarden/appwardentest"
+import (
+	"regexp"
+
+	"github.com/appwarden/appwarden/handler/appwarden/appwardentest"
+)
 
 // The decoders' shared test helpers.
 var (
@@ -16,3 +20,9 @@ var (
 
 // testdata is the shared fixture folder (a copy of shared/fixtures).
 const testdata = "../../tests/testdata"
+
+var guidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// isGUID reports whether s is a GUID in lower case, written independently of
+// the decoder's own check.
+func isGUID(s string) bool { return guidRe.MatchString(s) }

@@ -174,7 +174,7 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 	if err != nil {
 		return err
 	}
-	srv := &functions.Server{Functions: functionSet(), Processor: stg.pipeline, Poison: stg.trail, Log: log}
+	srv := &functions.Server{Functions: functionSet(), Processor: stg.pipeline, Poison: stg.trail, Inbox: stg.inbox, Log: log}
 	ln, handlerURL, err := listen()
 	if err != nil {
 		return err

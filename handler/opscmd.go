@@ -33,7 +33,7 @@ func opsEnv(stderr io.Writer) (config.Config, bool) {
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	appID := fs.String("app", "", "the appId whose story to print (`_poison` for inputs that could not be decoded, `_tenant` for sweeps and registrations)")
+	appID := fs.String("app", "", "the appId whose story to print (`_poison` for inputs that could not be decoded, `_inbox` for signals pending or expired, `_tenant` for sweeps and registrations)")
 	asJSON := fs.Bool("json", false, "print JSON lines, one record each, for machines")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: handler history --app <appId> [--json]
@@ -44,6 +44,7 @@ before-state) and release, from the state store in AzureWebJobsStorage.
 Examples:
   handler history --app 5bee10b5-db93-4475-ae1a-3d87e059d287
   handler history --app _poison --json | jq .
+  handler history --app _inbox
 `)
 		fs.PrintDefaults()
 	}
@@ -135,6 +136,14 @@ func summarize(e trail.Entry) string {
 		return s("by", "reason", "restored", "lost")
 	case store.KindPoison:
 		return s("function", "errors")
+	case store.KindInbox:
+		// A signal an invocation could not decide: the timer re-drives it
+		// while pending; expired says why it was given up.
+		line := s("state", "attempts", "lastError", "reason")
+		if sig, ok := v["signal"].(map[string]any); ok {
+			line = fmt.Sprintf("%v %v appId=%v dedupeKey=%v ", sig["kind"], sig["source"], sig["appId"], sig["dedupeKey"]) + line
+		}
+		return line
 	}
 	return string(e.Data)
 }

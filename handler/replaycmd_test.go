@@ -28,8 +28,8 @@ func TestReplayRecognisesEveryFixture(t *testing.T) {
 		"eventhub/directoryaudit-add-service-principal.json":                       {fnEventHub, []appwarden.SignalKind{appwarden.ServicePrincipalCreated}},
 		"eventhub/directoryaudit-consent-to-application.json":                      {fnEventHub, []appwarden.SignalKind{appwarden.ConsentGranted}},
 		"eventhub/directoryaudit-update-application-certificates-and-secrets.json": {fnEventHub, []appwarden.SignalKind{appwarden.CredentialAdded}},
-		"functions-host/invocation-eventgrid-object.json":                          {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		"functions-host/invocation-eventgrid-string.json":                          {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"functions-host/plain-eventgrid-object.json":                               {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"functions-host/plain-eventgrid-string.json":                               {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		"functions-host/invocation-eventhub-many.json":                             {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
 		"functions-host/invocation-timer.json":                                     {fnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
 	}

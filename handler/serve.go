@@ -44,6 +44,7 @@ func serve(ctx context.Context, stdout, stderr io.Writer) int {
 		Functions: functionSet(),
 		Processor: stg.pipeline,
 		Poison:    stg.trail,
+		Inbox:     stg.inbox,
 		Log:       log,
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}

@@ -10,6 +10,7 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/graph"
+	"github.com/appwarden/appwarden/handler/inbox"
 	"github.com/appwarden/appwarden/handler/notify"
 	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/policy"
@@ -50,6 +51,7 @@ type stages struct {
 	trail    *trail.Trail
 	graph    *graph.Client
 	store    store.Store
+	inbox    *inbox.Inbox
 
 	remediator *remediate.Remediator
 	notifier   *notify.Notifier
@@ -122,6 +124,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		MinSeverity: cfg.NotifyMinSeverity,
 	})
 	rem.Alerter = nt
+	ib := &inbox.Inbox{Store: st}
 	p := &pipeline.Pipeline{
 		Trail:     tr,
 		Resolver:  gc,
@@ -130,11 +133,12 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		Notifier:  nt,
 		Outbox:    nt,
 		Decisions: tr,
+		Inbox:     ib,
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sweepAdapter{sw}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
-	return &stages{pipeline: p, trail: tr, graph: gc, store: st, remediator: rem, notifier: nt}, nil
+	return &stages{pipeline: p, trail: tr, graph: gc, store: st, inbox: ib, remediator: rem, notifier: nt}, nil
 }
 
 // sweepAdapter drops the sweep's stats for the pipeline.

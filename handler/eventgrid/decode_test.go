@@ -80,8 +80,8 @@ func fixtureCases(t testing.TB) []struct {
 	}{
 		{"register action, Event Grid schema", []string{armEventGridFixture}, decodeJSON(t, fixture(t, armEventGridFixture)), providerRegistered(t)},
 		{"register action, CloudEvent schema", []string{armCloudEventFixture}, decodeJSON(t, fixture(t, armCloudEventFixture)), providerRegistered(t)},
-		{"register action, host envelope with an object", nil, binding(t, "functions-host/invocation-eventgrid-object.json", "event"), providerRegistered(t)},
-		{"register action, host envelope with a JSON string", nil, binding(t, "functions-host/invocation-eventgrid-string.json", "event"), providerRegistered(t)},
+		{"register action, host envelope with an object", nil, binding(t, "functions-host/plain-eventgrid-object.json", "event"), providerRegistered(t)},
+		{"register action, host envelope with a JSON string", nil, binding(t, "functions-host/plain-eventgrid-string.json", "event"), providerRegistered(t)},
 		{"audit record as CloudEvent on a custom topic", []string{auditCloudEvent}, decodeJSON(t, fixture(t, auditCloudEvent)), appCreatedOnCustomTopic(t)},
 	}
 }

@@ -1,7 +1,11 @@
 // Package eventhub decodes what the Event Hub function receives: with
 // "cardinality": "many", an array of messages from the Entra audit-log
-// stream. A message may arrive as a JSON object, as JSON text, or as base64
-// of JSON text; each holds a {"records":[...]} envelope or a single record.
+// stream. The functions layer has already removed the host's encoding (the
+// batch arrives as one string holding an array of message strings,
+// FACTS.md §2), so a message is a decoded JSON value; one that was not JSON
+// text is still a string, which is tried as base64 of JSON (dataType
+// binary). Each holds a {"records":[...]} envelope, a single record, or an
+// array of records (Log Analytics rows republished by a Logic App).
 package eventhub
 
 import (

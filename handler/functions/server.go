@@ -37,14 +37,43 @@ type PoisonRecorder interface {
 	RecordPoison(ctx context.Context, p appwarden.Poison) error
 }
 
+// Inbox keeps every signal from before work on it starts until it is
+// decided, because Event Hubs does not redeliver a failed invocation
+// (FACTS.md §2): the timer finishes what an invocation could not.
+type Inbox interface {
+	// Keeps reports whether the signal belongs in the inbox.
+	Keeps(sig appwarden.Signal) bool
+	// Hold saves the signal as pending; idempotent.
+	Hold(ctx context.Context, sig appwarden.Signal) error
+	// Done removes a decided signal.
+	Done(ctx context.Context, sig appwarden.Signal) error
+	// Failed notes a transient failure; the signal stays pending.
+	Failed(ctx context.Context, sig appwarden.Signal, cause error) error
+}
+
 // Server is the custom handler's HTTP side.
 type Server struct {
 	Functions []Function
 	Processor Processor
 	Poison    PoisonRecorder
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Inbox may be nil (then a signal that fails is only redelivered by
+	// those who redeliver).
+	Inbox Inbox
+	Log   *slog.Logger
+	Now   func() time.Time
+	// Budget bounds the work of one invocation (DefaultBudget when zero),
+	// so that every invocation answers in time; what is left stays pending
+	// in the inbox.
+	Budget time.Duration
 }
+
+// DefaultBudget leaves room under the 25 s every invocation must answer in
+// (Event Grid waits 30 s, FACTS.md §2) for the inbox bookkeeping and the
+// reply after the work is cut off.
+const DefaultBudget = 20 * time.Second
+
+// bookkeeping bounds each inbox write made after the budget has run out.
+const bookkeeping = 2 * time.Second
 
 // maxPoisonBody bounds how much of a bad body is kept.
 const maxPoisonBody = 64 << 10
@@ -105,6 +134,7 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, f.MaxBody))
 		batch, env := s.decode(f, body, readErr)
 		status := http.StatusOK
+		safe := true // every input is decided, recorded as poison, or pending in the inbox
 		for _, reason := range batch.Ignored {
 			log.Info("ignored: " + reason)
 		}
@@ -112,23 +142,97 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 			partial := readErr != nil // body holds only what was read (at most MaxBody bytes)
 			if err := s.recordPoison(ctx, log, f, invocation, body, partial, batch.Poison); err != nil {
 				log.Error("could not record poison; failing so the input is redelivered", "error", err)
-				status = http.StatusInternalServerError
+				status, safe = http.StatusInternalServerError, false
 			}
 		}
-		for _, sig := range batch.Signals {
-			if env != nil && sig.Time.IsZero() {
-				sig.Time, _ = env.utcNow()
+		for i := range batch.Signals {
+			if env != nil && batch.Signals[i].Time.IsZero() {
+				batch.Signals[i].Time, _ = env.utcNow()
 			}
+		}
+		held := s.hold(ctx, log, batch.Signals)
+		pending := 0
+		work, cancel := context.WithTimeout(ctx, s.budget())
+		defer cancel()
+		for i, sig := range batch.Signals {
 			sigLog := log.With("signal", string(sig.Kind), "appId", sig.AppID, "dedupeKey", sig.DedupeKey)
-			if err := s.Processor.Process(ctx, sigLog, sig); err != nil {
-				sigLog.Error("transient failure; failing the invocation so it is redelivered", "error", err)
+			if work.Err() != nil {
+				sigLog.Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
 				status = http.StatusInternalServerError
+				pending++
+				safe = safe && held[i]
+				continue
+			}
+			err := s.Processor.Process(work, sigLog, sig)
+			if err == nil {
+				s.settle(ctx, sigLog, sig, held[i], nil)
+				continue
+			}
+			sigLog.Error("transient failure; failing the invocation so it is retried", "error", err)
+			status = http.StatusInternalServerError
+			pending++
+			safe = safe && held[i]
+			s.settle(ctx, sigLog, sig, held[i], err)
+		}
+		if status != http.StatusOK && safe && pending > 0 && env != nil {
+			if rc, ok := env.retryContext(); ok && rc.Last() {
+				// After the policy's last retry nothing redelivers this
+				// batch; every signal is pending, so acknowledge it.
+				log.Warn(fmt.Sprintf("last retry (%d of %d): %d signal(s) stay pending in the inbox; the timer will finish them", rc.RetryCount, rc.MaxRetryCount, pending))
+				status = http.StatusOK
 			}
 		}
 		if len(batch.Signals) == 0 && len(batch.Ignored) == 0 && len(batch.Poison) == 0 {
 			log.Info("ignored: the input held no events")
 		}
 		reply(w, status, out.all())
+	}
+}
+
+func (s *Server) budget() time.Duration {
+	if s.Budget > 0 {
+		return s.Budget
+	}
+	return DefaultBudget
+}
+
+// hold saves every signal of the batch in the inbox before work on any of
+// them starts, and reports which are safely held. A signal the inbox does
+// not keep counts as held: its input is redelivered or replaced anyway.
+func (s *Server) hold(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) []bool {
+	held := make([]bool, len(sigs))
+	for i, sig := range sigs {
+		if s.Inbox == nil || !s.Inbox.Keeps(sig) {
+			held[i] = true
+			continue
+		}
+		if err := s.Inbox.Hold(ctx, sig); err != nil {
+			log.Error("could not save the signal in the inbox; failing so the input is redelivered", "dedupeKey", sig.DedupeKey, "error", err)
+			continue
+		}
+		held[i] = true
+	}
+	return held
+}
+
+// settle tells the inbox how a held signal ended. It runs on its own short
+// deadline, so that it still happens after the invocation's budget is spent.
+func (s *Server) settle(ctx context.Context, log *slog.Logger, sig appwarden.Signal, held bool, cause error) {
+	if s.Inbox == nil || !held || !s.Inbox.Keeps(sig) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
+	defer cancel()
+	var err error
+	if cause == nil {
+		err = s.Inbox.Done(ctx, sig)
+	} else {
+		err = s.Inbox.Failed(ctx, sig, cause)
+	}
+	if err != nil {
+		// Harmless: a decided signal left pending is decided again,
+		// idempotently, by the timer; a failure not counted is retried.
+		log.Warn("inbox bookkeeping failed", "error", err)
 	}
 }
 

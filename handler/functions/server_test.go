@@ -35,8 +35,8 @@ func TestHostFixtures(t *testing.T) {
 		file, fn string
 		want     []appwarden.SignalKind
 	}{
-		{"invocation-eventgrid-object.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		{"invocation-eventgrid-string.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		{"plain-eventgrid-object.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		{"plain-eventgrid-string.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		{"invocation-eventhub-many.json", fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
 		{"invocation-timer.json", fnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
 	}
@@ -105,7 +105,7 @@ func TestLogsNameTheSignal(t *testing.T) {
 
 func TestSignalWithoutTimeGetsTheHostsTime(t *testing.T) {
 	var env map[string]any
-	if err := json.Unmarshal(fixture(t, "functions-host/invocation-eventgrid-object.json"), &env); err != nil {
+	if err := json.Unmarshal(fixture(t, "functions-host/plain-eventgrid-object.json"), &env); err != nil {
 		t.Fatal(err)
 	}
 	delete(env["Data"].(map[string]any)["event"].(map[string]any), "eventTime")
@@ -134,7 +134,7 @@ func TestTimerWithoutScheduleUsesTheHostsTime(t *testing.T) {
 }
 
 func TestBindingNameIsCaseInsensitive(t *testing.T) {
-	body := bytes.Replace(fixture(t, "functions-host/invocation-eventgrid-object.json"), []byte(`"event"`), []byte(`"Event"`), 1)
+	body := bytes.Replace(fixture(t, "functions-host/plain-eventgrid-object.json"), []byte(`"event"`), []byte(`"Event"`), 1)
 	h := newHarness(t)
 	if rec := h.invoke(t, fnEventGrid, body); rec.Code != http.StatusOK || len(h.proc.got()) != 1 {
 		t.Fatalf("status %d, signals %d; want 200 and one signal", rec.Code, len(h.proc.got()))
@@ -171,7 +171,7 @@ func TestEmptyBatchIsLogged(t *testing.T) {
 func TestTransientFailureIs500(t *testing.T) {
 	h := newHarness(t)
 	h.proc.err = errors.New("graph: 503 Service Unavailable")
-	rec := h.invoke(t, fnEventGrid, fixture(t, "functions-host/invocation-eventgrid-object.json"))
+	rec := h.invoke(t, fnEventGrid, fixture(t, "functions-host/plain-eventgrid-object.json"))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", rec.Code)
 	}
@@ -287,7 +287,7 @@ func TestLongPoisonBodyIsTruncated(t *testing.T) {
 func TestPanicIs500AndTheServerKeepsServing(t *testing.T) {
 	h := newHarness(t)
 	h.proc.panic = "boom"
-	rec := h.invoke(t, fnEventGrid, fixture(t, "functions-host/invocation-eventgrid-object.json"))
+	rec := h.invoke(t, fnEventGrid, fixture(t, "functions-host/plain-eventgrid-object.json"))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", rec.Code)
 	}

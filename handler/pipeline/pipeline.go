@@ -6,8 +6,10 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 )
@@ -57,6 +59,12 @@ type DecisionRecorder interface {
 	RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error
 }
 
+// Inbox holds the signals an invocation could not decide; each timer tick
+// takes the oldest of them through the pipeline again.
+type Inbox interface {
+	Redrive(ctx context.Context, log *slog.Logger, process func(context.Context, *slog.Logger, appwarden.Signal) error) error
+}
+
 // Pipeline processes signals. Every stage is idempotent, so a redelivered or
 // duplicate signal reconciles to the same state without acting twice.
 type Pipeline struct {
@@ -68,6 +76,8 @@ type Pipeline struct {
 	Notifier  Notifier
 	Outbox    Outbox
 	Decisions DecisionRecorder
+	// Inbox is re-driven on every timer tick; nil when there is none.
+	Inbox Inbox
 }
 
 // Process takes one signal through the pipeline. An error is transient and
@@ -77,19 +87,53 @@ func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.
 		return err
 	}
 	if sig.Kind.Sweeps() {
-		if err := p.Sweeper.Sweep(ctx, log); err != nil {
-			return fmt.Errorf("sweep after %s: %w", sig.Kind, err)
-		}
-		if p.Outbox != nil {
-			// Undelivered notifications are retried on the timer; a failure
-			// here is the outbox's to retry again, not a reason to redeliver.
-			if err := p.Outbox.Flush(ctx, log); err != nil {
-				log.Warn("outbox flush incomplete", "event", "notification", "error", err)
-			}
-		}
-		return nil
+		return p.sweep(ctx, log, sig)
 	}
 	return p.HandleApp(ctx, log, sig)
+}
+
+// sweep runs a delta sweep. On a timer tick it first re-drives the inbox,
+// within half of what is left of the invocation's time, so that neither a
+// backlog nor a slow sweep can starve the other.
+func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
+	var redriveErr error
+	if p.Inbox != nil && sig.Source == appwarden.SourceTimer {
+		rctx, cancel := halfOf(ctx)
+		redriveErr = p.Inbox.Redrive(rctx, log, func(ctx context.Context, log *slog.Logger, s appwarden.Signal) error {
+			if s.Kind.Sweeps() {
+				// A pending registration asked for a sweep: this tick's
+				// sweep, just below, is that sweep.
+				return nil
+			}
+			return p.Process(ctx, log, s)
+		})
+		cancel()
+		if redriveErr != nil {
+			redriveErr = fmt.Errorf("re-driving the inbox: %w", redriveErr)
+		}
+	}
+	sweepErr := p.Sweeper.Sweep(ctx, log)
+	if sweepErr != nil {
+		sweepErr = fmt.Errorf("sweep after %s: %w", sig.Kind, sweepErr)
+	}
+	if p.Outbox != nil {
+		// Undelivered notifications are retried on the timer; a failure
+		// here is the outbox's to retry again, not a reason to redeliver.
+		if err := p.Outbox.Flush(ctx, log); err != nil {
+			log.Warn("outbox flush incomplete", "event", "notification", "error", err)
+		}
+	}
+	return errors.Join(redriveErr, sweepErr)
+}
+
+// halfOf is ctx bounded to half of the time it has left, if it has a
+// deadline.
+func halfOf(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Until(deadline)/2)
 }
 
 // HandleApp resolves, judges and records one app. The sweep calls it for

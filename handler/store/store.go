@@ -36,6 +36,9 @@ const (
 	KindNotice   = "notification"
 	KindCursor   = "cursor"
 	KindMarker   = "marker"
+	// KindInbox is a signal saved before work on it starts, until it is
+	// decided (then deleted) or expires (then kept, with the reason).
+	KindInbox = "inbox"
 )
 
 // ErrConflict is returned by Replace when the record changed since it was read.
@@ -66,4 +69,6 @@ const (
 	PartitionCursors = "_cursors"
 	// PartitionDedupe holds one marker per signal's dedupe key.
 	PartitionDedupe = "_dedupe"
+	// PartitionInbox holds the signals not yet decided (`history --app _inbox`).
+	PartitionInbox = "_inbox"
 )

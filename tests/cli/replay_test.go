@@ -25,8 +25,8 @@ var fixtureSignals = map[string][][2]string{
 	"eventhub/directoryaudit-add-service-principal.json":                       {{"ServicePrincipalCreated", payrollAppID}},
 	"eventhub/directoryaudit-consent-to-application.json":                      {{"ConsentGranted", payrollAppID}},
 	"eventhub/directoryaudit-update-application-certificates-and-secrets.json": {{"CredentialAdded", payrollAppID}},
-	"functions-host/invocation-eventgrid-object.json":                          {{"ProviderRegistered", payrollAppID}},
-	"functions-host/invocation-eventgrid-string.json":                          {{"ProviderRegistered", payrollAppID}},
+	"functions-host/plain-eventgrid-object.json":                          {{"ProviderRegistered", payrollAppID}},
+	"functions-host/plain-eventgrid-string.json":                          {{"ProviderRegistered", payrollAppID}},
 	"functions-host/invocation-eventhub-many.json":                             {{"AppCreated", payrollAppID}, {"ServicePrincipalCreated", payrollAppID}},
 	"functions-host/invocation-timer.json":                                     {{"SweepRequested", payrollAppID}},
 }

@@ -67,11 +67,11 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 	// A sweep also finds AppWarden's own app, and leaves it alone.
 	self := []string{"INFO decision recorded", "appId=" + selfAppID, "displayName=AppWarden", "protected=AppWarden's own app"}
 	wants := map[string]want{
-		"invocation-eventgrid-object.json": {
+		"plain-eventgrid-object.json": {
 			signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
 			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
 		},
-		"invocation-eventgrid-string.json": {
+		"plain-eventgrid-string.json": {
 			signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
 			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
 		},
@@ -139,8 +139,8 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 // process keeps serving.
 func TestGraphFailureIsRedelivered(t *testing.T) {
 	want := map[string][][]string{ // fixture → Logs lines that must be there (each as parts)
-		"invocation-eventgrid-object.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
-		"invocation-eventgrid-string.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
+		"plain-eventgrid-object.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
+		"plain-eventgrid-string.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
 		"invocation-eventhub-many.json": {
 			{"signal=AppCreated", "appId=" + payrollAppID},
 			{"signal=ServicePrincipalCreated", "appId=" + payrollAppID},
@@ -190,7 +190,7 @@ func TestGraphFailureIsRedelivered(t *testing.T) {
 // TestIrrelevantInputIs200 posts valid inputs that hold nothing for
 // AppWarden: they succeed without calling Graph.
 func TestIrrelevantInputIs200(t *testing.T) {
-	failedRegistration := bytes.Replace(testdata(t, "functions-host/invocation-eventgrid-object.json"),
+	failedRegistration := bytes.Replace(testdata(t, "functions-host/plain-eventgrid-object.json"),
 		[]byte(`"Microsoft.Resources.ResourceActionSuccess"`), []byte(`"Microsoft.Resources.ResourceActionFailure"`), 1)
 	var failedAudit bytes.Buffer
 	audit := testdata(t, "eventhub/directoryaudit-add-application.json")
@@ -235,7 +235,7 @@ func TestMalformedInputs(t *testing.T) {
 	for i := range garbage {
 		garbage[i] = byte(rng.UintN(256))
 	}
-	badOperation := bytes.Replace(testdata(t, "functions-host/invocation-eventgrid-object.json"),
+	badOperation := bytes.Replace(testdata(t, "functions-host/plain-eventgrid-object.json"),
 		[]byte(`"operationName": "Microsoft.AAD/register/action"`), []byte(`"operationName": 42`), 1)
 	overTimer := []byte(`{"Data":{"timer":{"pad":"` + strings.Repeat("x", 70<<10) + `"}}}`)
 	overEventGrid := []byte(`{"Data":{"event":{"pad":"` + strings.Repeat("x", 4<<20) + `"}}}`)

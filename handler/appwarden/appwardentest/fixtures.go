@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/functions"
 )
 
 // testdata finds tests/testdata (a copy of shared/fixtures) from the
@@ -67,7 +68,9 @@ func FixtureObject(t testing.TB, rel string) map[string]any {
 	return obj
 }
 
-// Binding returns Data.<name> of a host envelope fixture.
+// Binding returns Data.<name> of a host envelope fixture as the functions
+// layer hands it to a decoder: with the host's JSON-in-string encoding
+// removed (functions.Plain).
 func Binding(t testing.TB, rel, name string) any {
 	t.Helper()
 	data, ok := FixtureObject(t, rel)["Data"].(map[string]any)
@@ -78,7 +81,7 @@ func Binding(t testing.TB, rel, name string) any {
 	if !ok {
 		t.Fatalf("%s has no Data.%s", rel, name)
 	}
-	return v
+	return functions.Plain(v)
 }
 
 // MustTime parses an RFC 3339 time.

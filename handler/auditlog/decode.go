@@ -288,6 +288,20 @@ func subject(r *record, sig *appwarden.Signal) {
 	if sig.AppID == "" && t.isType(appwarden.ObjectServicePrincipal) {
 		sig.AppID = t.spnGUID()
 	}
+	if sig.AppID != "" || sig.ObjectID == "" {
+		return
+	}
+	// "Add owner to ..." describes the owned object on the owner's target
+	// (Application.ObjectID, Application.AppId, or ServicePrincipal.*): take
+	// its appId only where its object id is the subject's.
+	prefix := sig.ObjectType + "."
+	for _, o := range r.Targets {
+		if guid(o.first(prefix+"ObjectID")) == sig.ObjectID {
+			if sig.AppID = guid(o.first(prefix + "AppId")); sig.AppID != "" {
+				return
+			}
+		}
+	}
 }
 
 // grantee fills the signal for "Add app role assignment to service

@@ -196,7 +196,7 @@ func (b *Inbox) Redrive(ctx context.Context, log *slog.Logger, process func(cont
 		perr := process(ctx, sigLog, e.Signal)
 		if perr == nil {
 			sigLog.Info("pending signal decided", "event", "inbox", "attempts", e.Attempts+1)
-			if err := b.Done(ctx, e.Signal); err != nil {
+			if err := b.Done(context.WithoutCancel(ctx), e.Signal); err != nil {
 				errs = append(errs, err)
 			}
 			continue

@@ -1,0 +1,242 @@
+package functions_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
+	"github.com/appwarden/appwarden/handler/inbox"
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+func TestPlain(t *testing.T) {
+	obj := map[string]any{"a": 1.0}
+	tests := []struct {
+		name string
+		in   any
+		want any
+	}{
+		{"an object stays", obj, obj},
+		{"JSON text of an object", `{"a":1}`, obj},
+		{"a string holding a string holding an object (Event Grid)", `"{\n  \"a\": 1\n}"`, obj},
+		{"a string holding an array of message strings (Event Hub many)", `["{\"a\":1}","{\"a\":1}"]`, []any{obj, obj}},
+		{"a plain array of message strings", []any{`{"a":1}`, obj}, []any{obj, obj}},
+		{"base64 stays for the decoder", "eyJhIjoxfQ==", "eyJhIjoxfQ=="},
+		{"a word stays", "hello", "hello"},
+		{"a number in a string stays a string", "42", "42"},
+		{"text that is not JSON stays", `{"a":`, `{"a":`},
+		{"null", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := functions.Plain(tc.in); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Plain(%#v) = %#v, want %#v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHostEncodedFixtures: what the host really sends (FACTS.md §2)
+// decodes to signals with no poison.
+func TestHostEncodedFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file, fn string
+		want     []appwarden.SignalKind
+	}{
+		{"invocation-eventgrid.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		{"invocation-eventhub-many.json", fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
+		{"invocation-timer.json", fnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			h := newHarness(t)
+			rec := h.invoke(t, tc.fn, fixture(t, "functions-host/"+tc.file))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			var kinds []appwarden.SignalKind
+			for _, s := range h.proc.got() {
+				kinds = append(kinds, s.Kind)
+			}
+			if !reflect.DeepEqual(kinds, tc.want) {
+				t.Errorf("signals %v, want %v", kinds, tc.want)
+			}
+			if p := h.poison.got(); len(p) != 0 {
+				t.Errorf("poison recorded: %+v", p[0].Errors)
+			}
+		})
+	}
+}
+
+// flakyStore fails every Put while failPut is set (a state-store outage).
+type flakyStore struct {
+	store.Store
+	failPut bool
+}
+
+func (f *flakyStore) Put(ctx context.Context, r store.Record) (bool, error) {
+	if f.failPut {
+		return false, errors.New("state store unavailable")
+	}
+	return f.Store.Put(ctx, r)
+}
+
+// checkingProcessor checks that each signal is already held in the inbox
+// when work on it starts, then fails or blocks as told.
+type checkingProcessor struct {
+	t     *testing.T
+	inbox *inbox.Inbox
+	err   error
+	block bool
+	// unheld says the signal is not expected in the inbox.
+	unheld bool
+	seen   []string
+}
+
+func (p *checkingProcessor) Process(ctx context.Context, _ *slog.Logger, sig appwarden.Signal) error {
+	p.seen = append(p.seen, sig.DedupeKey)
+	if _, ok, err := p.inbox.Store.Get(ctx, store.PartitionInbox, sig.DedupeKey); !p.unheld && (err != nil || !ok) {
+		p.t.Errorf("signal %s is not in the inbox when work on it starts (err %v)", sig.DedupeKey, err)
+	}
+	if p.block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return p.err
+}
+
+func pendingKeys(t *testing.T, b *inbox.Inbox) []string {
+	t.Helper()
+	es, err := b.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range es {
+		if e.State == inbox.Pending {
+			keys = append(keys, e.Signal.DedupeKey)
+		}
+	}
+	return keys
+}
+
+func inboxHarness(t *testing.T, st store.Store, proc *checkingProcessor) (*harness, *inbox.Inbox) {
+	h := newHarness(t)
+	b := &inbox.Inbox{Store: st}
+	proc.t, proc.inbox = t, b
+	h.srv.Processor = proc
+	h.srv.Inbox = b
+	return h, b
+}
+
+var twoApps = fixtureBodies{"eventhub/directoryaudit-add-application.json", "eventhub/directoryaudit-add-service-principal.json"}
+
+type fixtureBodies []string
+
+func (f fixtureBodies) batch(t *testing.T, retry, maxRetries int) []byte {
+	var bodies [][]byte
+	for _, rel := range f {
+		bodies = append(bodies, fixture(t, rel))
+	}
+	if maxRetries == 0 {
+		return hostemu.EventHub(now, bodies...)
+	}
+	return hostemu.EventHubRetry(now, retry, maxRetries, bodies...)
+}
+
+func TestDecidedSignalsLeaveTheInbox(t *testing.T) {
+	proc := &checkingProcessor{}
+	h, b := inboxHarness(t, store.NewMemory(), proc)
+	if rec := h.invoke(t, fnEventHub, twoApps.batch(t, 0, 0)); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if len(proc.seen) != 2 {
+		t.Fatalf("processed %v, want both signals", proc.seen)
+	}
+	if keys := pendingKeys(t, b); len(keys) != 0 {
+		t.Errorf("decided signals still pending: %v", keys)
+	}
+}
+
+// TestEventHubRetriesThenAcknowledges: Event Hubs redelivers nothing
+// (FACTS.md §2). A transient failure fails each try the retry policy makes,
+// keeping the signals pending; the last retry answers 200 because the
+// inbox holds them all and the timer will finish them.
+func TestEventHubRetriesThenAcknowledges(t *testing.T) {
+	proc := &checkingProcessor{err: errors.New("graph: 503 Service Unavailable")}
+	h, b := inboxHarness(t, store.NewMemory(), proc)
+	for _, try := range []struct {
+		retry, max int
+		want       int
+	}{{0, 0, 500}, {1, 5, 500}, {4, 5, 500}, {5, 5, 200}} {
+		rec := h.invoke(t, fnEventHub, twoApps.batch(t, try.retry, try.max))
+		if rec.Code != try.want {
+			t.Fatalf("retry %d of %d: status %d, want %d: %s", try.retry, try.max, rec.Code, try.want, rec.Body)
+		}
+		if try.want == 200 && !logsContain(replyLogs(t, rec), "last retry (5 of 5): 2 signal(s) stay pending in the inbox; the timer will finish them") {
+			t.Errorf("the last retry's Logs do not say the timer will finish the signals: %q", replyLogs(t, rec))
+		}
+	}
+	if keys := pendingKeys(t, b); len(keys) != 2 {
+		t.Fatalf("pending %v, want both signals", keys)
+	}
+	es, _ := b.List(context.Background())
+	if es[0].Attempts != 4 || es[0].LastError != "graph: 503 Service Unavailable" {
+		t.Errorf("entry %+v: want 4 attempts counted with the last error", es[0])
+	}
+}
+
+// TestLastRetryFailsWhenNotHeld: a signal that could not be saved is not
+// acknowledged, even on the last retry.
+func TestLastRetryFailsWhenNotHeld(t *testing.T) {
+	st := &flakyStore{Store: store.NewMemory(), failPut: true}
+	proc := &checkingProcessor{err: errors.New("graph: 503"), unheld: true}
+	h, _ := inboxHarness(t, st, proc)
+	if rec := h.invoke(t, fnEventHub, twoApps.batch(t, 5, 5)); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 when the inbox could not hold the signals: %s", rec.Code, rec.Body)
+	}
+}
+
+// TestBudgetBoundsTheInvocation: work that outlasts the budget is cut off,
+// the answer comes at once, and every signal stays pending.
+func TestBudgetBoundsTheInvocation(t *testing.T) {
+	proc := &checkingProcessor{block: true}
+	h, b := inboxHarness(t, store.NewMemory(), proc)
+	h.srv.Budget = 50 * time.Millisecond
+	start := time.Now()
+	rec := h.invoke(t, fnEventHub, twoApps.batch(t, 0, 0))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 (work left over): %s", rec.Code, rec.Body)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("answered after %s; the budget was 50ms", took)
+	}
+	if len(proc.seen) != 1 {
+		t.Errorf("started %v; the second signal should not start once the budget is spent", proc.seen)
+	}
+	if keys := pendingKeys(t, b); len(keys) != 2 {
+		t.Errorf("pending %v, want both signals", keys)
+	}
+	if !logsContain(replyLogs(t, rec), "invocation budget spent before this signal") {
+		t.Errorf("Logs do not say the budget was spent: %q", replyLogs(t, rec))
+	}
+}
+
+// TestTimerTickIsNotHeld: a tick is replaced by the next one, and is what
+// re-drives the inbox; it is never held itself.
+func TestTimerTickIsNotHeld(t *testing.T) {
+	proc := &checkingProcessor{unheld: true}
+	h, b := inboxHarness(t, store.NewMemory(), proc)
+	if rec := h.invoke(t, fnTimer, hostemu.Tick(now, now)); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if es, _ := b.List(context.Background()); len(es) != 0 {
+		t.Errorf("the inbox holds %+v after a tick", es)
+	}
+}

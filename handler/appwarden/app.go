@@ -1,6 +1,17 @@
 package appwarden
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrUnresolvable marks a resolution that failed for good: Graph refused
+// the request itself (400, e.g. a service principal name taken for an
+// appId) or access to the object (403 Authorization_RequestDenied). Asking
+// again cannot change the answer, so an invocation that meets it records an
+// "unresolvable" decision and succeeds rather than failing until its input
+// dead-letters. Resolvers' errors match it with errors.Is.
+var ErrUnresolvable = errors.New("unresolvable in Microsoft Graph")
 
 // App is the resolved truth about one application, read from Microsoft Graph.
 // Policy judges it and remediation acts on it. The JSON form (lowerCamelCase)
@@ -21,8 +32,14 @@ type App struct {
 	// Permissions lists every permission requested or granted, with names and
 	// privilege levels.
 	Permissions []Permission `json:"permissions,omitempty"`
-	// Deleted is set when Graph persistently answers 404 for the app.
+	// Deleted is set when the app is gone: Graph lists it in deleted items,
+	// or it still answers 404 after the re-reads and the change is too old
+	// (or the sweep saw it too recently) for replication lag to explain it.
 	Deleted bool `json:"deleted,omitempty"`
+	// Unresolvable is why Graph could not be asked about the app (its error
+	// code and message, see ErrUnresolvable); nothing else is known then,
+	// and nothing is judged or done.
+	Unresolvable string `json:"unresolvable,omitempty"`
 	// SPOnly is true when there is no local application object; SPOnlyReason
 	// says why in words.
 	SPOnly       bool      `json:"spOnly,omitempty"`

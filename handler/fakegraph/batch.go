@@ -199,10 +199,11 @@ func (s *Server) innerOp(env *op, it batchRequestItem) *op {
 		return o
 	}
 	o.path = u.Path
+	escaped := u.EscapedPath()
 	if !strings.HasPrefix(o.path, "/") {
-		o.path = "/" + o.path
+		o.path, escaped = "/"+o.path, "/"+escaped
 	}
 	o.query = u.Query()
-	o.match = match(o.method, o.path)
+	o.match = match(o.method, escaped)
 	return o
 }

@@ -42,8 +42,16 @@
 //	                                                 order, paged (default 100, $top up to 999), for tools that
 //	                                                 read a whole tenant (handler snapshot export)
 //	GET    /organization                             [{"id": tenantId}]
+//	GET    /directory/deletedItems/{id}              a deleted application or service principal, as it was,
+//	                                                 with deletedDateTime (Tenant.DeleteApp moves objects there,
+//	                                                 Tenant.Purge removes them)
+//	GET    /directory/deletedItems/microsoft.graph.application   and ...microsoft.graph.servicePrincipal:
+//	                                                 the deleted ones, $filter=appId eq '..' (or id), paged
 //
-// Unknown ids answer 404 Request_ResourceNotFound. Anything else answers a
+// Unknown ids answer 404 Request_ResourceNotFound; a key that is not a GUID
+// (such as a service principal name taken for an appId) answers 400
+// Request_BadRequest "Invalid object identifier", as Graph does, and is not
+// counted as rejected. Anything else answers a
 // Graph error (400 for an unknown segment or unsupported request, 405 for a
 // wrong method, 401 without a valid token) and is recorded as rejected
 // (Server.Rejected), so a test can assert no unexpected call was made.

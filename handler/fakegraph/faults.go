@@ -147,8 +147,10 @@ func (s *Server) ThrottleNext(n int, retryAfter time.Duration, opts ...FaultOpti
 }
 
 // FailNext answers the next n matching requests with status (500, 502, 503
-// or 504) and a Graph error body. msgraph-sdk-go retries 503 and 504 (with
-// its own backoff of seconds unless WithRetryAfter is given).
+// or 504; or 400 Request_BadRequest, 403 Authorization_RequestDenied, the
+// refusals no retry changes) and a Graph error body. msgraph-sdk-go retries
+// 503 and 504 (with its own backoff of seconds unless WithRetryAfter is
+// given).
 func (s *Server) FailNext(n, status int, opts ...FaultOption) {
 	r := &faultRule{remaining: n, status: status, kind: FaultError}
 	for _, o := range opts {
@@ -295,6 +297,10 @@ func (s *Server) injectFault(o *op) (response, bool) {
 	}
 	code, msg := "generalException", "General exception while processing."
 	switch rule.status {
+	case http.StatusBadRequest:
+		code, msg = "Request_BadRequest", "Invalid object identifier '"+o.match.key+"'."
+	case http.StatusForbidden:
+		code, msg = "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
 	case http.StatusTooManyRequests:
 		code, msg = "TooManyRequests", "Too many requests. Please retry after the time in Retry-After."
 	case http.StatusBadGateway:

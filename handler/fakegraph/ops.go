@@ -27,6 +27,51 @@ func notFound(key string) *apiError {
 		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", key)}
 }
 
+// invalidID is Graph's answer to an object key that is not a GUID, such as
+// a service principal name (".../ags.windows.net") taken for an appId.
+func invalidID(key string) *apiError {
+	return &apiError{http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid object identifier '%s'.", key)}
+}
+
+// validID reports whether key can name a directory object (a GUID).
+func validID(key string) bool {
+	_, err := uuid.Parse(key)
+	return err == nil
+}
+
+// getDeleted answers GET /directory/deletedItems/{id}.
+func (t *Tenant) getDeleted(id string) ([]byte, *apiError) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	o := t.deletedItems[id]
+	if o == nil {
+		return nil, notFound(id)
+	}
+	return o.gone, nil
+}
+
+// listDeleted answers GET /directory/deletedItems/microsoft.graph.{type}:
+// the deleted objects of one set still restorable, in creation order,
+// filtered by appId and id (case-insensitive).
+func (t *Tenant) listDeleted(setName string, filter map[string]string) [][]byte {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out [][]byte
+	for _, o := range t.set(setName).order {
+		if t.deletedItems[o.id] != o {
+			continue
+		}
+		if v, ok := filter["appId"]; ok && !strings.EqualFold(v, o.appID) {
+			continue
+		}
+		if v, ok := filter["id"]; ok && !strings.EqualFold(v, o.id) {
+			continue
+		}
+		out = append(out, o.gone)
+	}
+	return out
+}
+
 func badRequest(format string, args ...any) *apiError {
 	return &apiError{http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf(format, args...)}
 }

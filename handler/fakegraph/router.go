@@ -48,6 +48,8 @@ const (
 	RouteApplications                = "GET /applications"
 	RouteServicePrincipals           = "GET /servicePrincipals"
 	RouteOrganization                = "GET /organization"
+	RouteDeletedItem                 = "GET /directory/deletedItems/{id}"
+	RouteDeletedItems                = "GET /directory/deletedItems/{type}"
 )
 
 type routeKind int
@@ -68,6 +70,8 @@ const (
 	kindSendMail
 	kindList
 	kindOrganization
+	kindDeletedItem
+	kindDeletedList
 )
 
 var allowed = map[routeKind][]string{
@@ -85,6 +89,8 @@ var allowed = map[routeKind][]string{
 	kindSendMail:       {http.MethodPost},
 	kindList:           {http.MethodGet},
 	kindOrganization:   {http.MethodGet},
+	kindDeletedItem:    {http.MethodGet},
+	kindDeletedList:    {http.MethodGet},
 }
 
 // routeMatch is where a request goes.
@@ -150,7 +156,9 @@ func action(seg, name string) bool {
 	return strings.EqualFold(strings.TrimPrefix(seg, "microsoft.graph."), name)
 }
 
-// match routes a method and a path under /v1.0 (decoded).
+// match routes a method and a path under /v1.0, as sent (escaped): the path
+// is split into segments before they are decoded, so a key holding an
+// escaped "/" (a service principal name taken for an appId) stays one key.
 func match(method, path string) routeMatch {
 	m := matchPath(path)
 	if m.err != nil {
@@ -168,6 +176,13 @@ func matchPath(path string) routeMatch {
 		return routeMatch{err: unsupported("the service root")}
 	}
 	segs := strings.Split(trimmed, "/")
+	for i, seg := range segs {
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return routeMatch{err: segmentNotFound(seg)}
+		}
+		segs[i] = dec
+	}
 	name, key, hasKey, kerr := splitKey(segs[0])
 	if kerr != nil {
 		return routeMatch{err: kerr}
@@ -191,6 +206,13 @@ func matchPath(path string) routeMatch {
 		case 2:
 			return routeMatch{kind: kindGrant, template: "/oauth2PermissionGrants/{id}", sub: segs[1]}
 		}
+	case "directory":
+		if !hasKey && len(segs) == 3 && strings.EqualFold(segs[1], "deletedItems") {
+			return matchDeleted(segs[2])
+		}
+		if !hasKey {
+			return routeMatch{err: unsupported("/" + trimmed)}
+		}
 	case "organization":
 		if len(segs) == 1 && !hasKey {
 			return routeMatch{kind: kindOrganization, template: "/organization"}
@@ -206,6 +228,22 @@ func matchPath(path string) routeMatch {
 		return routeMatch{err: segmentNotFound(segs[0])}
 	}
 	return routeMatch{err: segmentNotFound(segs[len(segs)-1])}
+}
+
+// matchDeleted routes /directory/deletedItems/{id} and the typed lists
+// /directory/deletedItems/microsoft.graph.{application|servicePrincipal}
+// (Graph requires the cast to list; other types are not served).
+func matchDeleted(seg string) routeMatch {
+	cast, ok := strings.CutPrefix(seg, "microsoft.graph.")
+	if !ok {
+		return routeMatch{kind: kindDeletedItem, template: "/directory/deletedItems/{id}", key: seg}
+	}
+	for _, set := range []string{setApplications, setServicePrincipals} {
+		if strings.EqualFold(cast, strings.TrimSuffix(set, "s")) {
+			return routeMatch{kind: kindDeletedList, template: "/directory/deletedItems/{type}", set: set}
+		}
+	}
+	return routeMatch{err: unsupported("deleted items of type " + cast)}
 }
 
 func matchEntity(set string, segs []string, key string, hasKey bool) routeMatch {
@@ -258,6 +296,10 @@ func (s *Server) handle(op *op) response {
 		}
 		return ok
 	}
+	if m.key != "" && !validID(m.key) {
+		// Every key served here (an object id or an appId) is a GUID.
+		return s.errorResponse(op, invalidID(m.key))
+	}
 	switch m.kind {
 	case kindBatch:
 		r := s.errorResponse(op, badRequest("Nested batch requests are not supported."))
@@ -309,7 +351,7 @@ func (s *Server) handle(op *op) response {
 			raw, aerr := t.addGrant(op.body)
 			return fromErr(aerr, jsonResponse(http.StatusCreated, raw))
 		}
-		filter, aerr := parseFilter(op.query.Get("$filter"))
+		filter, aerr := parseFilter(op.query.Get("$filter"), grantClause)
 		if aerr != nil {
 			return fromErr(aerr, response{})
 		}
@@ -326,14 +368,27 @@ func (s *Server) handle(op *op) response {
 		return s.page(op, t.listSet(m.set), pageSize, ctx(m.set))
 	case kindOrganization:
 		return jsonResponse(http.StatusOK, collectionPage(ctx("organization"), [][]byte{t.organization()}, ""))
+	case kindDeletedItem:
+		raw, aerr := t.getDeleted(m.key)
+		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindDeletedList:
+		filter, aerr := parseFilter(op.query.Get("$filter"), deletedClause)
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, t.listDeleted(m.set, filter), pageSize, ctx(m.set))
 	}
 	return fromErr(unsupported(op.method+" "+op.path), response{})
 }
 
-var filterClause = regexp.MustCompile(`^\s*(clientId|resourceId|consentType|principalId)\s+eq\s+'([^']*)'\s*$`)
+var (
+	grantClause   = regexp.MustCompile(`^\s*(clientId|resourceId|consentType|principalId)\s+eq\s+'([^']*)'\s*$`)
+	deletedClause = regexp.MustCompile(`^\s*(appId|id)\s+eq\s+'([^']*)'\s*$`)
+)
 
-// parseFilter understands "prop eq 'value'" clauses joined by "and".
-func parseFilter(f string) (map[string]string, *apiError) {
+// parseFilter understands "prop eq 'value'" clauses joined by "and", for
+// the properties filterClause names.
+func parseFilter(f string, filterClause *regexp.Regexp) (map[string]string, *apiError) {
 	out := map[string]string{}
 	if strings.TrimSpace(f) == "" {
 		return out, nil

@@ -418,10 +418,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		clientID: r.Header.Get("client-request-id"),
 		encoding: r.Header.Get("Content-Encoding"),
 	}
-	rel, ok := strings.CutPrefix(r.URL.Path, "/v1.0")
+	rel, ok := strings.CutPrefix(r.URL.EscapedPath(), "/v1.0")
 	if ok && (rel == "" || rel[0] == '/') {
-		op.path = rel
-		op.match = match(op.method, op.path)
+		op.path = strings.TrimPrefix(r.URL.Path, "/v1.0")
+		op.match = match(op.method, rel)
 	} else {
 		op.path = r.URL.Path
 		op.match = routeMatch{err: &apiError{http.StatusBadRequest, "BadRequest", "Invalid version: the request URL must start with /v1.0."}}

@@ -43,6 +43,11 @@ type Tenant struct {
 	grants         map[string]*grantRec   // by id
 	grantsByClient map[string][]*grantRec // by client service principal id
 	grantOrder     []*grantRec
+
+	// deletedItems are the deleted applications and service principals
+	// still restorable (Graph keeps them 30 days), by object id: what
+	// GET /directory/deletedItems serves.
+	deletedItems map[string]*object
 }
 
 type object struct {
@@ -51,6 +56,9 @@ type object struct {
 	raw         []byte // kiota serialization of the model
 	seq         int64  // change sequence of the last write
 	deleted     bool
+	// gone is the object as deleted items show it (with deletedDateTime),
+	// set when it is deleted.
+	gone []byte
 }
 
 type logEntry struct {
@@ -99,6 +107,7 @@ func NewTenant(tenantID string) *Tenant {
 		assignByPrincipal: map[string][]*assignmentRec{},
 		grants:            map[string]*grantRec{},
 		grantsByClient:    map[string][]*grantRec{},
+		deletedItems:      map[string]*object{},
 	}
 	return t
 }
@@ -159,6 +168,7 @@ func (t *Tenant) insertLocked(set *entitySet, id, appID, displayName string, raw
 		}
 	}
 	o := &object{id: id, appID: appID, displayName: displayName, raw: raw}
+	delete(t.deletedItems, id) // an object put back is no longer among deleted items
 	set.byID[id] = o
 	if appID != "" {
 		set.byAppID[strings.ToLower(appID)] = o
@@ -174,6 +184,8 @@ func (t *Tenant) deleteLocked(set *entitySet, o *object) {
 		delete(set.byAppID, strings.ToLower(o.appID))
 	}
 	o.deleted = true
+	o.gone = tombstone(set.name, o.raw)
+	t.deletedItems[o.id] = o
 	o.raw = nil
 	t.touch(set, o)
 	delete(t.owners, o.id)
@@ -378,9 +390,27 @@ func (t *Tenant) UpdateServicePrincipal(key string, fn func(models.ServicePrinci
 	return t.updateServicePrincipalLocked(o, func(s models.ServicePrincipalable) error { fn(s); return nil })
 }
 
+// tombstone is a deleted object as GET /directory/deletedItems shows it: the
+// object as it was, through its model, with deletedDateTime set.
+func tombstone(setName string, raw []byte) []byte {
+	obj, err := parse[absser.Parsable](raw, factoryFor(setName))
+	if err != nil {
+		return raw
+	}
+	if d, ok := obj.(interface{ SetDeletedDateTime(*time.Time) }); ok {
+		at := now()
+		d.SetDeletedDateTime(&at)
+	}
+	if b, err := marshal(obj); err == nil {
+		return b
+	}
+	return raw
+}
+
 // DeleteApp deletes the application and the service principal of an appId
 // (either may be absent), with the service principal's assignments, grants
-// and owners. Delta query reports them as removed.
+// and owners. Delta query reports them as removed; both move to deleted
+// items (GET /directory/deletedItems), as Graph's soft delete does.
 func (t *Tenant) DeleteApp(appID string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -395,6 +425,25 @@ func (t *Tenant) DeleteApp(appID string) error {
 	}
 	if !found {
 		return fmt.Errorf("fakegraph: no application or servicePrincipal with appId %s", appID)
+	}
+	return nil
+}
+
+// Purge removes an application or service principal (by appId or object
+// id) from deleted items, as a permanent delete or the end of the 30 days
+// does: it is then gone without a trace.
+func (t *Tenant) Purge(key string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	found := false
+	for id, o := range t.deletedItems {
+		if id == key || strings.EqualFold(o.appID, key) {
+			delete(t.deletedItems, id)
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("fakegraph: nothing deleted with id or appId %s", key)
 	}
 	return nil
 }

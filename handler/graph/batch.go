@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/appwarden/appwarden/handler/appwarden"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	jsonser "github.com/microsoft/kiota-serialization-json-go"
@@ -22,7 +24,8 @@ type RetryPolicy struct {
 	Attempts int
 	// MaxWait caps one Retry-After wait.
 	MaxWait time.Duration
-	// LagBudget is how long a 404 on a fresh object is retried, in total.
+	// LagBudget is how long a 404 is re-read within one resolution, in
+	// total, before deleted items are consulted (10 s by default).
 	LagBudget time.Duration
 	// LagFirst is the first backoff for a 404; it doubles up to LagMax.
 	LagFirst, LagMax time.Duration
@@ -40,7 +43,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.Attempts = 4
 	}
 	def(&p.MaxWait, 10*time.Second)
-	def(&p.LagBudget, 15*time.Second)
+	// Ten seconds of re-reads (and then a look in deleted items) leaves an
+	// invocation given about 20 s the time to record what it found.
+	def(&p.LagBudget, 10*time.Second)
 	def(&p.LagFirst, 250*time.Millisecond)
 	def(&p.LagMax, 4*time.Second)
 	def(&p.DeletedAfter, 15*time.Minute)
@@ -114,7 +119,7 @@ func (c *Client) batch(ctx context.Context, reqs []request) (map[string]*respons
 		if len(again) > 0 {
 			c.gate.hold(wait)
 			if err := sleep(ctx, wait); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("graph: retrying %d throttled requests: %w", len(again), err)
 			}
 		}
 		pending = again
@@ -195,6 +200,40 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Message }
 
+// PermanentError is Graph refusing a read about the object being resolved
+// in a way no retry can change: 400 (the request names something Graph
+// cannot address, such as a service principal name taken for an appId) or
+// 403 (access to that object is denied). It matches
+// appwarden.ErrUnresolvable, so the pipeline records the refusal instead of
+// failing the invocation, and it unwraps to the *StatusError with Graph's
+// code and message. Throttling, 5xx and timeouts never become one.
+type PermanentError struct {
+	Status int    // 400 or 403
+	Code   string // Graph's error code, e.g. "Authorization_RequestDenied"
+	err    error  // the answer as read, wrapping the *StatusError
+}
+
+func (e *PermanentError) Error() string { return e.err.Error() }
+
+// Unwrap gives the error as read (a *StatusError, possibly wrapped).
+func (e *PermanentError) Unwrap() error { return e.err }
+
+// Is reports that the error is appwarden.ErrUnresolvable.
+func (e *PermanentError) Is(target error) bool { return target == appwarden.ErrUnresolvable }
+
+// permanent turns an error holding a 400 or 403 answer into a
+// *PermanentError; other errors (throttling, 5xx, transport, context) stay as
+// they are, transient. Only reads about the object being resolved pass
+// through it: a 400 to the $batch envelope is this client's fault, not the
+// object's.
+func permanent(err error) error {
+	var se *StatusError
+	if errors.As(err, &se) && (se.Status == http.StatusBadRequest || se.Status == http.StatusForbidden) {
+		return &PermanentError{Status: se.Status, Code: se.Code, err: err}
+	}
+	return err
+}
+
 // parse decodes a batch item's body through msgraph-sdk-go's own models.
 func parse[T serialization.Parsable](body []byte, ctor serialization.ParsableFactory) (T, error) {
 	var zero T
@@ -225,15 +264,32 @@ func itemError(r *response, what string) error {
 	return &StatusError{Status: r.Status, Code: e.Error.Code, Message: fmt.Sprintf("graph: %s: HTTP %d %s %s", what, r.Status, e.Error.Code, e.Error.Message)}
 }
 
+// sleep waits d, or less if ctx ends first. A wait that would end after
+// ctx's deadline is not begun: the invocation could not use what follows it,
+// and failing at once leaves it the time to answer (and be redelivered)
+// before its host gives up on it. Either way the error wraps
+// context.DeadlineExceeded or ctx's own error.
 func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("graph: not waiting %s: %w", d, err)
+	}
+	if outlasts(ctx, d) {
+		return fmt.Errorf("graph: a wait of %s would outlast the invocation's deadline: %w", d, context.DeadlineExceeded)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("graph: waiting %s: %w", d, ctx.Err())
 	case <-t.C:
 		return nil
 	}
+}
+
+// outlasts reports whether waiting d would end after ctx's deadline.
+func outlasts(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) < d
 }
 
 type (

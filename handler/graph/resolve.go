@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -26,7 +27,9 @@ const (
 )
 
 // ErrNotYetVisible means Graph does not show the object yet (replication
-// lag past the retry budget): the invocation should fail and be redelivered.
+// lag past the retry budget): the object is not among deleted items and the
+// change is recent enough for lag to explain the 404, so the invocation
+// should fail and be redelivered.
 var ErrNotYetVisible = errors.New("graph: object not visible yet (replication lag); retry later")
 
 // Subject is what to resolve: an appId, or an object id with its type.
@@ -35,7 +38,8 @@ type Subject struct {
 	ObjectID   string
 	ObjectType string // appwarden.ObjectApplication or ObjectServicePrincipal; "" for either
 	// Since is when the change happened; a 404 long after it (or, when
-	// Since is zero, past the retry budget) means deleted.
+	// Since is zero, past the retry budget) means deleted even when Graph
+	// does not list the object among deleted items (it may be purged).
 	Since   time.Time
 	Creator appwarden.Initiator
 }
@@ -55,6 +59,13 @@ func SubjectOf(sig appwarden.Signal) Subject {
 // service principal, owners, grants and every permission named. The reads
 // for one app go in one $batch; naming the permissions of resources not yet
 // cached takes at most one more.
+//
+// What the errors mean: a *PermanentError (errors.Is
+// appwarden.ErrUnresolvable) when Graph refuses a read about the app with
+// 400 or 403; ErrNotYetVisible when a recent object is still absent after
+// the re-reads and is not among deleted items; anything else (throttling,
+// 5xx, the context's end) is transient. An app that is gone is no error: it
+// comes back with Deleted set.
 func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error) {
 	lag := c.newLag(s)
 	if s.AppID == "" {
@@ -63,7 +74,8 @@ func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error)
 			return nil, err
 		}
 		if deleted {
-			return &appwarden.App{Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
+			// appID is known when deleted items still hold the object.
+			return &appwarden.App{AppID: appID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
 		}
 		s.AppID = appID
 	}
@@ -118,7 +130,7 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 		if !missing {
 			return r, nil
 		}
-		deleted, err := lag.wait(ctx, "appId "+s.AppID)
+		deleted, _, err := lag.absent(ctx, s, "appId "+s.AppID)
 		if err != nil {
 			return nil, err
 		}
@@ -128,37 +140,124 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 	}
 }
 
-// lag paces the retries of a 404 on a fresh object (replication lag), for
-// the whole of one resolution: backoff from LagFirst doubling to LagMax,
-// within LagBudget in total.
+// lag paces the re-reads of what answered 404, for the whole of one
+// resolution: backoff from LagFirst doubling to LagMax, within LagBudget in
+// total and never past the context's deadline. A new object can answer 404
+// for a while (replication lag), so a 404 alone does not mean deleted; once
+// the re-reads are over, Graph's deleted items tell a deletion from lag.
 type lag struct {
 	c        *Client
-	s        Subject
+	since    time.Time // when the change happened; zero when the sweep has just seen the object
 	deadline time.Time
 	next     time.Duration
+	probed   bool // deleted items have been consulted (at most once per resolution)
 }
 
 func (c *Client) newLag(s Subject) *lag {
-	return &lag{c: c, s: s, deadline: c.now().Add(c.retry.LagBudget), next: c.retry.LagFirst}
+	return &lag{c: c, since: s.Since, deadline: c.now().Add(c.retry.LagBudget), next: c.retry.LagFirst}
 }
 
-// wait sleeps before the next try of what answered 404. When the budget is
-// spent it reports deleted, if the change is old enough (or the sweep has
-// just seen the object) for a 404 to mean that, and ErrNotYetVisible
-// otherwise.
-func (l *lag) wait(ctx context.Context, what string) (deleted bool, err error) {
+// old reports whether the change is too old for replication lag to explain
+// a 404 (or the sweep has just seen the object, so a 404 means it went since).
+func (l *lag) old() bool {
+	return l.since.IsZero() || l.c.now().Sub(l.since) > l.c.retry.DeletedAfter
+}
+
+// absent is called each time what s names answers 404. It sleeps before the
+// next re-read and returns nothing, or decides: deleted (with the appId when
+// deleted items still hold the object), or ErrNotYetVisible. An old change
+// consults deleted items at once, so a deleted app costs one round trip,
+// not the whole budget; a recent one only after the re-reads, since its 404
+// is most likely lag. An old change still absent after the re-reads is
+// deleted even if deleted items do not hold it (it may have been purged).
+func (l *lag) absent(ctx context.Context, s Subject, what string) (deleted bool, appID string, err error) {
 	c := l.c
-	if c.now().Add(l.next).After(l.deadline) {
-		if l.s.Since.IsZero() || c.now().Sub(l.s.Since) > c.retry.DeletedAfter {
-			return true, nil
+	if l.old() && !l.probed {
+		l.probed = true
+		if appID, found, err := c.deletedItem(ctx, s); err != nil || found {
+			return found, appID, err
 		}
-		return false, fmt.Errorf("%w: %s after %s", ErrNotYetVisible, what, c.retry.LagBudget)
 	}
-	if err := sleep(ctx, l.next); err != nil {
-		return false, err
+	spent := c.now().Add(l.next).After(l.deadline)
+	cut := !spent && outlasts(ctx, l.next) // the invocation ends before the budget does
+	if !spent && !cut {
+		if err := sleep(ctx, l.next); err != nil {
+			return false, "", fmt.Errorf("graph: waiting for %s to appear: %w", what, err)
+		}
+		l.next = min(l.next*2, c.retry.LagMax)
+		return false, "", nil
 	}
-	l.next = min(l.next*2, c.retry.LagMax)
-	return false, nil
+	if l.old() {
+		return true, "", nil
+	}
+	if !l.probed {
+		l.probed = true
+		if appID, found, err := c.deletedItem(ctx, s); err != nil || found {
+			return found, appID, err
+		}
+	}
+	if cut {
+		return false, "", fmt.Errorf("%w: %s, not among deleted items, and the invocation's deadline ends the re-reads: %w", ErrNotYetVisible, what, context.DeadlineExceeded)
+	}
+	return false, "", fmt.Errorf("%w: %s after %s, and not among deleted items", ErrNotYetVisible, what, c.retry.LagBudget)
+}
+
+// deletedItem looks for the subject among Graph's deleted items, where a
+// deleted application or service principal stays restorable for 30 days:
+// GET /directory/deletedItems/{id} for an object id, otherwise the typed
+// lists filtered by appId, GET /directory/deletedItems/microsoft.graph.
+// application?$filter=appId eq '{appId}' and the same for
+// microsoft.graph.servicePrincipal (learn.microsoft.com/graph/api/
+// directory-deleteditems-get and directory-deleteditems-list: the list
+// needs the type cast and takes that type's query parameters; both need
+// only Application.Read.All for these types). found reports whether it is
+// there, appID its appId. A 400 or 403 here tells nothing about the object
+// and counts as not found, leaving the decision to the change's age; other
+// failures are transient errors.
+func (c *Client) deletedItem(ctx context.Context, s Subject) (appID string, found bool, err error) {
+	var reqs []request
+	if s.ObjectID != "" {
+		// No $select: the entity set is typed directoryObject, which has no appId.
+		reqs = append(reqs, request{ID: "id", Method: "GET", URL: "/directory/deletedItems/" + url.PathEscape(s.ObjectID)})
+	} else {
+		filter := strings.ReplaceAll(url.QueryEscape("appId eq '"+strings.ReplaceAll(s.AppID, "'", "''")+"'"), "+", "%20")
+		for _, cast := range []string{"application", "servicePrincipal"} {
+			reqs = append(reqs, request{ID: cast, Method: "GET", URL: "/directory/deletedItems/microsoft.graph." + cast + "?$filter=" + filter + "&$select=id,appId"})
+		}
+	}
+	got, err := c.batch(ctx, reqs)
+	if err != nil {
+		return "", false, fmt.Errorf("graph: looking in deleted items: %w", err)
+	}
+	type item struct {
+		AppID string `json:"appId"`
+	}
+	for _, q := range reqs {
+		r := got[q.ID]
+		switch {
+		case r.Status == http.StatusNotFound, r.Status == http.StatusBadRequest, r.Status == http.StatusForbidden:
+			continue
+		case r.Status >= 300:
+			return "", false, itemError(r, "deleted items")
+		}
+		if q.ID == "id" {
+			var v item
+			if err := json.Unmarshal(r.Body, &v); err != nil {
+				return "", false, fmt.Errorf("graph: decoding a deleted item: %w", err)
+			}
+			return strings.ToLower(v.AppID), true, nil
+		}
+		var page struct {
+			Value []item `json:"value"`
+		}
+		if err := json.Unmarshal(r.Body, &page); err != nil {
+			return "", false, fmt.Errorf("graph: decoding deleted items: %w", err)
+		}
+		if len(page.Value) > 0 {
+			return strings.ToLower(page.Value[0].AppID), true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // decodeApp reads the first batch's answers. missing is true when the object
@@ -199,7 +298,8 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 	return r, false, nil
 }
 
-// one decodes a single-object answer; a 404 gives nil.
+// one decodes a single-object answer; a 404 gives nil, a 400 or 403 a
+// *PermanentError.
 func one[T any](r *response, what string, ctor func(p parseNode) (parsable, error)) (T, error) {
 	var zero T
 	if r == nil {
@@ -209,7 +309,7 @@ func one[T any](r *response, what string, ctor func(p parseNode) (parsable, erro
 		return zero, nil
 	}
 	if r.Status >= 300 {
-		return zero, itemError(r, what)
+		return zero, permanent(itemError(r, what))
 	}
 	v, err := parse[parsable](r.Body, ctor)
 	if err != nil {
@@ -229,13 +329,14 @@ type collection[T any] interface {
 }
 
 // collect decodes a collection answer and follows @odata.nextLink pages; a
-// 404 (the parent is not there) gives nothing.
+// 404 (the parent is not there) gives nothing, a 400 or 403 a
+// *PermanentError.
 func collect[T any](ctx context.Context, c *Client, r *response, what string, ctor func(p parseNode) (parsable, error)) ([]T, error) {
 	if r == nil || r.Status == 404 {
 		return nil, nil
 	}
 	if r.Status >= 300 {
-		return nil, itemError(r, what)
+		return nil, permanent(itemError(r, what))
 	}
 	body := []byte(r.Body)
 	var out []T
@@ -254,7 +355,7 @@ func collect[T any](ctx context.Context, c *Client, r *response, what string, ct
 			return out, nil
 		}
 		if body, err = c.get(ctx, next); err != nil {
-			return nil, fmt.Errorf("graph: %s: next page: %w", what, err)
+			return nil, permanent(fmt.Errorf("graph: %s: next page: %w", what, err))
 		}
 	}
 }
@@ -277,7 +378,8 @@ func (c *Client) get(ctx context.Context, link string) ([]byte, error) {
 }
 
 // appIDOf finds the appId of an object named only by its id (one round
-// trip), waiting out replication lag like the app's own reads.
+// trip), waiting out replication lag like the app's own reads. When the
+// object is deleted, appID is its appId if deleted items still hold it.
 func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string, deleted bool, err error) {
 	if s.ObjectID == "" {
 		return "", false, nil
@@ -289,15 +391,15 @@ func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string
 	for {
 		body, err := c.get(ctx, c.base+set+url.PathEscape(s.ObjectID)+"?$select=id,appId")
 		var se *StatusError
-		if errors.As(err, &se) && se.Status == 404 {
-			deleted, err := lag.wait(ctx, "object "+s.ObjectID)
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			deleted, appID, err := lag.absent(ctx, s, "object "+s.ObjectID)
 			if err != nil || deleted {
-				return "", deleted, err
+				return appID, deleted, err
 			}
 			continue
 		}
 		if err != nil {
-			return "", false, fmt.Errorf("graph: reading appId of %s: %w", s.ObjectID, err)
+			return "", false, permanent(fmt.Errorf("graph: reading appId of %s: %w", s.ObjectID, err))
 		}
 		var v struct {
 			AppID string `json:"appId"`
@@ -348,6 +450,13 @@ func (c *Client) loadResources(ctx context.Context, r *raw) error {
 			return err
 		}
 		for _, q := range chunk {
+			switch got[q.ID].Status {
+			case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
+				// The resource cannot be named: its permissions stay visible
+				// by id, and the app is still judged. Refusing to judge an
+				// app because a resource is unreadable would let it pass.
+				continue
+			}
 			sp, err := one[models.ServicePrincipalable](got[q.ID], "resource service principal", models.CreateServicePrincipalFromDiscriminatorValue)
 			if err != nil {
 				return err
@@ -504,6 +613,11 @@ func compact(s []string) []string {
 func (c *Client) ResolveSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (*appwarden.App, error) {
 	ctx, trips := WithTrips(ctx)
 	app, err := c.Resolve(ctx, SubjectOf(sig))
+	var pe *PermanentError
+	if errors.As(err, &pe) {
+		log.Warn("unresolvable in Graph", "event", "resolve", "roundTrips", trips.Count(), "status", pe.Status, "code", pe.Code, "error", err)
+		return nil, err
+	}
 	if err != nil {
 		log.Warn("resolution failed", "event", "resolve", "roundTrips", trips.Count(), "error", err)
 		return nil, err

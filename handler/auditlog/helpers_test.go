@@ -11,7 +11,6 @@ var (
 	fixture         = appwardentest.Fixture
 	decodeJSON      = appwardentest.DecodeJSON
 	fixtureObject   = appwardentest.FixtureObject
-	binding         = appwardentest.Binding
 	mustTime        = appwardentest.MustTime
 	checkSignal     = appwardentest.CheckSignal
 	errorTexts      = appwardentest.ErrorTexts

@@ -51,7 +51,7 @@ func customTopicEvent(t *testing.T, row []byte) []byte {
 		"id": "e2e-la-" + strings.Repeat("0", 8), "eventType": "Contoso.Entra.AuditLogRow", "subject": "AuditLogs",
 		"eventTime": time.Now().UTC().Format(time.RFC3339Nano), "dataVersion": "1", "metadataVersion": "1",
 		"topic": "/subscriptions/a1b2c3d4-e5f6-4789-9abc-def012345678/resourceGroups/rg/providers/Microsoft.EventGrid/topics/entra-audit",
-		"data": data,
+		"data":  data,
 	})
 	if err != nil {
 		t.Fatal(err)

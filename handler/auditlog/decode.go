@@ -107,24 +107,27 @@ func decodeOne(v any, path string, source appwarden.Source) appwarden.Batch {
 	if !has(obj, graphNames.activity) && (has(obj, rowNames.activity) || has(obj, rowNames.operation)) {
 		n = rowNames
 	}
+	// The diagnostic record's operationName is the activity too: it decides
+	// relevance when the properties cannot be read or name no activity.
+	outerOp := ""
 	if props, present := obj["properties"]; present && n == graphNames && !has(obj, graphNames.activity) {
 		if cat, _ := obj["category"].(string); cat != "" && !strings.EqualFold(cat, "AuditLogs") {
 			return ignored("%s: diagnostic category %q is not AuditLogs", path, cat)
 		}
-		// The diagnostic record's operationName is the activity too: it
-		// decides relevance when the properties cannot be read.
+		outerOp, _ = obj["operationName"].(string)
 		inner, ok := props.(map[string]any)
 		if !ok {
-			if op, _ := obj["operationName"].(string); op != "" {
-				if _, known := activityOf(op); !known {
-					return ignored("%s: activity %q does not concern app registrations", path, op)
-				}
+			if _, known := activityOf(outerOp); outerOp != "" && !known {
+				return ignored("%s: activity %q does not concern app registrations", path, outerOp)
 			}
 			return poison(&shape.Error{Path: path + ".properties", Problem: "expected object, got " + shape.KindOf(props)})
 		}
 		obj, path = inner, path+".properties"
 	}
 	name, err := activityName(obj, n, path)
+	if err != nil && obj[n.activity] == nil && strings.TrimSpace(outerOp) != "" {
+		name, err = outerOp, nil
+	}
 	if err != nil {
 		return poison(err)
 	}
@@ -155,20 +158,25 @@ func decodeOne(v any, path string, source appwarden.Source) appwarden.Batch {
 // in a Log Analytics row. A record with no readable activity cannot be judged
 // relevant or not, so it is poison rather than silently dropped.
 func activityName(obj map[string]any, n names, path string) (string, error) {
+	var typeErr error
 	for _, key := range []string{n.activity, n.operation} {
 		if key == "" {
 			continue
 		}
 		switch v := obj[key].(type) {
 		case nil:
-			continue
 		case string:
 			if strings.TrimSpace(v) != "" {
 				return v, nil
 			}
 		default:
-			return "", &shape.Error{Path: path + "." + key, Problem: "expected string, got " + shape.KindOf(v)}
+			if typeErr == nil {
+				typeErr = &shape.Error{Path: path + "." + key, Problem: "expected string, got " + shape.KindOf(v)}
+			}
 		}
+	}
+	if typeErr != nil {
+		return "", typeErr
 	}
 	return "", &shape.Error{Path: path + "." + n.activity, Problem: "required string is missing: no activity to judge the record by"}
 }

@@ -206,3 +206,19 @@ func TestLooksAtRowsAndArrays(t *testing.T) {
 		})
 	}
 }
+
+// TestDiagnosticOperationNameStandsIn checks that a diagnostic record whose
+// properties name no activity is judged by its operationName.
+func TestDiagnosticOperationNameStandsIn(t *testing.T) {
+	rec := record(t)
+	delete(rec, "activityDisplayName")
+	sig := decodeOnly(t, map[string]any{"category": "AuditLogs", "operationName": "Add application", "properties": rec})
+	if sig.Kind != appwarden.AppCreated || sig.Activity != "Add application" || sig.AppID != payrollAppID {
+		t.Errorf("got %+v", sig)
+	}
+	rec["activityDisplayName"] = nil
+	b := auditlog.Decode(map[string]any{"category": "AuditLogs", "operationName": "Add user", "properties": rec}, path, appwarden.SourceEventHub)
+	if len(b.Ignored) != 1 || !strings.Contains(b.Ignored[0], `Data.properties: activity "Add user" does not concern`) {
+		t.Errorf("ignored %q, signals %+v, poison %q", b.Ignored, b.Signals, errorTexts(b.Poison))
+	}
+}

@@ -114,6 +114,14 @@ func summarize(e trail.Entry) string {
 		return s("kind", "source", "activity", "dedupeKey")
 	case store.KindDecision:
 		line := ""
+		if a, ok := v["app"].(map[string]any); ok {
+			// Nothing was judged: say why.
+			if r, ok := a["unresolvable"].(string); ok && r != "" {
+				line = "unresolvable: " + r
+			} else if a["deleted"] == true {
+				line = "gone (deleted)"
+			}
+		}
 		if d, ok := v["decision"].(map[string]any); ok {
 			line = fmt.Sprintf("mode=%v %v", d["mode"], d["explanation"])
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
@@ -138,8 +139,18 @@ func halfOf(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // HandleApp resolves, judges and records one app. The sweep calls it for
 // each object it finds (its signals are not recorded one by one).
+//
+// Only what another attempt could change fails it: an app Graph refuses to
+// resolve for good (appwarden.ErrUnresolvable: a 400, or a 403 on the
+// object) is recorded as unresolvable with Graph's reason, and a deleted app
+// as gone, and neither is judged, acted on or notified about. Redelivering
+// them would only fail the same way until the input dead-letters.
 func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
 	app, err := p.Resolver.ResolveSignal(ctx, log, sig)
+	if errors.Is(err, appwarden.ErrUnresolvable) {
+		app = &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, Creator: sig.Initiator, Unresolvable: err.Error()}
+		return p.Decisions.RecordDecision(ctx, log, sig, app, nil, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("resolving %s: %w", sig.AppID, err)
 	}

@@ -121,21 +121,29 @@ type decisionRecord struct {
 }
 
 // RecordDecision records the resolved app and the decision on it (nil when
-// nothing was judged, e.g. the app was deleted), and logs it with stable
-// field names.
+// nothing was judged: the app is gone, or unresolvable with Graph's reason
+// in app.Unresolvable), and logs it with stable field names.
 func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error {
 	// The decision was made when the app was read, before any action: the
 	// story reads signal, decision, action, as it happened, although the
 	// record (which carries the outcome) is written after acting.
 	at := app.ResolvedAt
 	if at.IsZero() {
+		// An app Graph could not be asked about was never read: it is
+		// dated, and its record says so, when the refusal is recorded.
 		at = t.Now().UTC()
+		stamped := *app
+		stamped.ResolvedAt = at
+		app = &stamped
 	}
 	rec := decisionRecord{Signal: sig.DedupeKey, Kind: sig.Kind, App: app, Decision: d, Outcome: o}
 	if _, err := t.put(ctx, partitionFor(app.AppID), store.KindDecision, t.key(at, store.KindDecision, ""), at, rec); err != nil {
 		return err
 	}
 	attrs := []any{"event", "decision", "appId", app.AppID, "displayName", app.DisplayName, "deleted", app.Deleted}
+	if app.Unresolvable != "" {
+		attrs = append(attrs, "unresolvable", app.Unresolvable)
+	}
 	if d != nil {
 		sev := "none"
 		if s, ok := d.MaxSeverity(); ok {

@@ -135,7 +135,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		Decisions: tr,
 		Inbox:     ib,
 	}
-	sw := &sweep.Sweeper{Feed: gc, Store: st, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
+	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sweepAdapter{sw}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
 	return &stages{pipeline: p, trail: tr, graph: gc, store: st, inbox: ib, remediator: rem, notifier: nt}, nil

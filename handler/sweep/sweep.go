@@ -26,10 +26,22 @@ type Feed interface {
 	DeltaPages(ctx context.Context, feed, link string, fn func(graph.DeltaPage) error) error
 }
 
+// Pending keeps what a sweep could not decide (the inbox), so that one app
+// Graph fails on does not hold the cursor back: without it a page is redone
+// until every app on it succeeds, and under sustained throttling a page that
+// cannot finish within one invocation is redone for ever.
+type Pending interface {
+	Hold(ctx context.Context, sig appwarden.Signal) error
+	Failed(ctx context.Context, sig appwarden.Signal, cause error) error
+}
+
 // Sweeper sweeps both feeds.
 type Sweeper struct {
 	Feed  Feed
 	Store store.Store
+	// Pending takes the apps whose handling failed; nil fails the page
+	// instead, so that it is swept again.
+	Pending Pending
 	// Handle takes one object's signal through the pipeline.
 	Handle func(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error
 	// Lookback: the first sweep judges only applications created this
@@ -166,14 +178,35 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page graph.DeltaPa
 			defer func() { <-sem }()
 			l := log.With("signal", string(sig.Kind), "appId", sig.AppID)
 			if err := s.Handle(ctx, l, sig); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("sweep: %s %s: %w", o.Feed, o.AppID, err))
-				mu.Unlock()
+				if err = s.keep(ctx, l, sig, err); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("sweep: %s %s: %w", o.Feed, o.AppID, err))
+					mu.Unlock()
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// keep hands an app whose handling failed to Pending, so that the timer
+// finishes it and the cursor can move on. It returns the error that must
+// fail the page: the handling error when there is no Pending, or why
+// Pending could not take it.
+func (s *Sweeper) keep(ctx context.Context, log *slog.Logger, sig appwarden.Signal, cause error) error {
+	if s.Pending == nil {
+		return cause
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := s.Pending.Hold(bg, sig); err != nil {
+		return errors.Join(cause, err)
+	}
+	if err := s.Pending.Failed(bg, sig, cause); err != nil {
+		log.Warn("could not count the failure of a pending app", "event", "sweep", "error", err)
+	}
+	log.Warn("app not decided; it stays pending in the inbox and the sweep moves on", "event", "sweep", "error", cause)
+	return nil
 }
 
 func (s *Sweeper) signal(o graph.DeltaObject, first bool) appwarden.Signal {

@@ -1,0 +1,66 @@
+package sweep_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/appwarden/appwarden/handler/fakegraph"
+	"github.com/appwarden/appwarden/handler/graph"
+	"github.com/appwarden/appwarden/handler/inbox"
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+// TestFailedAppsGoPendingAndTheCursorMovesOn: with an inbox, an app Graph
+// fails on is kept pending for the timer, and the sweep finishes the feed
+// instead of redoing the page for ever.
+func TestFailedAppsGoPendingAndTheCursorMovesOn(t *testing.T) {
+	tenant, _, recent := tenantWith(0, 10)
+	srv := serve(t, tenant, fakegraph.WithDeltaPageSize(3))
+	c := client(t, srv)
+	st := store.NewMemory()
+	boom := errors.New("graph: 429 Too Many Requests")
+	h := &handled{fail: map[string]error{recent[4].AppID: boom}} // on the second page
+	s := newSweeper(c, st, h)
+	pending := &inbox.Inbox{Store: st}
+	s.Pending = pending
+
+	if _, err := s.Sweep(context.Background(), quiet); err != nil {
+		t.Fatalf("sweep failed although the failed app is pending: %v", err)
+	}
+	if _, baselined := cursorOf(t, st, graph.FeedApplications); !baselined {
+		t.Error("the applications feed did not reach its end")
+	}
+	cursorOf(t, st, graph.FeedServicePrincipals)
+	es, err := pending.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Signal.AppID != recent[4].AppID || es[0].State != inbox.Pending || es[0].Attempts != 1 || es[0].LastError != boom.Error() {
+		t.Fatalf("inbox %+v, want the failed app pending with its error", es)
+	}
+}
+
+// TestNoPendingWhenTheInboxFails: if the inbox cannot take the app, the
+// page fails as before, so it is swept again.
+func TestNoPendingWhenTheInboxFails(t *testing.T) {
+	tenant, _, recent := tenantWith(0, 4)
+	srv := serve(t, tenant, fakegraph.WithDeltaPageSize(3))
+	st := store.NewMemory()
+	boom := errors.New("graph: 503")
+	h := &handled{fail: map[string]error{recent[1].AppID: boom}}
+	s := newSweeper(client(t, srv), st, h)
+	s.Pending = &inbox.Inbox{Store: failingPuts{st}}
+	if _, err := s.Sweep(context.Background(), quiet); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the handling error", err)
+	}
+	if _, found, _ := st.Get(context.Background(), store.PartitionCursors, graph.FeedApplications); found {
+		t.Error("the cursor moved past an app that is neither decided nor pending")
+	}
+}
+
+type failingPuts struct{ store.Store }
+
+func (failingPuts) Put(context.Context, store.Record) (bool, error) {
+	return false, errors.New("state store unavailable")
+}

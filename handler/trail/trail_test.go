@@ -1,6 +1,7 @@
 package trail_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -67,5 +68,42 @@ func TestHistoryIsInTimeOrder(t *testing.T) {
 		if kinds[i] != want[i] {
 			t.Fatalf("history kinds = %v; want %v (signal, then the decision dated when the app was read, then the action)", kinds, want)
 		}
+	}
+}
+
+// An app Graph refused to resolve is recorded with the reason and dated when
+// recorded (it was never read), without changing the caller's app; the log
+// line carries the reason.
+func TestUnresolvableDecision(t *testing.T) {
+	ctx := context.Background()
+	tr := trail.New(store.NewMemory())
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	tr.Now = func() time.Time { return now }
+	appID := "00000003-0000-0000-c000-000000000000/ags.windows.net"
+	reason := "graph: application: HTTP 400 Request_BadRequest Invalid object identifier '" + appID + "'."
+	app := &appwarden.App{AppID: appID, Unresolvable: reason}
+	var logs bytes.Buffer
+	if err := tr.RecordDecision(ctx, slog.New(slog.NewJSONHandler(&logs, nil)), appwarden.Signal{DedupeKey: "audit:1"}, app, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !app.ResolvedAt.IsZero() {
+		t.Error("RecordDecision changed the caller's app")
+	}
+	h, err := tr.History(ctx, appID)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history = %+v, %v", h, err)
+	}
+	var rec struct {
+		App appwarden.App `json:"app"`
+	}
+	if err := json.Unmarshal(h[0].Data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.App.Unresolvable != reason || !rec.App.ResolvedAt.Equal(now) || !h[0].Time.Equal(now) {
+		t.Errorf("recorded %s at %v", h[0].Data, h[0].Time)
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(logs.String()), &line); err != nil || line["unresolvable"] != reason {
+		t.Errorf("log line %q", logs.String())
 	}
 }

@@ -1,0 +1,171 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/fakegraph"
+	"github.com/appwarden/appwarden/handler/graph"
+	"github.com/appwarden/appwarden/handler/pipeline"
+	"github.com/appwarden/appwarden/handler/store"
+	"github.com/appwarden/appwarden/handler/trail"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// judge stands for policy, remediation and notification, none of which may
+// see an app that was not resolved.
+type judge struct{ t *testing.T }
+
+func (j judge) Evaluate(app *appwarden.App) appwarden.Decision {
+	j.t.Errorf("policy judged %+v", app)
+	return appwarden.Decision{}
+}
+
+func (j judge) Act(context.Context, *slog.Logger, *appwarden.App, appwarden.Decision) (appwarden.Outcome, error) {
+	j.t.Error("acted")
+	return appwarden.Outcome{}, nil
+}
+
+func (j judge) Notify(context.Context, *slog.Logger, *appwarden.App, appwarden.Decision, appwarden.Outcome) error {
+	j.t.Error("notified")
+	return nil
+}
+
+// world is the pipeline over the Graph stand-in and an in-memory trail.
+type world struct {
+	tenant *fakegraph.Tenant
+	srv    *fakegraph.Server
+	trail  *trail.Trail
+	p      *pipeline.Pipeline
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{tenant: fakegraph.NewTenant("")}
+	w.tenant.AddMicrosoftGraph()
+	srv, err := fakegraph.Start(w.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	w.srv = srv
+	t.Setenv("IDENTITY_ENDPOINT", srv.TokenURL())
+	t.Setenv("IDENTITY_HEADER", srv.IdentityHeader())
+	cred, err := graph.NewCredential(true, srv.ManagedIdentityClientID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := graph.New(graph.Options{Endpoint: srv.URL(), Credential: cred, Retry: graph.RetryPolicy{
+		MaxWait: 50 * time.Millisecond, LagBudget: 200 * time.Millisecond, LagFirst: 20 * time.Millisecond, LagMax: 50 * time.Millisecond,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.trail = trail.New(store.NewMemory())
+	j := judge{t}
+	w.p = &pipeline.Pipeline{Trail: w.trail, Resolver: c, Policy: j, Actor: j, Notifier: j, Decisions: w.trail}
+	return w
+}
+
+// decisions returns the app of each decision recorded for appID.
+func (w *world) decisions(t *testing.T, appID string) []appwarden.App {
+	t.Helper()
+	h, err := w.trail.History(context.Background(), appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []appwarden.App
+	for _, e := range h {
+		if e.Kind != store.KindDecision {
+			continue
+		}
+		var rec struct {
+			App      appwarden.App    `json:"app"`
+			Decision *json.RawMessage `json:"decision"`
+		}
+		if err := json.Unmarshal(e.Data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Decision != nil {
+			t.Errorf("a decision was recorded for an app not judged: %s", e.Data)
+		}
+		out = append(out, rec.App)
+	}
+	return out
+}
+
+// The grant record that names Microsoft Graph's service principal name
+// where an appId belongs: Graph answers 400, the invocation succeeds, and
+// the trail says why nothing was judged, in Graph's words.
+func TestUnresolvableIsRecordedNotRetried(t *testing.T) {
+	w := newWorld(t)
+	spn := "00000003-0000-0000-c000-000000000000/ags.windows.net"
+	sig := appwarden.Signal{Kind: appwarden.AppRoleGranted, AppID: spn, Time: time.Now(), Source: appwarden.SourceEventHub, DedupeKey: "audit:1"}
+	if err := w.p.Process(context.Background(), quiet, sig); err != nil {
+		t.Fatalf("Process = %v; want nil (the invocation answers 200)", err)
+	}
+	got := w.decisions(t, spn)
+	if len(got) != 1 {
+		t.Fatalf("%d decisions recorded, want 1", len(got))
+	}
+	app := got[0]
+	if !strings.Contains(app.Unresolvable, "Request_BadRequest") || !strings.Contains(app.Unresolvable, "Invalid object identifier") || app.ResolvedAt.IsZero() {
+		t.Errorf("recorded app = %+v; want unresolvable with Graph's code and message, dated", app)
+	}
+}
+
+// A 403 on the app's service principal: the same.
+func TestForbiddenIsRecordedNotRetried(t *testing.T) {
+	w := newWorld(t)
+	ids := w.tenant.AddApp(fakegraph.AppSpec{DisplayName: "hidden"})
+	w.srv.FailNext(1, 403, fakegraph.OnRoute(fakegraph.RouteServicePrincipalByAppID), fakegraph.InnerOnly())
+	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: ids.AppID, Time: time.Now(), Source: appwarden.SourceEventGrid, DedupeKey: "audit:2"}
+	if err := w.p.HandleApp(context.Background(), quiet, sig); err != nil {
+		t.Fatalf("HandleApp = %v; want nil", err)
+	}
+	if got := w.decisions(t, ids.AppID); len(got) != 1 || !strings.Contains(got[0].Unresolvable, "Authorization_RequestDenied") {
+		t.Errorf("decisions = %+v", got)
+	}
+}
+
+// An app deleted before its recent signal is looked up: gone, recorded,
+// within the re-read budget, and the invocation succeeds.
+func TestDeletedIsRecordedAsGone(t *testing.T) {
+	w := newWorld(t)
+	ids := w.tenant.AddApp(fakegraph.AppSpec{DisplayName: "short-lived"})
+	if err := w.tenant.DeleteApp(ids.AppID); err != nil {
+		t.Fatal(err)
+	}
+	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: ids.AppID, ObjectID: ids.ApplicationID, ObjectType: appwarden.ObjectApplication,
+		Time: time.Now(), Source: appwarden.SourceEventGrid, DedupeKey: "audit:3"}
+	if err := w.p.HandleApp(context.Background(), quiet, sig); err != nil {
+		t.Fatalf("HandleApp = %v; want nil", err)
+	}
+	if got := w.decisions(t, ids.AppID); len(got) != 1 || !got[0].Deleted || got[0].Unresolvable != "" {
+		t.Errorf("decisions = %+v; want one, gone", got)
+	}
+}
+
+// Throttling and server errors still fail the invocation, and nothing is
+// recorded as decided.
+func TestTransientStillFails(t *testing.T) {
+	w := newWorld(t)
+	ids := w.tenant.AddApp(fakegraph.AppSpec{DisplayName: "busy"})
+	w.srv.FailNext(1000, 500, fakegraph.InnerOnly())
+	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: ids.AppID, Time: time.Now(), Source: appwarden.SourceEventGrid, DedupeKey: "audit:4"}
+	err := w.p.HandleApp(context.Background(), quiet, sig)
+	if err == nil || errors.Is(err, appwarden.ErrUnresolvable) {
+		t.Fatalf("HandleApp = %v; want a transient error", err)
+	}
+	if got := w.decisions(t, ids.AppID); len(got) != 0 {
+		t.Errorf("decisions = %+v; want none", got)
+	}
+}

@@ -82,11 +82,9 @@ func decodeReplay(data []byte, now time.Time) (replayInput, error) {
 	if err != nil {
 		return replayInput{}, err
 	}
-	if s, ok := v.(string); ok { // a JSON-encoded document
-		if v, err = shape.Decode([]byte(s), "input (JSON-encoded string)"); err != nil {
-			return replayInput{}, err
-		}
-	}
+	// A JSON-encoded document (one or more layers of JSON text in a
+	// string) is read as the functions layer reads a binding value.
+	v = functions.Plain(v)
 	byName := map[string]functions.Function{}
 	for _, f := range functionSet() {
 		byName[f.Name] = f
@@ -165,7 +163,8 @@ func decodeEnvelope(data []byte, now time.Time) (replayInput, error) {
 		if err != nil {
 			b.Poison = []error{err}
 		} else {
-			b = f.Decode(v, path, invoked)
+			// the host's JSON-in-string layers go, as in the handler
+			b = f.Decode(functions.Plain(v), path, invoked)
 		}
 		for i := range b.Signals {
 			if b.Signals[i].Time.IsZero() {

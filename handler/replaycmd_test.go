@@ -31,6 +31,11 @@ func TestReplayRecognisesEveryFixture(t *testing.T) {
 		"functions-host/plain-eventgrid-object.json":                               {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		"functions-host/plain-eventgrid-string.json":                               {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		"functions-host/invocation-eventhub-many.json":                             {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
+		"functions-host/invocation-eventgrid.json":                                 {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"functions-host/plain-eventhub-array.json":                                 {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
+		"real-records/otrf-01-update-application-certs-and-secrets.la.json":        {fnEventHub, []appwarden.SignalKind{appwarden.CredentialAdded}},
+		"real-records/otrf-02-update-application.la.json":                          {fnEventHub, []appwarden.SignalKind{appwarden.AppUpdated}},
+		"real-records/otrf-03-add-delegated-permission-grant.la.json":              {fnEventHub, []appwarden.SignalKind{appwarden.ConsentGranted}},
 		"functions-host/invocation-timer.json":                                     {fnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
 	}
 	files, _ := filepath.Glob("../tests/testdata/*/*.json")

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
 )
 
 // Delivery is one POST the demo makes, as the Functions host would.
@@ -48,26 +50,18 @@ func auditRecord(a App, i int, at time.Time) map[string]any {
 	}
 }
 
-func envelope(binding string, value any, method string, now time.Time) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"Data":     map[string]any{binding: value},
-		"Metadata": map[string]any{"sys": map[string]any{"MethodName": method, "UtcNow": now.Format(time.RFC3339Nano), "RandGuid": "c0ffee00-1234-4abc-8def-001122334455"}},
-	})
-	return b
-}
-
 // Deliveries are the inputs the demo drives through the real HTTP path, in
-// order: the audit stream announcing every app (as JSON text, as the Event
-// Hub trigger delivers with dataType string), a resource-provider
-// registration from the subscription topic, the sweep timer, a malformed
-// event, and a redelivery of the audit batch.
+// order: the audit stream announcing every app (one message holding the
+// records), a resource-provider registration from the subscription topic,
+// the sweep timer, a malformed event, and a redelivery of the audit batch.
+// Every body is encoded as the Functions host encodes it (hostemu), the
+// malformed event included: the host delivers a bad event like any other.
 func Deliveries(apps []App, now time.Time) []Delivery {
 	var recs []map[string]any
 	for i, a := range apps {
 		recs = append(recs, auditRecord(a, i, now.Add(-time.Minute)))
 	}
-	batch, _ := json.Marshal(map[string]any{"records": recs})
-	audit := envelope("records", []string{string(batch)}, "OnAuditLogBatch", now)
+	audit := hostemu.EventHub(now, mustJSON(map[string]any{"records": recs}))
 	register := map[string]any{
 		"id": "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e", "eventType": "Microsoft.Resources.ResourceActionSuccess",
 		"subject":   "/subscriptions/a1b2c3d4-e5f6-4789-9abc-def012345678/providers/Microsoft.AAD",
@@ -85,14 +79,22 @@ func Deliveries(apps []App, now time.Time) []Delivery {
 			"httpRequest": map[string]any{"method": "POST"},
 		},
 	}
-	timer := map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "IsPastDue": false,
-		"ScheduleStatus": map[string]any{"Last": now.Add(-30 * time.Second).Format(time.RFC3339), "Next": now.Add(30 * time.Second).Format(time.RFC3339)}}
 	bad := map[string]any{"id": "not-an-event", "eventType": "Microsoft.Resources.ResourceActionSuccess", "data": map[string]any{"operationName": 42}}
 	return []Delivery{
 		{"Entra audit stream (Event Hub): one batch announcing every app", "OnAuditLogBatch", audit},
-		{"Subscription topic (Event Grid): Microsoft.AAD/register/action, a hint to sweep at once", "OnEventGridEvent", envelope("event", register, "OnEventGridEvent", now)},
-		{"Sweep timer: the Graph delta sweep", "SweepTimer", envelope("timer", timer, "SweepTimer", now)},
-		{"A malformed event (recorded as poison, answered 200)", "OnEventGridEvent", envelope("event", bad, "OnEventGridEvent", now)},
+		{"Subscription topic (Event Grid): Microsoft.AAD/register/action, a hint to sweep at once", "OnEventGridEvent", hostemu.EventGrid(mustJSON(register), now)},
+		{"Sweep timer: the Graph delta sweep", "SweepTimer", hostemu.Tick(now.Add(30*time.Second), now)},
+		{"A malformed event (recorded as poison, answered 200)", "OnEventGridEvent", hostemu.EventGrid(mustJSON(bad), now)},
 		{"The audit batch again (Event Hub redelivery): nothing is done twice", "OnAuditLogBatch", audit},
 	}
+}
+
+// mustJSON is v's JSON text; the demo's values are fixed, so an error is a
+// bug.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("demo: " + err.Error())
+	}
+	return b
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
 )
 
 const (
@@ -35,9 +36,11 @@ func TestHostFixtures(t *testing.T) {
 		file, fn string
 		want     []appwarden.SignalKind
 	}{
+		{"invocation-eventgrid.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		{"plain-eventgrid-object.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		{"plain-eventgrid-string.json", fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
 		{"invocation-eventhub-many.json", fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
+		{"plain-eventhub-array.json", fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
 		{"invocation-timer.json", fnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
 	}
 	for _, tc := range tests {
@@ -104,27 +107,32 @@ func TestLogsNameTheSignal(t *testing.T) {
 }
 
 func TestSignalWithoutTimeGetsTheHostsTime(t *testing.T) {
-	var env map[string]any
-	if err := json.Unmarshal(fixture(t, "functions-host/plain-eventgrid-object.json"), &env); err != nil {
+	event := fixture(t, "eventgrid/aad-register-action.eventgrid.json")
+	var ev map[string]any
+	if err := json.Unmarshal(event, &ev); err != nil {
 		t.Fatal(err)
 	}
-	delete(env["Data"].(map[string]any)["event"].(map[string]any), "eventTime")
-	body, _ := json.Marshal(env)
+	delete(ev, "eventTime")
+	event, _ = json.Marshal(ev)
+	want := time.Date(2026, 11, 24, 9, 14, 5, 0, time.UTC) // Metadata.sys.UtcNow
 	h := newHarness(t)
-	if rec := h.invoke(t, fnEventGrid, body); rec.Code != http.StatusOK {
+	if rec := h.invoke(t, fnEventGrid, hostemu.EventGrid(event, want)); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	got := h.proc.got()
-	want := time.Date(2026, 11, 24, 9, 14, 5, 0, time.UTC) // Metadata.sys.UtcNow
 	if len(got) != 1 || !got[0].Time.Equal(want) {
 		t.Fatalf("signals %+v, want one at %s", got, want)
 	}
 }
 
+// A timer that was never scheduled reports DateTime.MinValue as its next
+// occurrence: the tick is keyed on the host's time instead.
 func TestTimerWithoutScheduleUsesTheHostsTime(t *testing.T) {
 	h := newHarness(t)
-	body := `{"Data":{"timer":{}},"Metadata":{"sys":{"UtcNow":"2026-11-24T09:30:00Z"}}}`
-	if rec := h.invoke(t, fnTimer, []byte(body)); rec.Code != http.StatusOK {
+	body := hostemu.MustEncode(hostemu.SweepTimer(), hostemu.Invocation{
+		Timer: &hostemu.Timer{}, Now: time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC),
+	})
+	if rec := h.invoke(t, fnTimer, body); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	got := h.proc.got()
@@ -143,8 +151,8 @@ func TestBindingNameIsCaseInsensitive(t *testing.T) {
 
 func TestIgnoredInputIsLogged(t *testing.T) {
 	h := newHarness(t)
-	body := `{"Data":{"event":{"id":"1","eventType":"Microsoft.Storage.BlobCreated","data":{}}}}`
-	rec := h.invoke(t, fnEventGrid, []byte(body))
+	body := hostemu.EventGrid([]byte(`{"id":"1","eventType":"Microsoft.Storage.BlobCreated","data":{}}`), now)
+	rec := h.invoke(t, fnEventGrid, body)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
@@ -159,6 +167,7 @@ func TestIgnoredInputIsLogged(t *testing.T) {
 
 func TestEmptyBatchIsLogged(t *testing.T) {
 	h := newHarness(t)
+	// Deliberately not host-encoded: the host never sends an empty batch.
 	rec := h.invoke(t, fnEventHub, []byte(`{"Data":{"records":[]},"Metadata":{}}`))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
@@ -183,7 +192,7 @@ func TestTransientFailureIs500(t *testing.T) {
 
 func TestPoisonIsRecordedAnd200(t *testing.T) {
 	h := newHarness(t)
-	body := []byte(`{"Data":{"event":{"id":"e1","eventType":"Microsoft.Resources.ResourceActionSuccess","data":{"operationName":7}}}}`)
+	body := hostemu.EventGrid([]byte(`{"id":"e1","eventType":"Microsoft.Resources.ResourceActionSuccess","data":{"operationName":7}}`), now)
 	rec := h.invoke(t, fnEventGrid, body)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d, want 200", rec.Code)
@@ -206,6 +215,7 @@ func TestPoisonIsRecordedAnd200(t *testing.T) {
 	}
 }
 
+// Bodies the host would never send; deliberately not host-encoded.
 func TestEnvelopeProblemsArePoison(t *testing.T) {
 	tests := []struct {
 		name, body, want string
@@ -237,7 +247,7 @@ func TestEnvelopeProblemsArePoison(t *testing.T) {
 func TestPoisonRecorderFailureIs500(t *testing.T) {
 	h := newHarness(t)
 	h.poison.err = errors.New("table storage unavailable")
-	rec := h.invoke(t, fnEventGrid, []byte(`{"Data":{"event":5}}`))
+	rec := h.invoke(t, fnEventGrid, hostemu.EventGrid([]byte(`{"id":"e1","eventType":"Microsoft.Resources.ResourceActionSuccess","data":{"operationName":7}}`), now))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", rec.Code)
 	}
@@ -248,6 +258,7 @@ func TestPoisonRecorderFailureIs500(t *testing.T) {
 
 func TestBodyOverMaxBodyIsPoison(t *testing.T) {
 	h := newHarness(t)
+	// Deliberately not host-encoded: a timer value this large is not one.
 	body := append([]byte(`{"Data":{"timer":{"pad":"`), bytes.Repeat([]byte("x"), timerMax)...)
 	body = append(body, `"}}}`...)
 	rec := h.invoke(t, fnTimer, body)
@@ -273,8 +284,8 @@ func TestBodyOverMaxBodyIsPoison(t *testing.T) {
 
 func TestLongPoisonBodyIsTruncated(t *testing.T) {
 	h := newHarness(t)
-	body := append([]byte(`{"Data":{"event":7},"pad":"`), bytes.Repeat([]byte("x"), 100<<10)...)
-	body = append(body, `"}`...)
+	event := `{"id":"e1","eventType":"Microsoft.Resources.ResourceActionSuccess","data":{"operationName":7,"pad":"` + strings.Repeat("x", 100<<10) + `"}}`
+	body := hostemu.EventGrid([]byte(event), now)
 	if rec := h.invoke(t, fnEventGrid, body); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
 )
 
 const payrollAppID = "5bee10b5-db93-4475-ae1a-3d87e059d287"
@@ -66,25 +68,26 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 	payroll := "appId=" + payrollAppID
 	// A sweep also finds AppWarden's own app, and leaves it alone.
 	self := []string{"INFO decision recorded", "appId=" + selfAppID, "displayName=AppWarden", "protected=AppWarden's own app"}
+	registration := want{
+		signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
+		decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
+	}
+	audits := want{
+		signals: [][]string{
+			{"signal=AppCreated", payroll},
+			{"signal=ServicePrincipalCreated", payroll},
+		},
+		decisions: [][]string{
+			{"INFO decision recorded", "signal=AppCreated", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"},
+			{"INFO decision recorded", "signal=ServicePrincipalCreated", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"},
+		},
+	}
 	wants := map[string]want{
-		"plain-eventgrid-object.json": {
-			signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
-			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
-		},
-		"plain-eventgrid-string.json": {
-			signals:   [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
-			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
-		},
-		"invocation-eventhub-many.json": {
-			signals: [][]string{
-				{"signal=AppCreated", payroll},
-				{"signal=ServicePrincipalCreated", payroll},
-			},
-			decisions: [][]string{
-				{"INFO decision recorded", "signal=AppCreated", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"},
-				{"INFO decision recorded", "signal=ServicePrincipalCreated", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"},
-			},
-		},
+		"invocation-eventgrid.json":     registration,
+		"plain-eventgrid-object.json":   registration,
+		"plain-eventgrid-string.json":   registration,
+		"invocation-eventhub-many.json": audits,
+		"plain-eventhub-array.json":     audits,
 		"invocation-timer.json": {
 			signals:   [][]string{{"signal=SweepRequested"}},
 			decisions: [][]string{{"INFO decision recorded", payroll, "displayName=Payroll Sync", "severity=critical", "mode=audit"}, self},
@@ -138,14 +141,18 @@ func TestHostEnvelopeFixtures(t *testing.T) {
 // Graph, with Logs naming the signal and the transient failure, and the
 // process keeps serving.
 func TestGraphFailureIsRedelivered(t *testing.T) {
+	registration := [][]string{{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}}
+	audits := [][]string{
+		{"signal=AppCreated", "appId=" + payrollAppID},
+		{"signal=ServicePrincipalCreated", "appId=" + payrollAppID},
+	}
 	want := map[string][][]string{ // fixture → Logs lines that must be there (each as parts)
-		"plain-eventgrid-object.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
-		"plain-eventgrid-string.json": {{"signal=ProviderRegistered", "dedupeKey=eventgrid:b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"}},
-		"invocation-eventhub-many.json": {
-			{"signal=AppCreated", "appId=" + payrollAppID},
-			{"signal=ServicePrincipalCreated", "appId=" + payrollAppID},
-		},
-		"invocation-timer.json": {{"signal=SweepRequested"}},
+		"invocation-eventgrid.json":     registration,
+		"plain-eventgrid-object.json":   registration,
+		"plain-eventgrid-string.json":   registration,
+		"invocation-eventhub-many.json": audits,
+		"plain-eventhub-array.json":     audits,
+		"invocation-timer.json":         {{"signal=SweepRequested"}},
 	}
 	files, err := filepath.Glob(filepath.Join(repoRoot, "tests", "testdata", "functions-host", "*.json"))
 	if err != nil || len(files) == 0 {
@@ -192,18 +199,16 @@ func TestGraphFailureIsRedelivered(t *testing.T) {
 func TestIrrelevantInputIs200(t *testing.T) {
 	failedRegistration := bytes.Replace(testdata(t, "functions-host/plain-eventgrid-object.json"),
 		[]byte(`"Microsoft.Resources.ResourceActionSuccess"`), []byte(`"Microsoft.Resources.ResourceActionFailure"`), 1)
-	var failedAudit bytes.Buffer
 	audit := testdata(t, "eventhub/directoryaudit-add-application.json")
-	audit = bytes.Replace(audit, []byte(`"result": "success"`), []byte(`"result": "failure"`), 1)
-	msg, _ := json.Marshal(string(audit))
-	failedAudit.WriteString(`{"Data":{"records":[` + string(msg) + `]},"Metadata":{}}`)
+	failedAudit := hostemu.EventHub(time.Now(), bytes.Replace(audit, []byte(`"result": "success"`), []byte(`"result": "failure"`), 1))
 	tests := []struct {
 		name, function string
 		body           []byte
 		reason         string
 	}{
 		{"a failed registration", "OnEventGridEvent", failedRegistration, "did not succeed"},
-		{"a failed audit record", "OnAuditLogBatch", failedAudit.Bytes(), `has result "failure", not success`},
+		{"a failed audit record", "OnAuditLogBatch", failedAudit, `has result "failure", not success`},
+		// Deliberately not host-encoded: the host never sends an empty batch.
 		{"an empty batch", "OnAuditLogBatch", []byte(`{"Data":{"records":[]},"Metadata":{}}`), "the input held no events"},
 	}
 	p := startHandler(t, nil)
@@ -221,14 +226,18 @@ func TestIrrelevantInputIs200(t *testing.T) {
 	}
 }
 
-// nested is {"Data":{"event": [[[...1...]]]}} with depth levels of arrays.
+// nested is {"Data":{"event": [[[...1...]]]}} with depth levels of arrays;
+// deliberately not host-encoded (the host would send a string).
 func nested(depth int) []byte {
 	return []byte(`{"Data":{"event":` + strings.Repeat("[", depth) + "1" + strings.Repeat("]", depth) + "}}")
 }
 
 // TestMalformedInputs sends what a broken or hostile caller could send. Each
 // request gets an answer (200 with the input recorded as poison, 404/405 for
-// a wrong route or method), and the process keeps serving.
+// a wrong route or method), and the process keeps serving. Bodies the host
+// could deliver (a bad event, undecodable messages) are encoded by hostemu;
+// the others are deliberately not host-encoded: the host would never send
+// them, and that is what they test.
 func TestMalformedInputs(t *testing.T) {
 	garbage := make([]byte, 4096)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -237,8 +246,12 @@ func TestMalformedInputs(t *testing.T) {
 	}
 	badOperation := bytes.Replace(testdata(t, "functions-host/plain-eventgrid-object.json"),
 		[]byte(`"operationName": "Microsoft.AAD/register/action"`), []byte(`"operationName": 42`), 1)
+	// Deliberately not host-encoded: over the size limits.
 	overTimer := []byte(`{"Data":{"timer":{"pad":"` + strings.Repeat("x", 70<<10) + `"}}}`)
 	overEventGrid := []byte(`{"Data":{"event":{"pad":"` + strings.Repeat("x", 4<<20) + `"}}}`)
+	badEvent := hostemu.EventGrid([]byte(`{"id":"e2e-bad-1","eventType":"Microsoft.Resources.ResourceActionSuccess",`+
+		`"subject":"/subscriptions/x","eventTime":"2026-11-24T09:14:03Z","dataVersion":"2","data":{"operationName":42}}`), time.Now())
+	undecodable := hostemu.EventHub(time.Now(), []byte("%%%"), []byte("7"), []byte("e30="))
 	tests := []struct {
 		name, method, path string
 		body               []byte
@@ -252,10 +265,12 @@ func TestMalformedInputs(t *testing.T) {
 		{"a JSON array", "POST", "/OnEventGridEvent", []byte(`[]`), 200, "not a host envelope"},
 		{"binding of the wrong type", "POST", "/OnEventGridEvent", []byte(`{"Data":{"event":5}}`), 200, "Data.event: expected an event object, got number"},
 		{"a field of the wrong type", "POST", "/OnEventGridEvent", badOperation, 200, "Data.event.data.operationName: expected string, got number"},
+		{"a field of the wrong type, as the host sends it", "POST", "/OnEventGridEvent", badEvent, 200, "Data.event.data.operationName: expected string, got number"},
 		{"timer of the wrong type", "POST", "/SweepTimer", []byte(`{"Data":{"timer":{"IsPastDue":"yes"}}}`), 200, "Data.timer.IsPastDue: expected boolean, got string"},
 		{"missing binding", "POST", "/SweepTimer", []byte(`{"Data":{"myTimer":{}}}`), 200, "Data.timer: binding is missing"},
 		{"no Data", "POST", "/OnAuditLogBatch", []byte(`{"Metadata":{}}`), 200, "Data.records: binding is missing"},
 		{"undecodable messages", "POST", "/OnAuditLogBatch", []byte(`{"Data":{"records":["%%%", 7, "e30="]}}`), 200, "Data.records[0]: a message that is neither JSON text nor base64 of JSON"},
+		{"undecodable messages, as the host sends them", "POST", "/OnAuditLogBatch", undecodable, 200, "Data.records[0]: a message that is neither JSON text nor base64 of JSON"},
 		{"body over the timer's limit", "POST", "/SweepTimer", overTimer, 200, "request body: larger than the 65536-byte limit for SweepTimer"},
 		{"body over the Event Grid limit", "POST", "/OnEventGridEvent", overEventGrid, 200, "request body: larger than the 4194304-byte limit for OnEventGridEvent"},
 		{"deeply nested JSON", "POST", "/OnEventGridEvent", nested(5000), 200, "expected an event object, got number"},
@@ -290,7 +305,7 @@ func TestMalformedInputs(t *testing.T) {
 // the stop is clean, and the secret identity header is never printed.
 func TestLogsAreJSONLinesWithTheInvocationID(t *testing.T) {
 	p := startHandler(t, nil)
-	r := p.mustInvoke(t, "OnEventGridEvent", []byte(`{"Data":{"event":5}}`), "e2e-logs-7f3a")
+	r := p.mustInvoke(t, "OnEventGridEvent", hostemu.EventGrid([]byte(`{"id":"e2e-logs","eventType":"Microsoft.Resources.ResourceActionSuccess","data":{"operationName":5}}`), time.Now()), "e2e-logs-7f3a")
 	if r.Status != http.StatusOK {
 		t.Fatalf("status %d", r.Status)
 	}

@@ -5,11 +5,11 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/fakegraph"
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
 )
 
 // Ids of tests/testdata (see its README): the tenant, "Payroll Sync", its
@@ -77,8 +77,8 @@ func addServicePrincipal(id, spID, appID, name string) auditRecord {
 }
 
 // eventHubEnvelope is the host's OnAuditLogBatch request for one Event Hub
-// message holding the records, as the Entra diagnostic setting streams them
-// (the shape of functions-host/invocation-eventhub-many.json).
+// message holding the records, as the Entra diagnostic setting streams them,
+// encoded as the host encodes it (hostemu).
 func eventHubEnvelope(t testing.TB, recs ...auditRecord) []byte {
 	t.Helper()
 	str := func(v any) string {
@@ -121,11 +121,5 @@ func eventHubEnvelope(t testing.TB, recs ...auditRecord) []byte {
 			"properties": props,
 		})
 	}
-	return []byte(str(map[string]any{
-		"Data": map[string]any{"records": []string{str(map[string]any{"records": diag})}},
-		"Metadata": map[string]any{"sys": map[string]any{
-			"MethodName": "OnAuditLogBatch", "UtcNow": time.Now().UTC().Format(time.RFC3339Nano),
-			"RandGuid": fmt.Sprintf("c0ffee00-1234-4abc-8def-%012d", time.Now().UnixNano()%1e12),
-		}},
-	}))
+	return hostemu.EventHub(time.Now(), []byte(str(map[string]any{"records": diag})))
 }

@@ -343,6 +343,7 @@ func TestMalformedAmongGood(t *testing.T) {
 	}{
 		{harness.FnEventHub, harness.EventHubBatch(recs...), "Data.records[0].records[2].properties.activityDisplayName: expected string, got number"},
 		{harness.FnEventGrid, harness.MalformedEventGrid("not-an-event"), "Data.event.data.operationName: expected string, got number"},
+		// Deliberately not host-encoded: a body the host would never send.
 		{harness.FnEventGrid, []byte(`{"Data": 42}`), "request body"},
 	}
 	for _, in := range inputs {

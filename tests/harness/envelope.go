@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
 )
 
 // Function names: the folders under function-app/, the routes the host POSTs to.
@@ -106,16 +108,16 @@ func AuditRecord(a Audit) map[string]any {
 	}
 }
 
-// Envelope is a host invocation body: {"Data":{binding: value},"Metadata":{...}}.
-func Envelope(binding string, value any, method string, now time.Time) []byte {
-	b, err := json.Marshal(map[string]any{
-		"Data": map[string]any{binding: value},
-		"Metadata": map[string]any{"sys": map[string]any{
-			"MethodName": method, "UtcNow": now.UTC().Format(time.RFC3339Nano), "RandGuid": uuid.NewString(),
-		}},
-	})
+// The envelopes below are built by hostemu, which encodes them exactly as the
+// Functions host does (FACTS.md §2): the Event Grid event as text in a string
+// in a string, an Event Hub batch as one string holding the array of message
+// texts. Nothing here builds {"Data":...} by hand.
+
+// mustJSON is v's JSON text; v is built here, so an error is a bug.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic("harness: envelope: " + err.Error())
+		panic("harness: encoding: " + err.Error())
 	}
 	return b
 }
@@ -124,17 +126,13 @@ func Envelope(binding string, value any, method string, now time.Time) []byte {
 // JSON text, dataType string) holding {"records":[...]}, the way the Entra
 // diagnostic setting writes it.
 func EventHubBatch(records ...map[string]any) []byte {
-	msg, err := json.Marshal(map[string]any{"records": records})
-	if err != nil {
-		panic("harness: event hub batch: " + err.Error())
-	}
-	return EventHubMessages(string(msg))
+	return EventHubMessages(mustJSON(map[string]any{"records": records}))
 }
 
-// EventHubMessages is the Event Hub function's envelope for several
-// messages (cardinality many); each is JSON text, an object, or base64.
-func EventHubMessages(messages ...any) []byte {
-	return Envelope("records", messages, FnEventHub, time.Now())
+// EventHubMessages is the Event Hub function's envelope for a batch of
+// messages (cardinality many), each body the message's text.
+func EventHubMessages(bodies ...[]byte) []byte {
+	return hostemu.EventHub(time.Now(), bodies...)
 }
 
 // EventHubAudits is EventHubBatch of AuditRecord(a) for each a.
@@ -149,7 +147,7 @@ func EventHubAudits(as ...Audit) []byte {
 // EventGridEnvelope is the Event Grid function's envelope for one event
 // (Event Grid schema or CloudEvent, as an object).
 func EventGridEnvelope(event any) []byte {
-	return Envelope("event", event, FnEventGrid, time.Now())
+	return hostemu.EventGrid(mustJSON(event), time.Now())
 }
 
 // AuditCloudEvent is an audit record republished to an Event Grid custom
@@ -188,15 +186,7 @@ func RegisterActionEvent(id string, at time.Time) map[string]any {
 // occurrence is next (the tick's identity: the same next is a redelivery of
 // the same tick).
 func TimerEnvelope(next time.Time) []byte {
-	v := map[string]any{
-		"Schedule": map[string]any{"AdjustForDST": true}, "IsPastDue": false,
-		"ScheduleStatus": map[string]any{
-			"Last":        next.Add(-30 * time.Second).UTC().Format(time.RFC3339Nano),
-			"Next":        next.UTC().Format(time.RFC3339Nano),
-			"LastUpdated": next.Add(-30 * time.Second).UTC().Format(time.RFC3339Nano),
-		},
-	}
-	return Envelope("timer", v, FnTimer, time.Now())
+	return hostemu.Tick(next, time.Now())
 }
 
 // MalformedEventGrid is an Event Grid event whose data.operationName is a

@@ -1,11 +1,11 @@
 package harness
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,18 +67,23 @@ func TestLineLog(t *testing.T) {
 	}
 }
 
-// The envelopes decode as the host sends them: Data.<binding>, and an Event
-// Hub message holding {"records":[...]} as JSON text.
+// The envelopes are encoded as the host sends them: Data.<binding>, and an
+// Event Hub batch as one string holding the array of message texts, one of
+// which holds {"records":[...]}.
 func TestEnvelopes(t *testing.T) {
 	a := Audit{AppID: "5bee10b5-db93-4475-ae1a-3d87e059d287", ObjectID: "a0847fad-c428-4478-bd58-d4ad0d9f48be"}
 	var env struct {
 		Data struct {
-			Records []string `json:"records"`
+			Records string `json:"records"`
 		}
 		Metadata struct{ Sys struct{ MethodName string } }
 	}
-	if err := json.Unmarshal(EventHubAudits(a), &env); err != nil || len(env.Data.Records) != 1 || env.Metadata.Sys.MethodName != FnEventHub {
+	if err := json.Unmarshal(EventHubAudits(a), &env); err != nil || env.Metadata.Sys.MethodName != FnEventHub {
 		t.Fatalf("event hub envelope: %v %+v", err, env)
+	}
+	var messages []string
+	if err := json.Unmarshal([]byte(env.Data.Records), &messages); err != nil || len(messages) != 1 {
+		t.Fatalf("Data.records is not a string holding an array of one message: %v %q", err, env.Data.Records)
 	}
 	var msg struct {
 		Records []struct {
@@ -89,7 +94,7 @@ func TestEnvelopes(t *testing.T) {
 			} `json:"properties"`
 		} `json:"records"`
 	}
-	if err := json.Unmarshal([]byte(env.Data.Records[0]), &msg); err != nil || len(msg.Records) != 1 {
+	if err := json.Unmarshal([]byte(messages[0]), &msg); err != nil || len(msg.Records) != 1 {
 		t.Fatalf("message: %v", err)
 	}
 	r := msg.Records[0]
@@ -97,8 +102,23 @@ func TestEnvelopes(t *testing.T) {
 		len(r.Properties.AdditionalDetails) == 0 || r.Properties.AdditionalDetails[0].Value != a.AppID {
 		t.Errorf("record: %+v", r)
 	}
-	if !bytes.Contains(TimerEnvelope(fakeNow), []byte(`"timer"`)) {
-		t.Error("timer envelope has no timer binding")
+	var tick struct {
+		Data struct {
+			Timer struct{ ScheduleStatus struct{ Next string } }
+		}
+	}
+	if err := json.Unmarshal(TimerEnvelope(fakeNow), &tick); err != nil || !strings.HasPrefix(tick.Data.Timer.ScheduleStatus.Next, "2026-11-24T09:14:05") {
+		t.Errorf("timer envelope: %v %+v", err, tick)
+	}
+	var grid struct {
+		Data struct{ Event string }
+	}
+	if err := json.Unmarshal(MalformedEventGrid("e1"), &grid); err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	if err := json.Unmarshal([]byte(grid.Data.Event), &text); err != nil || !strings.Contains(text, `"operationName": 42`) {
+		t.Errorf("Data.event is not a string holding the event's indented text as a string: %v %q", err, grid.Data.Event)
 	}
 }
 

@@ -28,6 +28,7 @@ func FuzzEnvelope(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// Seeds deliberately not host-encoded: malformed bodies.
 	for _, s := range []string{``, `{}`, `{"Data":null}`, `{"Data":{"event":"[]","records":[""],"timer":{}}}`, `{"Data":{"EVENT":1,"Event":2}}`, `[]`, "\x00\xff"} {
 		f.Add([]byte(s))
 	}

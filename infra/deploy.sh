@@ -29,6 +29,14 @@ Options (each also read from the environment variable shown):
                               (APPWARDEN_PHASES; default infra,code,events)
       --package FILE          the zip to deploy (APPWARDEN_PACKAGE; default dist/appwarden.zip)
       --skip-build            deploy --package as it is; do not run make package
+      --existing-system-topic NAME
+                              the Azure subscription already has its one
+                              Microsoft.Resources.Subscriptions system topic:
+                              use it (infra phase: createSystemTopic=false)
+                              (APPWARDEN_EXISTING_SYSTEM_TOPIC)
+      --existing-system-topic-group RG
+                              its resource group (default: --resource-group)
+                              (APPWARDEN_EXISTING_SYSTEM_TOPIC_GROUP)
       --all-register-actions  deliver every */register/action, not only
                               Microsoft.AAD/register/action (events phase)
       --graph-read-only       graph phase: Application.Read.All instead of
@@ -60,6 +68,8 @@ SUBSCRIPTION="${APPWARDEN_SUBSCRIPTION:-}"
 PARAMETERS="${APPWARDEN_PARAMETERS:-}"
 PHASES="${APPWARDEN_PHASES:-infra,code,events}"
 PACKAGE="${APPWARDEN_PACKAGE:-$REPO_ROOT/dist/appwarden.zip}"
+EXISTING_TOPIC="${APPWARDEN_EXISTING_SYSTEM_TOPIC:-}"
+EXISTING_TOPIC_GROUP="${APPWARDEN_EXISTING_SYSTEM_TOPIC_GROUP:-}"
 SKIP_BUILD=false
 ALL_REGISTER=false
 GRAPH_ACCESS=readWrite
@@ -73,6 +83,8 @@ while [ $# -gt 0 ]; do
     -p|--parameters) PARAMETERS="${2:?$1 needs a value}"; shift 2 ;;
     --phases) PHASES="${2:?$1 needs a value}"; shift 2 ;;
     --package) PACKAGE="${2:?$1 needs a value}"; shift 2 ;;
+    --existing-system-topic) EXISTING_TOPIC="${2:?$1 needs a value}"; shift 2 ;;
+    --existing-system-topic-group) EXISTING_TOPIC_GROUP="${2:?$1 needs a value}"; shift 2 ;;
     --skip-build) SKIP_BUILD=true; shift ;;
     --all-register-actions) ALL_REGISTER=true; shift ;;
     --graph-read-only) GRAPH_ACCESS=readOnly; shift ;;
@@ -85,6 +97,7 @@ done
 [ -n "$RESOURCE_GROUP" ] || { usage >&2; die "--resource-group is required"; }
 command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is not installed"
 if [ -n "$PARAMETERS" ] && [ ! -f "$PARAMETERS" ]; then die "parameters file $PARAMETERS not found"; fi
+if [ -n "$EXISTING_TOPIC_GROUP" ] && [ -z "$EXISTING_TOPIC" ]; then die "--existing-system-topic-group needs --existing-system-topic"; fi
 
 want() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for p in ${PHASES//,/ }; do
@@ -159,6 +172,12 @@ if want infra; then
 
   EXTRA=()
   if [ -n "$PARAMETERS" ]; then EXTRA=(--parameters "@$PARAMETERS"); fi
+  # After the parameters file, so the command line wins.
+  if [ -n "$EXISTING_TOPIC" ]; then
+    EXTRA+=(--parameters createSystemTopic=false existingSystemTopicName="$EXISTING_TOPIC"
+      existingSystemTopicResourceGroup="${EXISTING_TOPIC_GROUP:-$RESOURCE_GROUP}")
+    echo "system topic: using the existing $EXISTING_TOPIC in ${EXISTING_TOPIC_GROUP:-$RESOURCE_GROUP}"
+  fi
   azs deployment group create -g "$RESOURCE_GROUP" -n "$INFRA_DEPLOYMENT" \
     --template-file "$REPO_ROOT/infra/main.bicep" \
     ${EXTRA[@]+"${EXTRA[@]}"} --parameters "@$SECRETS_FILE" -o none
@@ -190,6 +209,13 @@ fi
 if want events; then
   phase "phase 3/3: Event Grid subscriptions (infra/eventsubscriptions.bicep)"
   SYSTEM_TOPIC="$(output systemTopicName)"
+  # Deployments made before this output existed: the topic is in this group.
+  SYSTEM_TOPIC_GROUP="$(output systemTopicResourceGroup || true)"
+  SYSTEM_TOPIC_GROUP="${SYSTEM_TOPIC_GROUP:-$RESOURCE_GROUP}"
+  if [ -z "$SYSTEM_TOPIC" ]; then
+    echo "WARNING: no system topic (createSystemTopic=false without existingSystemTopicName):" >&2
+    echo "  no Event Grid subscription for register actions; only the audit stream and the sweep find new apps" >&2
+  fi
   CUSTOM_TOPIC="$(output customTopicName)"
   STORAGE="$(output storageAccountName)"
   DEAD_LETTER="$(output deadLetterContainerName)"
@@ -200,6 +226,7 @@ if want events; then
   until azs deployment group create -g "$RESOURCE_GROUP" -n appwarden-events \
       --template-file "$REPO_ROOT/infra/eventsubscriptions.bicep" \
       --parameters functionAppName="$FUNCTION_APP" systemTopicName="$SYSTEM_TOPIC" \
+        systemTopicResourceGroup="$SYSTEM_TOPIC_GROUP" \
         customTopicName="$CUSTOM_TOPIC" storageAccountName="$STORAGE" \
         deadLetterContainerName="$DEAD_LETTER" eventGridIdentityId="$EG_IDENTITY" \
         matchAllRegisterActions="$ALL_REGISTER" -o none; do

@@ -5,20 +5,25 @@
 // (Azure/bicep#11656).
 //
 //   az deployment group create -g <rg> -f infra/eventsubscriptions.bicep \
-//     -p functionAppName=... systemTopicName=... storageAccountName=... \
-//        eventGridIdentityId=...
+//     -p functionAppName=... systemTopicName=... systemTopicResourceGroup=... \
+//        storageAccountName=... eventGridIdentityId=...
 //
-// infra/deploy.sh passes the names from phase 1's outputs.
+// infra/deploy.sh passes the names from phase 1's outputs. The system topic
+// may be one AppWarden created or the subscription's existing one (an Azure
+// subscription has at most one Microsoft.Resources.Subscriptions system
+// topic), possibly in another resource group: the subscription module is
+// deployed in the topic's resource group and references it there as
+// `existing`.
 
 targetScope = 'resourceGroup'
 
 @description('Function app deployed by main.bicep (output functionAppName).')
 param functionAppName string
 
-@description('Azure-subscription system topic (output systemTopicName). Empty skips its subscription.')
+@description('Azure-subscription system topic (phase 1 output systemTopicName: created, or existingSystemTopicName). Empty skips its subscription.')
 param systemTopicName string
 
-@description('Resource group of the system topic, if it is an existing one outside this resource group.')
+@description('Resource group of the system topic (phase 1 output systemTopicResourceGroup); differs from this one for an existing topic elsewhere.')
 param systemTopicResourceGroup string = resourceGroup().name
 
 @description('Custom topic (output customTopicName). Empty skips its subscription.')

@@ -137,16 +137,22 @@ param auditRetentionInDays int = 1
 @maxValue(32)
 param auditPartitionCount int = 2
 
-@description('Disable SAS (local) auth on the Event Hubs namespace. See infra/README.md, "Audit stream and local auth", before changing it.')
-param eventHubDisableLocalAuth bool = true
+@description('Disable SAS (local) auth on the Event Hubs namespace. Keep false: the Entra diagnostic setting writes through a SAS authorization rule (MicrosoftDocs/azure-docs#119932). AppWarden itself reads with its managed identity either way. See infra/README.md, "Audit stream and local auth".')
+param eventHubDisableLocalAuth bool = false
 
 @description('Namespace authorization rule the Entra diagnostic setting sends with.')
 param diagnosticsRuleName string = 'entra-diagnostic-setting'
 
 // ---------------------------------------------------------------- Event Grid
 
-@description('Create the Azure-subscription system topic (one is allowed per subscription; false if one exists).')
+@description('Create the Azure-subscription system topic. An Azure subscription can have only one Microsoft.Resources.Subscriptions system topic: if it already has one, set false and name it in existingSystemTopicName and existingSystemTopicResourceGroup.')
 param createSystemTopic bool = true
+
+@description('With createSystemTopic false: name of the subscription\'s existing Microsoft.Resources.Subscriptions system topic, which phase 3 subscribes to. Empty: no system-topic subscription (new apps then reach AppWarden only through the audit stream and the sweep).')
+param existingSystemTopicName string = ''
+
+@description('With createSystemTopic false: resource group of the existing system topic (default: this resource group).')
+param existingSystemTopicResourceGroup string = resourceGroup().name
 
 @description('Create an Event Grid custom topic for producers that republish Entra audit records (CloudEvents 1.0).')
 param createCustomTopic bool = false
@@ -253,6 +259,8 @@ module eventGrid 'modules/eventgrid.bicep' = {
     tags: allTags
     createSystemTopic: createSystemTopic
     systemTopicName: names.systemTopic
+    existingSystemTopicName: existingSystemTopicName
+    existingSystemTopicResourceGroup: existingSystemTopicResourceGroup
     createCustomTopic: createCustomTopic
     customTopicName: names.customTopic
     customTopicPublisherPrincipalIds: customTopicPublisherPrincipalIds
@@ -325,8 +333,11 @@ output functionIdentityPrincipalId string = identity.outputs.functionPrincipalId
 @description('Resource id of the Event Grid identity (dead-lettering).')
 output eventGridIdentityId string = identity.outputs.eventGridIdentityId
 
-@description('Azure-subscription system topic name (empty if createSystemTopic was false).')
+@description('Azure-subscription system topic phase 3 subscribes to: the one created here, or existingSystemTopicName (empty if neither).')
 output systemTopicName string = eventGrid.outputs.systemTopicName
+
+@description('Resource group of that system topic (phase 3 deploys the subscription there).')
+output systemTopicResourceGroup string = eventGrid.outputs.systemTopicResourceGroup
 
 @description('Custom topic name (empty if not created).')
 output customTopicName string = eventGrid.outputs.customTopicName

@@ -6,7 +6,9 @@
 //   location global) emits ResourceActionSuccess for ARM POSTs such as
 //   Microsoft.AAD/register/action. Only one system topic may exist per
 //   source: if the subscription already has one, set createSystemTopic false
-//   and point eventsubscriptions.bicep at it.
+//   and name it (existingSystemTopicName, existingSystemTopicResourceGroup);
+//   it is referenced as `existing` in its own resource group, never changed,
+//   and its name and resource group are passed on to eventsubscriptions.bicep.
 // - The optional custom topic takes Entra audit records republished by any
 //   producer (CloudEvents 1.0), authenticated with Entra only.
 // Both carry the Event Grid identity, used to write dead letters.
@@ -22,6 +24,12 @@ param createSystemTopic bool
 
 @description('System topic name.')
 param systemTopicName string
+
+@description('With createSystemTopic false: name of the existing Azure-subscription system topic (empty: none).')
+param existingSystemTopicName string
+
+@description('With createSystemTopic false: resource group of the existing system topic.')
+param existingSystemTopicResourceGroup string
 
 @description('Create the custom topic for republished audit records.')
 param createCustomTopic bool
@@ -53,6 +61,15 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (createS
   }
 }
 
+// The subscription's existing system topic, read only. Phase 3 needs the
+// Event Grid identity attached to it for dead-lettering (infra/README.md).
+var useExistingSystemTopic = !createSystemTopic && !empty(existingSystemTopicName)
+
+resource existingSystemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = if (useExistingSystemTopic) {
+  name: existingSystemTopicName
+  scope: resourceGroup(existingSystemTopicResourceGroup)
+}
+
 resource customTopic 'Microsoft.EventGrid/topics@2025-02-15' = if (createCustomTopic) {
   name: customTopicName
   location: location
@@ -79,8 +96,11 @@ resource publishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for 
   }
 }]
 
-@description('System topic name (empty when not created here).')
-output systemTopicName string = createSystemTopic ? systemTopic.name : ''
+@description('System topic the event subscription goes on: the one created here, the existing one, or empty.')
+output systemTopicName string = createSystemTopic ? systemTopic.name : (useExistingSystemTopic ? existingSystemTopic.name : '')
+
+@description('Resource group of that system topic.')
+output systemTopicResourceGroup string = useExistingSystemTopic ? existingSystemTopicResourceGroup : resourceGroup().name
 
 @description('Custom topic name (empty when not created).')
 output customTopicName string = createCustomTopic ? customTopic.name : ''

@@ -6,9 +6,11 @@
 // The Entra diagnostic setting authenticates to Event Hubs through a
 // namespace-level authorization rule with Manage, Send and Listen (what the
 // Azure Monitor diagnostic-settings docs require). That rule's keys are never
-// read or stored by AppWarden. With disableLocalAuth true no SAS key works at
-// all; if the audit records do not arrive, see infra/README.md ("Audit
-// stream and local auth").
+// read or stored by AppWarden, whose own consumer connects with its managed
+// identity. Local (SAS) auth therefore stays enabled by default: with
+// disableLocalAuth true no SAS key works at all, and no source shows the
+// diagnostic setting delivering then (MicrosoftDocs/azure-docs#119932). See
+// infra/README.md ("Audit stream and local auth").
 
 @description('Azure region for the namespace.')
 param location string

@@ -28,6 +28,7 @@ case "$args" in
       *outputs.functionAppName.value*) echo func-test ;;
       *outputs.functionIdentityPrincipalId.value*) echo 11111111-2222-3333-4444-555555555555 ;;
       *outputs.systemTopicName.value*) echo egst-test ;;
+      *outputs.systemTopicResourceGroup.value*) echo rg-shared ;;
       *outputs.customTopicName.value*) echo ;;
       *outputs.storageAccountName.value*) echo sttest ;;
       *outputs.deadLetterContainerName.value*) echo eventgrid-deadletter ;;
@@ -91,7 +92,7 @@ func TestDeployScript(t *testing.T) {
 	}
 
 	t.Run("usage errors", func(t *testing.T) {
-		for _, args := range [][]string{{}, {"-g", "rg", "--phases", "infra,nope"}, {"-g", "rg", "--bogus"}} {
+		for _, args := range [][]string{{}, {"-g", "rg", "--phases", "infra,nope"}, {"-g", "rg", "--bogus"}, {"-g", "rg", "--existing-system-topic-group", "rg-shared"}} {
 			out, err := run(t, root, env, script, args...)
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 				t.Errorf("deploy.sh %v: want exit 2, got %v\n%s", args, err, out)
@@ -105,7 +106,8 @@ func TestDeployScript(t *testing.T) {
 
 	out, err := run(t, root, env, script,
 		"-g", "rg-test", "-l", "westeurope", "--package", zipPath, "--skip-build",
-		"--phases", "infra,code,events,graph,diagnostics", "--all-register-actions", "--enable-mail")
+		"--phases", "infra,code,events,graph,diagnostics", "--all-register-actions", "--enable-mail",
+		"--existing-system-topic", "egst-shared", "--existing-system-topic-group", "rg-shared")
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\n%s", err, out)
 	}
@@ -133,9 +135,9 @@ func TestDeployScript(t *testing.T) {
 	}{
 		{"group|exists", []string{"rg-test"}},
 		{"group|create", []string{"rg-test", "westeurope"}},
-		{"deployment|group|create", []string{"infra/main.bicep", "appwarden-infra"}},
+		{"deployment|group|create", []string{"infra/main.bicep", "appwarden-infra", "createSystemTopic=false", "existingSystemTopicName=egst-shared", "existingSystemTopicResourceGroup=rg-shared"}},
 		{"functionapp|deployment|source|config-zip", []string{"func-test", "--src|" + zipPath}},
-		{"deployment|group|create", []string{"infra/eventsubscriptions.bicep", "functionAppName=func-test", "systemTopicName=egst-test", "storageAccountName=sttest", "matchAllRegisterActions=true", "eventGridIdentityId=/subscriptions/"}},
+		{"deployment|group|create", []string{"infra/eventsubscriptions.bicep", "functionAppName=func-test", "systemTopicName=egst-test", "systemTopicResourceGroup=rg-shared", "storageAccountName=sttest", "matchAllRegisterActions=true", "eventGridIdentityId=/subscriptions/"}},
 		{"deployment|group|create", []string{"infra/eventsubscriptions.bicep"}}, // the retry after the injected failure
 		{"deployment|group|create", []string{"infra/graph-permissions.bicep", "principalId=11111111-2222-3333-4444-555555555555", "enableMail=true", "graphAccess=readWrite"}},
 		{"deployment|tenant|create", []string{"infra/tenant/diagnostic-setting.bicep", "eventHubAuthorizationRuleId=/subscriptions/", "eventHubName=entra-auditlogs"}},

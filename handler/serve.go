@@ -27,6 +27,9 @@ func serve(ctx context.Context, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, w := range cfg.Warnings { // e.g. an unresolved Key Vault reference: that channel is off
+		log.Error("configuration problem", "setting", w.Setting, "problem", w.Problem)
+	}
 
 	// Listen first: the host polls GET / from the moment it starts us.
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))

@@ -72,6 +72,12 @@ type Config struct {
 	LogLevel          slog.Level
 
 	Storage StorageConfig
+
+	// Warnings are settings that were ignored rather than fatal: a webhook
+	// URL that is an unresolved Key Vault reference turns its channel off
+	// instead of stopping the handler (and the sweep with it). serve logs
+	// each at ERROR level on start. They never hold a setting's value.
+	Warnings []*Error
 }
 
 // StorageConfig says where state lives. With neither a connection string nor
@@ -136,8 +142,8 @@ func Load(getenv func(string) string) (Config, error) {
 		GraphEndpoint:      r.graphEndpoint(GraphEndpoint),
 		Mode:               r.mode(ModeSetting),
 		PolicyFile:         r.file(PolicyFile),
-		TeamsWebhookURL:    Secret(r.url(TeamsWebhookURL, true)),
-		SecurityWebhookURL: Secret(r.url(SecurityWebhookURL, true)),
+		TeamsWebhookURL:    Secret(r.webhook(TeamsWebhookURL)),
+		SecurityWebhookURL: Secret(r.webhook(SecurityWebhookURL)),
 		MailSender:         r.mailbox(MailSender),
 		NotifyMinSeverity:  r.severity(NotifyMinSeverity, appwarden.SeverityMedium),
 		MaxActionsPerHour:  r.intRange(MaxActionsPerHour, 20, 0, 100000),
@@ -159,6 +165,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Storage.ConnectionString != "" && c.Storage.AccountName != "" {
 		r.fail(StorageAccountName, "set either %s or %s, not both", Storage, StorageAccountName)
 	}
+	c.Warnings = r.warnings
 	return c, errors.Join(r.errs...)
 }
 
@@ -171,8 +178,9 @@ type Error struct {
 func (e *Error) Error() string { return e.Setting + ": " + e.Problem }
 
 type reader struct {
-	getenv func(string) string
-	errs   []error
+	getenv   func(string) string
+	errs     []error
+	warnings []*Error
 }
 
 func (r *reader) fail(name, format string, args ...any) {
@@ -221,13 +229,32 @@ func (r *reader) guidList(name string) []string {
 	return out
 }
 
+// isKeyVaultReference reports whether v is an App Service Key Vault
+// reference, which the platform leaves in place when it cannot resolve it.
+func isKeyVaultReference(v string) bool {
+	const prefix = "@Microsoft.KeyVault("
+	return len(v) >= len(prefix) && strings.EqualFold(v[:len(prefix)], prefix)
+}
+
+// webhook reads a notification channel's webhook URL (a secret). An
+// unresolved Key Vault reference turns the channel off with a warning; any
+// other bad value is an error, as for every setting.
+func (r *reader) webhook(name string) string {
+	if isKeyVaultReference(r.str(name)) {
+		r.warnings = append(r.warnings, &Error{Setting: name, Problem: "unresolved Key Vault reference: this notification channel is OFF until the platform can read the secret " +
+			"(check that the identity in keyVaultReferenceIdentity has Key Vault Secrets User on the vault, then restart the app)"})
+		return ""
+	}
+	return r.url(name, true)
+}
+
 // url validates an absolute http(s) URL. A secret URL is never echoed back.
 func (r *reader) url(name string, secret bool) string {
 	v := r.str(name)
 	if v == "" {
 		return ""
 	}
-	if strings.HasPrefix(v, "@Microsoft.KeyVault(") {
+	if isKeyVaultReference(v) {
 		r.fail(name, "is an unresolved Key Vault reference: the platform could not read the secret (check that the identity in keyVaultReferenceIdentity has Key Vault Secrets User on the vault)")
 		return ""
 	}

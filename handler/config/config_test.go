@@ -331,15 +331,68 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 }
 
-func TestUnresolvedKeyVaultReferenceIsNamed(t *testing.T) {
+// An unresolved Key Vault reference in a webhook setting turns that channel
+// off with a warning naming the setting; the handler still starts.
+func TestUnresolvedKeyVaultReferenceTurnsChannelOff(t *testing.T) {
 	ref := "@Microsoft.KeyVault(SecretUri=https://kv-appwarden.vault.azure.net/secrets/teams-webhook/)"
-	_, err := config.Load(func(k string) string {
-		if k == config.TeamsWebhookURL {
-			return ref
-		}
-		return ""
-	})
-	if err == nil || !strings.Contains(err.Error(), config.TeamsWebhookURL+": is an unresolved Key Vault reference") {
-		t.Fatalf("err = %v; want it to name an unresolved Key Vault reference", err)
+	resolved := "https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=s3cr3t"
+	tests := []struct {
+		name         string
+		teams, sec   string
+		wantTeams    string
+		wantSec      string
+		warnSettings []string
+	}{
+		{name: "teams unresolved, security resolved", teams: ref, sec: resolved, wantSec: resolved, warnSettings: []string{config.TeamsWebhookURL}},
+		{name: "both unresolved", teams: ref, sec: strings.ToLower(ref), warnSettings: []string{config.TeamsWebhookURL, config.SecurityWebhookURL}},
+		{name: "both resolved", teams: resolved, sec: resolved, wantTeams: resolved, wantSec: resolved},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(map[string]string{config.TeamsWebhookURL: tc.teams, config.SecurityWebhookURL: tc.sec})
+			if err != nil {
+				t.Fatalf("an unresolved Key Vault reference stopped the start: %v", err)
+			}
+			if c.TeamsWebhookURL.Reveal() != tc.wantTeams || c.SecurityWebhookURL.Reveal() != tc.wantSec {
+				t.Errorf("channels: teams on=%v security on=%v; want teams on=%v security on=%v",
+					c.TeamsWebhookURL != "", c.SecurityWebhookURL != "", tc.wantTeams != "", tc.wantSec != "")
+			}
+			var got []string
+			for _, w := range c.Warnings {
+				got = append(got, w.Setting)
+				if !strings.HasPrefix(w.Error(), w.Setting+": unresolved Key Vault reference") || !strings.Contains(w.Problem, "OFF") {
+					t.Errorf("warning %q does not say the channel is off because of an unresolved Key Vault reference", w)
+				}
+				for _, leak := range []string{"kv-appwarden", "vault.azure.net", "teams-webhook/", "SecretUri"} {
+					if strings.Contains(strings.ToLower(w.Error()), strings.ToLower(leak)) {
+						t.Errorf("warning %q repeats the reference (%s)", w, leak)
+					}
+				}
+			}
+			if !slices.Equal(got, tc.warnSettings) {
+				t.Errorf("warnings name %v, want %v", got, tc.warnSettings)
+			}
+		})
+	}
+}
+
+// A malformed webhook URL that is not a Key Vault reference still stops the
+// start, even next to an unresolved reference; and a Key Vault reference in
+// a setting that is not a notification channel is still an error.
+func TestMalformedWebhookStillFails(t *testing.T) {
+	ref := "@Microsoft.KeyVault(SecretUri=https://kv-appwarden.vault.azure.net/secrets/security-webhook/)"
+	c, err := load(map[string]string{config.TeamsWebhookURL: "http://hooks.example/x", config.SecurityWebhookURL: ref})
+	errs := settingErrors(t, err)
+	if len(errs) != 1 || errs[0].Setting != config.TeamsWebhookURL {
+		t.Fatalf("errors = %v; want one naming %s", err, config.TeamsWebhookURL)
+	}
+	if len(c.Warnings) != 1 || c.Warnings[0].Setting != config.SecurityWebhookURL {
+		t.Errorf("warnings = %v; want one naming %s", c.Warnings, config.SecurityWebhookURL)
+	}
+
+	_, err = load(map[string]string{config.StorageTableEndpoint: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/t/)"})
+	errs = settingErrors(t, err)
+	if len(errs) != 1 || errs[0].Setting != config.StorageTableEndpoint || !strings.Contains(errs[0].Problem, "unresolved Key Vault reference") {
+		t.Fatalf("a Key Vault reference in %s: err = %v; want the start-up error naming it", config.StorageTableEndpoint, err)
 	}
 }

@@ -13,6 +13,3 @@ var (
 	errorTexts      = appwardentest.ErrorTexts
 	addFixtureSeeds = appwardentest.AddFixtureSeeds
 )
-
-// testdata is the shared fixture folder (a copy of shared/fixtures).
-const testdata = "../../tests/testdata"

@@ -130,9 +130,7 @@ func TestMentions(t *testing.T) {
 			tx := textsOf(card)
 			var inText []string
 			for _, b := range tx.blocks {
-				for _, m := range atRE.FindAllString(b, -1) {
-					inText = append(inText, m)
-				}
+				inText = append(inText, atRE.FindAllString(b, -1)...)
 			}
 			for _, r := range tx.runs {
 				if strings.Contains(r, "<at>") && !strings.Contains(s.Name, "hostile") {

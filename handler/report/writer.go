@@ -2,7 +2,6 @@ package report
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -125,6 +124,3 @@ func clean(s string) string {
 func isControl(r rune) bool {
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
-
-// joinErr joins a write error with the error of closing a spool.
-func joinErr(errs ...error) error { return errors.Join(errs...) }

@@ -119,7 +119,7 @@ func New(opts Options) (*Client, error) {
 		// gzip, which Graph rejects (400). Bodies here are small; send them
 		// uncompressed.
 		if _, ok := m.(*khttp.CompressionHandler); ok {
-			middlewares[i] = khttp.NewCompressionHandlerWithOptions(khttp.NewCompressionOptions(false))
+			middlewares[i] = khttp.NewCompressionHandlerWithOptions(*khttp.NewCompressionOptionsReference(false))
 		}
 	}
 	httpClient := &http.Client{

@@ -47,14 +47,14 @@ func newFaultWorld(t *testing.T, retry graph.RetryPolicy, n int) *faultWorld {
 	return w
 }
 
-// run resolves a subject and returns the app, the error, the calls the
-// stand-in saw, and the time it took.
-func (w *faultWorld) run(t *testing.T, s graph.Subject) (*appwarden.App, error, []fakegraph.Call, int64, time.Duration) {
+// run resolves a subject and returns the app, the calls the stand-in saw,
+// the round trips, the time it took, and the error.
+func (w *faultWorld) run(t *testing.T, s graph.Subject) (*appwarden.App, []fakegraph.Call, int64, time.Duration, error) {
 	t.Helper()
 	mark := w.srv.Mark()
 	start := time.Now()
 	app, trips, err := resolve(t, w.srv, w.c, s)
-	return app, err, w.srv.CallsSince(mark), trips, time.Since(start)
+	return app, w.srv.CallsSince(mark), trips, time.Since(start), err
 }
 
 func innerCalls(calls []fakegraph.Call, batch int64) (n int) {
@@ -82,7 +82,7 @@ func TestReplicationLag(t *testing.T) {
 		w := newFaultWorld(t, fastRetry, 1)
 		ids := w.apps[0]
 		w.srv.NotFoundReads(ids.AppID, lag*readsPerAppBatch)
-		app, err, calls, trips, _ := w.run(t, graph.SubjectOf(createdSignal(ids)))
+		app, calls, trips, _, err := w.run(t, graph.SubjectOf(createdSignal(ids)))
 		if err != nil {
 			t.Fatalf("lag %d: %v", lag, err)
 		}
@@ -106,7 +106,7 @@ func TestReplicationLagServicePrincipal(t *testing.T) {
 	w.srv.NotFoundReads(ids.ServicePrincipalID, 2*spReads)
 	sig := createdSignal(ids)
 	sig.Kind, sig.ObjectID, sig.ObjectType = appwarden.ServicePrincipalCreated, ids.ServicePrincipalID, appwarden.ObjectServicePrincipal
-	app, err, calls, _, _ := w.run(t, graph.SubjectOf(sig))
+	app, calls, _, _, err := w.run(t, graph.SubjectOf(sig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestReplicationLagObjectIDOnly(t *testing.T) {
 	w.srv.NotFoundReads(ids.ApplicationID, 2)
 	sig := createdSignal(ids)
 	sig.AppID = ""
-	app, err, calls, trips, _ := w.run(t, graph.SubjectOf(sig))
+	app, calls, trips, _, err := w.run(t, graph.SubjectOf(sig))
 	if err != nil {
 		t.Fatalf("object-id-only signal during replication lag: %v", err)
 	}
@@ -145,7 +145,7 @@ func TestThrottledInsideBatch(t *testing.T) {
 
 	// Every item of the first batch.
 	w.srv.ThrottleNext(readsPerAppBatch, time.Second, fakegraph.InnerOnly())
-	app, err, calls, trips, elapsed := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+	app, calls, trips, elapsed, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestThrottledInsideBatch(t *testing.T) {
 
 	// Two items only: the retry batch holds just those two.
 	w.srv.ThrottleNext(2, time.Second, fakegraph.InnerOnly())
-	app, err, calls, trips, elapsed = w.run(t, graph.SubjectOf(createdSignal(w.apps[1])))
+	app, calls, trips, elapsed, err = w.run(t, graph.SubjectOf(createdSignal(w.apps[1])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestThrottledInsideBatchGivesUp(t *testing.T) {
 	retry.Attempts = 3
 	w := newFaultWorld(t, retry, 1)
 	w.srv.ThrottleNext(1000, 0, fakegraph.InnerOnly())
-	_, err, calls, _, _ := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+	_, calls, _, _, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 	var se *graph.StatusError
 	if !errors.As(err, &se) || se.Status != 429 {
 		t.Fatalf("err = %v, want a StatusError 429", err)
@@ -196,7 +196,7 @@ func TestThrottledInsideBatchGivesUp(t *testing.T) {
 func TestThrottledTopLevel(t *testing.T) {
 	w := newFaultWorld(t, fastRetry, 1)
 	w.srv.ThrottleNext(1, time.Second, fakegraph.OnRoute(fakegraph.RouteBatch))
-	app, err, calls, trips, elapsed := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+	app, calls, trips, elapsed, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestServerErrors(t *testing.T) {
 	t.Run("503 inside the batch", func(t *testing.T) {
 		w := newFaultWorld(t, fastRetry, 1)
 		w.srv.FailNext(readsPerAppBatch, 503, fakegraph.InnerOnly())
-		app, err, calls, _, _ := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+		app, calls, _, _, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestServerErrors(t *testing.T) {
 	t.Run("persistent 500 inside the batch", func(t *testing.T) {
 		w := newFaultWorld(t, fastRetry, 1)
 		w.srv.FailNext(1000, 500, fakegraph.InnerOnly())
-		app, err, calls, _, _ := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+		app, calls, _, _, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 		var se *graph.StatusError
 		if app != nil || !errors.As(err, &se) || se.Status != 500 || errors.Is(err, graph.ErrNotYetVisible) {
 			t.Fatalf("app %v, err = %v; want a StatusError 500", app, err)
@@ -252,7 +252,7 @@ func TestServerErrors(t *testing.T) {
 	t.Run("persistent 500 for the batch", func(t *testing.T) {
 		w := newFaultWorld(t, fastRetry, 1)
 		w.srv.FailNext(1000, 500, fakegraph.OnRoute(fakegraph.RouteBatch))
-		app, err, calls, _, _ := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+		app, calls, _, _, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 		var se *graph.StatusError
 		if app != nil || !errors.As(err, &se) || se.Status != 500 || !strings.Contains(err.Error(), "generalException") {
 			t.Fatalf("app %v, err = %v; want a StatusError 500", app, err)
@@ -264,7 +264,7 @@ func TestServerErrors(t *testing.T) {
 	t.Run("persistent 503 inside the batch", func(t *testing.T) {
 		w := newFaultWorld(t, fastRetry, 1)
 		w.srv.FailNext(1000, 503, fakegraph.InnerOnly())
-		_, err, calls, _, _ := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+		_, calls, _, _, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 		var se *graph.StatusError
 		if !errors.As(err, &se) || se.Status != 503 {
 			t.Fatalf("err = %v; want a StatusError 503", err)
@@ -295,7 +295,7 @@ func TestDeletedApp(t *testing.T) {
 		if i == 1 {
 			sig.AppID, name = "", "by object id only"
 		}
-		app, err, calls, trips, _ := w.run(t, graph.SubjectOf(sig))
+		app, calls, trips, _, err := w.run(t, graph.SubjectOf(sig))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -313,7 +313,7 @@ func TestDeletedApp(t *testing.T) {
 	// was deleted since.
 	sig := createdSignal(w.apps[0])
 	sig.Source = appwarden.SourceSweep
-	app, err, _, _, _ := w.run(t, graph.SubjectOf(sig))
+	app, _, _, _, err := w.run(t, graph.SubjectOf(sig))
 	if err != nil || !app.Deleted {
 		t.Errorf("sweep signal: app %+v, err %v; want deleted", app, err)
 	}
@@ -329,7 +329,7 @@ func TestNotYetVisible(t *testing.T) {
 	w.srv.NotFoundReads(ids.AppID, 1_000_000)
 	w.srv.NotFoundReads(ids.ApplicationID, 1_000_000)
 
-	app, err, calls, trips, _ := w.run(t, graph.SubjectOf(createdSignal(ids)))
+	app, calls, trips, _, err := w.run(t, graph.SubjectOf(createdSignal(ids)))
 	if app != nil || !errors.Is(err, graph.ErrNotYetVisible) {
 		t.Fatalf("app %v, err %v; want ErrNotYetVisible", app, err)
 	}
@@ -346,7 +346,7 @@ func TestNotYetVisible(t *testing.T) {
 	// A signal naming only the object id.
 	sig := createdSignal(ids)
 	sig.AppID = ""
-	app, err, calls, _, _ = w.run(t, graph.SubjectOf(sig))
+	app, calls, _, _, err = w.run(t, graph.SubjectOf(sig))
 	if app != nil || !errors.Is(err, graph.ErrNotYetVisible) {
 		t.Fatalf("object id only: app %v, err %v; want ErrNotYetVisible", app, err)
 	}

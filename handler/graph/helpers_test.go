@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -111,12 +110,3 @@ func settle(t testing.TB, srv *fakegraph.Server) {
 		time.Sleep(time.Millisecond)
 	}
 }
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
-func isNotYetVisible(err error) bool { return errors.Is(err, graph.ErrNotYetVisible) }

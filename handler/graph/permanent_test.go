@@ -55,7 +55,7 @@ func TestUnresolvableBadRequest(t *testing.T) {
 	t.Run("service principal name taken for an appId", func(t *testing.T) {
 		sig := createdSignal(ids)
 		sig.AppID, sig.ObjectID, sig.ObjectType = spnURI, "", ""
-		app, err, calls, trips, _ := w.run(t, graph.SubjectOf(sig))
+		app, calls, trips, _, err := w.run(t, graph.SubjectOf(sig))
 		checkUnresolvable(t, app, err, 400, "Request_BadRequest")
 		if !strings.Contains(err.Error(), "Invalid object identifier '"+spnURI+"'") {
 			t.Errorf("the error does not carry Graph's message: %v", err)
@@ -67,7 +67,7 @@ func TestUnresolvableBadRequest(t *testing.T) {
 	t.Run("object id that is not a GUID", func(t *testing.T) {
 		sig := createdSignal(ids)
 		sig.AppID, sig.ObjectID = "", "not-a-guid"
-		app, err, _, trips, _ := w.run(t, graph.SubjectOf(sig))
+		app, _, trips, _, err := w.run(t, graph.SubjectOf(sig))
 		checkUnresolvable(t, app, err, 400, "Request_BadRequest")
 		if trips != 1 {
 			t.Errorf("%d round trips, want 1", trips)
@@ -75,7 +75,7 @@ func TestUnresolvableBadRequest(t *testing.T) {
 	})
 	t.Run("400 on the application", func(t *testing.T) {
 		w.srv.FailNext(1, 400, fakegraph.OnRoute(fakegraph.RouteApplicationByAppID), fakegraph.InnerOnly())
-		app, err, calls, trips, _ := w.run(t, graph.SubjectOf(createdSignal(ids)))
+		app, calls, trips, _, err := w.run(t, graph.SubjectOf(createdSignal(ids)))
 		checkUnresolvable(t, app, err, 400, "Request_BadRequest")
 		if trips != 1 || batches(calls) != 1 {
 			t.Errorf("%d round trips, %d batches; want one $batch and no retry", trips, batches(calls))
@@ -91,7 +91,7 @@ func TestUnresolvableForbidden(t *testing.T) {
 	w := newFaultWorld(t, fastRetry, 1)
 	ids := w.apps[0]
 	w.srv.FailNext(1, 403, fakegraph.OnRoute(fakegraph.RouteServicePrincipalByAppID), fakegraph.InnerOnly())
-	app, err, calls, trips, _ := w.run(t, graph.SubjectOf(createdSignal(ids)))
+	app, calls, trips, _, err := w.run(t, graph.SubjectOf(createdSignal(ids)))
 	checkUnresolvable(t, app, err, 403, "Authorization_RequestDenied")
 	if trips != 1 || batches(calls) != 1 {
 		t.Errorf("%d round trips, %d batches; want one $batch and no retry", trips, batches(calls))
@@ -167,7 +167,7 @@ func TestDeletedBeforeLookupIsGone(t *testing.T) {
 			ids := w.apps[i]
 			sig := createdSignal(ids) // a change of a moment ago
 			tc.edit(&sig)
-			app, err, calls, trips, elapsed := w.run(t, graph.SubjectOf(sig))
+			app, calls, trips, elapsed, err := w.run(t, graph.SubjectOf(sig))
 			if err != nil {
 				t.Fatalf("err = %v; want the app gone, not an error", err)
 			}
@@ -203,7 +203,7 @@ func TestOldDeletedAppIsGoneAtOnce(t *testing.T) {
 		if i == 1 {
 			sig.AppID = ""
 		}
-		app, err, _, trips, elapsed := w.run(t, graph.SubjectOf(sig))
+		app, _, trips, elapsed, err := w.run(t, graph.SubjectOf(sig))
 		if err != nil || !app.Deleted || app.AppID != ids.AppID {
 			t.Fatalf("%s: app %+v, err %v; want %s deleted", name, app, err, ids.AppID)
 		}
@@ -214,7 +214,7 @@ func TestOldDeletedAppIsGoneAtOnce(t *testing.T) {
 	// The sweep has just seen the object: the same.
 	sig := createdSignal(w.apps[0])
 	sig.Source = appwarden.SourceSweep
-	app, err, _, trips, _ := w.run(t, graph.SubjectOf(sig))
+	app, _, trips, _, err := w.run(t, graph.SubjectOf(sig))
 	if err != nil || !app.Deleted || trips != 2 {
 		t.Errorf("sweep: app %+v, err %v, %d round trips; want deleted in 2", app, err, trips)
 	}
@@ -230,7 +230,7 @@ func TestOldPurgedAppIsGone(t *testing.T) {
 	}
 	sig := createdSignal(ids)
 	sig.Time = time.Now().Add(-time.Hour)
-	app, err, calls, _, elapsed := w.run(t, graph.SubjectOf(sig))
+	app, calls, _, elapsed, err := w.run(t, graph.SubjectOf(sig))
 	if err != nil || !app.Deleted || app.AppID != ids.AppID {
 		t.Fatalf("app %+v, err %v; want deleted", app, err)
 	}
@@ -248,7 +248,7 @@ func TestFreshAbsentIsNotYetVisible(t *testing.T) {
 	w := newFaultWorld(t, retry, 1)
 	ids := w.apps[0]
 	w.srv.NotFoundReads(ids.AppID, 1_000_000)
-	app, err, calls, _, _ := w.run(t, graph.SubjectOf(createdSignal(ids)))
+	app, calls, _, _, err := w.run(t, graph.SubjectOf(createdSignal(ids)))
 	if app != nil || !errors.Is(err, graph.ErrNotYetVisible) || errors.Is(err, appwarden.ErrUnresolvable) {
 		t.Fatalf("app %v, err %v; want ErrNotYetVisible", app, err)
 	}
@@ -272,7 +272,7 @@ func TestThrottlingAndServerErrorsStayTransient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newFaultWorld(t, fastRetry, 1)
 			tc.fault(w.srv)
-			_, err, _, _, _ := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
+			_, _, _, _, err := w.run(t, graph.SubjectOf(createdSignal(w.apps[0])))
 			var se *graph.StatusError
 			var pe *graph.PermanentError
 			if !errors.As(err, &se) || se.Status != tc.status || errors.Is(err, appwarden.ErrUnresolvable) || errors.As(err, &pe) {

@@ -103,7 +103,7 @@ func TestUnresolvableDecision(t *testing.T) {
 		t.Errorf("recorded %s at %v", h[0].Data, h[0].Time)
 	}
 	var line map[string]any
-	if err := json.Unmarshal([]byte(logs.String()), &line); err != nil || line["unresolvable"] != reason {
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line["unresolvable"] != reason {
 		t.Errorf("log line %q", logs.String())
 	}
 }

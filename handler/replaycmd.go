@@ -352,7 +352,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	failed := len(out.Poison) > 0
 	if len(in.Batch.Signals) > 0 {
-		retry := graph.RetryPolicy{} // the handler's: replication lag is retried for 15 s
+		retry := graph.RetryPolicy{} // the handler's: a 404 is re-read for 10 s, then deleted items decide
 		if *tenantFile != "" {
 			// A snapshot has no replication lag: what is missing is missing.
 			retry = graph.RetryPolicy{LagBudget: time.Millisecond, LagFirst: time.Millisecond}

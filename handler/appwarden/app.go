@@ -40,6 +40,11 @@ type App struct {
 	// code and message, see ErrUnresolvable); nothing else is known then,
 	// and nothing is judged or done.
 	Unresolvable string `json:"unresolvable,omitempty"`
+	// Unread lists the parts of the app Graph refused to show (403: a
+	// permission AppWarden lacks, such as owners without User.ReadBasic.All).
+	// The app is still judged on what could be read, so that a missing read
+	// permission never lets a risky app through unjudged.
+	Unread []string `json:"unread,omitempty"`
 	// SPOnly is true when there is no local application object; SPOnlyReason
 	// says why in words.
 	SPOnly       bool      `json:"spOnly,omitempty"`

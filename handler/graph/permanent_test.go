@@ -335,3 +335,22 @@ func TestWaitsRespectTheDeadline(t *testing.T) {
 		}
 	})
 }
+
+// A 403 on a part of the app (its owners: AppWarden lacks
+// User.ReadBasic.All) is not a refusal of the app: it is judged on the rest,
+// and the decision says what could not be read.
+func TestForbiddenPartIsJudgedOnTheRest(t *testing.T) {
+	w := newWorld(t)
+	c := client(t, w.srv, fastRetry)
+	w.srv.FailNext(100, 403, fakegraph.OnRoute(fakegraph.RouteApplicationByAppID+"/owners"), fakegraph.InnerOnly())
+	app, _, err := resolve(t, w.srv, c, graph.SubjectOf(signalFor(appwarden.AppCreated, time.Now())))
+	if err != nil {
+		t.Fatalf("a refused owners read failed the app: %v", err)
+	}
+	if app.Application == nil || len(app.Permissions) == 0 || app.Unresolvable != "" {
+		t.Errorf("app = %+v, want it resolved with its permissions", app)
+	}
+	if len(app.Unread) != 1 || !strings.Contains(app.Unread[0], "application owners") || !strings.Contains(app.Unread[0], "403") {
+		t.Errorf("Unread = %q, want the application owners named with the 403", app.Unread)
+	}
+}

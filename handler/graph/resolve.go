@@ -104,6 +104,7 @@ type raw struct {
 	assignments []models.AppRoleAssignmentable
 	grants      []models.OAuth2PermissionGrantable
 	deleted     bool
+	unread      []string // parts Graph refused to show (403)
 }
 
 func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error) {
@@ -279,19 +280,30 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 	case s.ObjectType == appwarden.ObjectServicePrincipal && r.sp == nil:
 		return nil, true, nil
 	}
+	// A 403 on one of the app's parts (owners, assignments, grants) is a
+	// permission AppWarden lacks, not a refusal of the app itself: judge
+	// the app on what can be read and say what could not.
+	part := func(err error, what string) error {
+		var pe *PermanentError
+		if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
+			r.unread = append(r.unread, what+": "+err.Error())
+			return nil
+		}
+		return err
+	}
 	if r.app != nil {
-		if r.appOwners, err = collect[models.DirectoryObjectable](ctx, c, got["appOwners"], "application owners", models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue); err != nil {
+		if r.appOwners, err = collect[models.DirectoryObjectable](ctx, c, got["appOwners"], "application owners", models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue); part(err, "application owners") != nil {
 			return nil, false, err
 		}
 	}
 	if r.sp != nil {
-		if r.spOwners, err = collect[models.DirectoryObjectable](ctx, c, got["spOwners"], "service principal owners", models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue); err != nil {
+		if r.spOwners, err = collect[models.DirectoryObjectable](ctx, c, got["spOwners"], "service principal owners", models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue); part(err, "service principal owners") != nil {
 			return nil, false, err
 		}
-		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); err != nil {
+		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); part(err, "app role assignments") != nil {
 			return nil, false, err
 		}
-		if r.grants, err = collect[models.OAuth2PermissionGrantable](ctx, c, got["spGrants"], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue); err != nil {
+		if r.grants, err = collect[models.OAuth2PermissionGrantable](ctx, c, got["spGrants"], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue); part(err, "oauth2 permission grants") != nil {
 			return nil, false, err
 		}
 	}
@@ -471,7 +483,7 @@ func (c *Client) loadResources(ctx context.Context, r *raw) error {
 
 // assemble builds the App from what was read.
 func (c *Client) assemble(s Subject, r *raw) *appwarden.App {
-	app := &appwarden.App{AppID: strings.ToLower(s.AppID), Creator: s.Creator, ResolvedAt: c.now().UTC()}
+	app := &appwarden.App{AppID: strings.ToLower(s.AppID), Creator: s.Creator, ResolvedAt: c.now().UTC(), Unread: r.unread}
 	if r.app != nil {
 		app.Application = toApplication(r.app)
 		app.DisplayName = app.Application.DisplayName
@@ -621,6 +633,11 @@ func (c *Client) ResolveSignal(ctx context.Context, log *slog.Logger, sig appwar
 	if err != nil {
 		log.Warn("resolution failed", "event", "resolve", "roundTrips", trips.Count(), "error", err)
 		return nil, err
+	}
+	if len(app.Unread) > 0 {
+		// A permission AppWarden lacks: loud, because the judgement is
+		// made without these parts.
+		log.Error("Graph refused parts of the app (403); judging it on the rest", "event", "resolve", "appId", app.AppID, "unread", app.Unread)
 	}
 	log.Info("resolved in Graph", "event", "resolve", "appId", app.AppID, "displayName", app.DisplayName,
 		"roundTrips", trips.Count(), "spOnly", app.SPOnly, "deleted", app.Deleted, "permissions", len(app.Permissions), "owners", len(app.Owners))

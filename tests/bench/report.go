@@ -172,14 +172,18 @@ func (r *results) markdown() string {
 			continue
 		}
 		var rates []string
-		red := 0
+		retried, pending := 0, 0
 		for _, run := range l.thr.runs {
 			rates = append(rates, fmt.Sprintf("%.0f/s (others %.0f%%)", run.rate(), 100*run.others()))
-			red += run.redeliveries
+			retried += run.retries
+			pending += run.leftPending
 		}
 		fmt.Fprintf(&b, "\nThroughput runs at L = %s: %s.", ms(l.L), strings.Join(rates, ", "))
-		if red > 0 {
-			fmt.Fprintf(&b, " %d invocations answered 500 and were redelivered.", red)
+		if retried > 0 {
+			fmt.Fprintf(&b, " %d invocations were retries under OnAuditLogBatch's retry policy (after a 500).", retried)
+		}
+		if pending > 0 {
+			fmt.Fprintf(&b, " %d batches were answered 200 on the policy's last retry with their signals pending in the inbox; timer ticks after the run finished them.", pending)
 		}
 		b.WriteString("\n")
 	}

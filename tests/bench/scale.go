@@ -55,11 +55,14 @@ func tokensUsed(calls []fakegraph.Call) tokenUse {
 
 type burstResult struct {
 	apps, conc      int
-	drain           time.Duration // every event acknowledged and a sweep finished
+	policy          harness.RetryPolicy
+	drain           time.Duration // every batch's tries over, every app contained, then a tick succeeded
 	contained       time.Duration // the last service principal disabled
 	tokens          tokenUse
 	floorNeeded     int
-	redeliveries    int
+	retries         int // invocations that were retries of a failed try
+	leftPending     int // batches answered 200 on the last retry, their signals pending in the inbox
+	redriven        int // "pending signal decided" lines in the ticks' answers
 	sweeps, sweepOK int
 	problems        []string
 }
@@ -70,13 +73,16 @@ func (b *burstResult) markdown() string {
 	minDesign := time.Duration(float64(13*b.apps) / 50 * float64(time.Second))
 	minFloor := time.Duration(float64(b.floorNeeded) / 50 * float64(time.Second))
 	fmt.Fprintf(&s, "### Burst: %d risky apps created at once, Graph throttled at 50 requests/s\n\n", b.apps)
-	fmt.Fprintf(&s, "Each app is announced by its own Event Hub invocation (%d in flight, redelivered on 500 after 1 s doubling to 10 s),\n", b.conc)
-	fmt.Fprintf(&s, "while the timer sweeps every 30 s (each invocation bounded by host.json's 1-minute functionTimeout). The stand-in\n")
-	fmt.Fprintf(&s, "answers 429 (Retry-After: until the next token) beyond a 50/s token bucket holding 50; every request inside a `$batch`\n")
-	fmt.Fprintf(&s, "takes a token.\n\n")
+	fmt.Fprintf(&s, "Each app is announced by its own Event Hub batch (%d in flight). As in Azure, a batch whose invocation fails is\n", b.conc)
+	fmt.Fprintf(&s, "not redelivered: OnAuditLogBatch's retry policy (function.json: %s, %d retries, %s doubling to %s) runs it\n",
+		b.policy.Strategy, b.policy.MaxRetryCount, ms(b.policy.MinimumInterval), ms(b.policy.MaximumInterval))
+	fmt.Fprintf(&s, "again, and after the last retry it is gone; the handler answers that last retry 200 once every signal is pending in\n")
+	fmt.Fprintf(&s, "its inbox, for the timer to finish. The timer ticks every 30 s, one tick at a time, each re-driving the inbox and\n")
+	fmt.Fprintf(&s, "sweeping (each invocation bounded by host.json's 1-minute functionTimeout). The stand-in answers 429 (Retry-After:\n")
+	fmt.Fprintf(&s, "until the next token) beyond a 50/s token bucket holding 50; every request inside a `$batch` takes a token.\n\n")
 	fmt.Fprintf(&s, "| | |\n|---|---:|\n")
 	fmt.Fprintf(&s, "| Every app contained after | %s |\n", ms(b.contained))
-	fmt.Fprintf(&s, "| Drained (every event acknowledged, a sweep finished) after | %s |\n", ms(b.drain))
+	fmt.Fprintf(&s, "| Drained (every batch's tries over, every app contained, then a tick succeeded) after | %s |\n", ms(b.drain))
 	t := b.tokens
 	fmt.Fprintf(&s, "| Requests that took a token | %d (%.1f per app: %d reads, %d writes, %d delta pages) |\n", t.used, float64(t.used)/float64(b.apps), t.reads, t.writes, t.feed)
 	fmt.Fprintf(&s, "| Resolutions (successful reads of an application) | %d (%.2f per app) |\n", t.resolutions, float64(t.resolutions)/float64(b.apps))
@@ -84,8 +90,10 @@ func (b *burstResult) markdown() string {
 	fmt.Fprintf(&s, "| Throttle's minimum for AppWarden's design: 13 per app (event: 6 reads + 1 write; sweep: 6 reads) / 50 | %s (drain is %.2f× it) |\n", ms(minDesign), b.drain.Seconds()/minDesign.Seconds())
 	fmt.Fprintf(&s, "| Throttle's minimum for the floor: 2 per app / 50 | %s (drain is %.2f× it) |\n", ms(minFloor), b.drain.Seconds()/minFloor.Seconds())
 	fmt.Fprintf(&s, "| Requests answered 429 | %d |\n", t.refused)
-	fmt.Fprintf(&s, "| Event invocations redelivered | %d |\n", b.redeliveries)
-	fmt.Fprintf(&s, "| Sweep invocations (succeeded) | %d (%d) |\n", b.sweeps, b.sweepOK)
+	fmt.Fprintf(&s, "| Event invocations that were retries (retry policy) | %d |\n", b.retries)
+	fmt.Fprintf(&s, "| Batches answered 200 on the last retry, signals left pending in the inbox | %d |\n", b.leftPending)
+	fmt.Fprintf(&s, "| Pending signals decided by the timer's re-drive | %d |\n", b.redriven)
+	fmt.Fprintf(&s, "| Timer ticks (succeeded) | %d (%d) |\n", b.sweeps, b.sweepOK)
 	if len(b.problems) == 0 {
 		fmt.Fprintf(&s, "| Disabling writes per service principal | exactly 1 for each of the %d |\n", b.apps)
 	}
@@ -109,12 +117,29 @@ func runBurst(ctx context.Context, bin string, n, conc int) (*burstResult, error
 	}
 	defer p.Stop()
 
-	bodies := make([][]byte, n)
+	policy, err := harness.FunctionRetryPolicy(harness.FnEventHub)
+	if err != nil {
+		return nil, err
+	}
+	br.policy = policy
+	batches := make([]harness.HubBatch, n)
 	for i, ids := range apps {
-		bodies[i] = harness.EventHubAudits(harness.AuditFor(ids))
+		batches[i] = harness.AuditBatch(harness.AuditFor(ids))
 	}
 	start := time.Now()
-	var next, redeliveries atomic.Int64
+	// The timer: a tick every 30 s (the production schedule), never two at
+	// once (the host's timer trigger is a singleton), each bounded by
+	// functionTimeout; each re-drives the inbox, then sweeps.
+	var redriven atomic.Int64
+	tp := harness.PlayTimer(p, 30*time.Second, func(r harness.Reply, _ error) {
+		for _, l := range r.Logs {
+			if strings.Contains(l, "pending signal decided") {
+				redriven.Add(1)
+			}
+		}
+	})
+	defer tp.Stop()
+	var next, retries, leftPending atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
@@ -126,57 +151,50 @@ func runBurst(ctx context.Context, bin string, n, conc int) (*burstResult, error
 				if i >= n {
 					return
 				}
-				_, att, err := harness.Deliver(ctx, p, harness.FnEventHub, bodies[i],
-					harness.Redelivery{Attempts: 1000, Backoff: time.Second, MaxBackoff: 10 * time.Second})
-				redeliveries.Add(int64(att - 1))
+				// The real policy, uncompressed: what the host does.
+				res, err := harness.DeliverEventHub(ctx, p, batches[i], harness.HubRetries{Policy: policy})
+				retries.Add(int64(res.Tries - 1))
+				if err == nil && res.LastRetry {
+					leftPending.Add(1)
+				}
 				if err != nil {
 					mu.Lock()
-					br.problems = append(br.problems, fmt.Sprintf("burst event %d: %v", i, err))
+					br.problems = append(br.problems, fmt.Sprintf("burst event %d lost: %v", i, err))
 					mu.Unlock()
-					return
 				}
 			}
 		}()
 	}
-	eventsDone := make(chan struct{})
-	go func() { wg.Wait(); close(eventsDone) }()
-
-	// The timer: a tick every 30 s, never two at once (the host's timer
-	// trigger is a singleton), each bounded by functionTimeout.
-	sweepDone := false
-	for tick := 0; ; tick++ {
-		at := start.Add(time.Duration(tick) * 30 * time.Second)
-		if d := time.Until(at); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+	wg.Wait()
+	// Every batch's tries are over; what is left pending is the timer's.
+	// Drained: every app contained, then a tick succeeded (its re-drive and
+	// its sweep both finished).
+	for _, ids := range apps {
+		wctx, cancel := context.WithTimeout(ctx, max(time.Minute, 30*time.Minute-time.Since(start)))
+		_, err := g.WaitDisabled(wctx, ids.ServicePrincipalID)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		if !sweepDone {
-			ictx, cancel := context.WithTimeout(ctx, harness.FunctionTimeout)
-			r, err := p.Invoke(ictx, harness.FnTimer, harness.TimerEnvelope(at.Add(30*time.Second)))
-			cancel()
-			br.sweeps++
-			if err == nil && r.OK() {
-				br.sweepOK++
-				sweepDone = true
-			}
-		}
-		select {
-		case <-eventsDone:
-			if sweepDone {
-				br.drain = time.Since(start)
-				goto done
-			}
-		default:
-		}
-		if time.Since(start) > 30*time.Minute {
-			return nil, errors.New("burst did not drain within 30 minutes")
+		if err != nil {
+			return nil, errors.New("burst: not every app was contained within 30 minutes")
 		}
 	}
-done:
-	br.redeliveries = int(redeliveries.Load())
+	for _, ok0 := tp.Ticks(); ; {
+		if err := tp.Await(ctx, 1); err != nil {
+			return nil, err
+		}
+		if _, ok := tp.Ticks(); ok > ok0 {
+			break
+		}
+		if time.Since(start) > 30*time.Minute {
+			return nil, errors.New("burst: no tick succeeded within 30 minutes")
+		}
+	}
+	br.drain = time.Since(start)
+	tp.Stop()
+	br.sweeps, br.sweepOK = tp.Ticks()
+	br.retries, br.leftPending, br.redriven = int(retries.Load()), int(leftPending.Load()), int(redriven.Load())
 	writes := harness.DisablingWrites(g.Server)
 	for _, ids := range apps {
 		at, ok := g.DisabledAt(ids.ServicePrincipalID)

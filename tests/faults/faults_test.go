@@ -20,34 +20,41 @@ func TestDuplicates(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 8)
 	p := w.start(nil)
-	audits := w.audits()
-	deliverAll(t, p, harness.FnEventHub, bodies(audits), 3)
 	// The sweep finds the same apps again: a fourth path to the same action.
-	deliver(t, p, harness.FnTimer, tick(time.Now().Add(30*time.Second)))
+	tp := w.timer(p)
+	audits := w.audits()
+	deliverAll(t, p, batches(audits), 3)
+	w.awaitTicks(tp, 2)
 	w.waitContained(w.apps, 10*time.Second)
-	w.assertContainedOnce(w.apps)
 	w.assertDecisionsLogged(audits)
+	tp.Stop()
+	w.assertContainedOnce(w.apps)
 }
 
 // Two instances sharing one state store (Azurite): every event goes to both
-// at once, twice, and both sweep at the same time.
+// at once, twice, while the timer ticks on one instance or the other (the
+// host runs a timer trigger as a singleton across instances: one tick at a
+// time, on whichever instance holds the lock), each tick sweeping the same
+// apps the events announce.
 func TestTwoInstancesShareAzurite(t *testing.T) {
 	t.Parallel()
 	az := azurite.Start(t)
 	w := newWorld(t, 8)
 	state := map[string]string{"AzureWebJobsStorage": az.ConnectionString()}
 	a, b := w.start(state), w.start(state)
+	tp := w.timer(harness.RoundRobin(a, b))
 	audits := w.audits()
 	var wg sync.WaitGroup
 	for _, p := range []*harness.Proc{a, b} {
-		wg.Add(2)
-		go func() { defer wg.Done(); deliverAll(t, p, harness.FnEventHub, bodies(audits), 2) }()
-		go func() { defer wg.Done(); deliver(t, p, harness.FnTimer, tick(time.Now().Add(30*time.Second))) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); deliverAll(t, p, batches(audits), 2) }()
 	}
 	wg.Wait()
+	w.awaitTicks(tp, 2)
 	w.waitContained(w.apps, 10*time.Second)
-	w.assertContainedOnce(w.apps)
 	w.assertDecisionsLogged(audits)
+	tp.Stop()
+	w.assertContainedOnce(w.apps)
 	assertDecisionsStored(t, az.ConnectionString(), audits)
 }
 
@@ -58,17 +65,19 @@ func TestGraph5xx(t *testing.T) {
 	w := newWorld(t, 12)
 	w.g.SetFailureRate(0.1, http.StatusServiceUnavailable, 42, fakegraph.WithRetryAfter(0))
 	p := w.start(nil)
+	tp := w.timer(p)
 	audits := w.audits()
-	deliverAll(t, p, harness.FnEventHub, bodies(audits), 1)
-	deliver(t, p, harness.FnTimer, tick(time.Now().Add(30*time.Second)))
+	deliverAll(t, p, batches(audits), 1)
+	w.awaitTicks(tp, 2)
 	w.waitContained(w.apps, 10*time.Second)
+	w.assertDecisionsLogged(audits)
+	tp.Stop()
 	st := w.g.Stats()
 	if st.Faults == 0 {
 		t.Errorf("no 503 was injected (%d requests): the case tested nothing", st.Requests+st.InnerRequests)
 	}
 	t.Logf("%d of %d Graph requests answered 503", st.Faults, st.Requests+st.InnerRequests)
 	w.assertContainedOnce(w.apps)
-	w.assertDecisionsLogged(audits)
 }
 
 // A 429 storm: the next 150 requests are all throttled, and behind it Graph
@@ -79,9 +88,12 @@ func TestThrottleStorm(t *testing.T) {
 	w.g.ThrottleNext(150, 0)
 	w.g.SetRateLimit(25, 10, -1)
 	p := w.start(nil)
+	tp := w.timer(p)
 	audits := w.audits()
-	attempts := deliverAll(t, p, harness.FnEventHub, bodies(audits), 1)
+	attempts := deliverAll(t, p, batches(audits), 1)
 	w.waitContained(w.apps, 10*time.Second)
+	w.assertDecisionsLogged(audits)
+	tp.Stop()
 	calls := w.g.Calls()
 	throttled := 0
 	for _, c := range calls {
@@ -94,14 +106,15 @@ func TestThrottleStorm(t *testing.T) {
 	}
 	t.Logf("%d requests answered 429; %d invocations for %d events", throttled, attempts, len(audits))
 	w.assertContainedOnce(w.apps)
-	w.assertDecisionsLogged(audits)
 }
 
 // For 10 s after their creation Graph answers 404 for the new apps (both
 // the application and its service principal, in and out of $batch), as it
 // does while a new object replicates. The handler waits within its lag
-// budget; past it the invocation fails and the host redelivers. Each app
-// must be contained after the lag, once.
+// budget; past it the invocation fails and the host retries it under the
+// policy; the lag outlasts the compressed retries, so the last retry leaves
+// the signals pending and a timer tick finishes them. Each app must be
+// contained after the lag, once.
 func TestReplicationLag(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 3)
@@ -116,9 +129,12 @@ func TestReplicationLag(t *testing.T) {
 		}
 	})
 	p := w.start(nil)
+	tp := w.timer(p)
 	audits := w.audits()
-	attempts := deliverAll(t, p, harness.FnEventHub, bodies(audits), 1)
+	attempts := deliverAll(t, p, batches(audits), 1)
 	w.waitContained(w.apps, 10*time.Second)
+	w.assertDecisionsLogged(audits)
+	tp.Stop()
 	for _, ids := range w.apps {
 		if at, _ := w.g.DisabledAt(ids.ServicePrincipalID); at.Sub(start) < lag {
 			t.Errorf("%s contained %s after creation, while Graph still answered 404", ids.AppID, at.Sub(start))
@@ -126,14 +142,13 @@ func TestReplicationLag(t *testing.T) {
 	}
 	t.Logf("%d invocations for %d events", attempts, len(audits))
 	w.assertContainedOnce(w.apps)
-	w.assertDecisionsLogged(audits)
 }
 
 // Teams is down (its webhooks answer 500) while apps are contained, then
 // comes back. Containment does not wait for Teams; the notifications wait in
-// the outbox and the timer delivers each exactly once per decision and
-// channel (owners, and security for critical findings), however often it
-// runs afterwards.
+// the outbox and the timer, ticking throughout, delivers each exactly once
+// per decision and channel (owners, and security for critical findings),
+// however often it runs afterwards.
 func TestTeamsDownThenUp(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 3)
@@ -143,13 +158,15 @@ func TestTeamsDownThenUp(t *testing.T) {
 		"APPWARDEN_TEAMS_WEBHOOK_URL":    hook.URL + "/owners",
 		"APPWARDEN_SECURITY_WEBHOOK_URL": hook.URL + "/security",
 	})
+	tp := w.timer(p)
 	audits := w.audits()
-	for _, b := range bodies(audits) {
-		if n := deliver(t, p, harness.FnEventHub, b); n != 1 {
-			t.Errorf("an event needed %d invocations: Teams being down must not fail containment", n)
+	for _, b := range batches(audits) {
+		if res := deliver(t, p, b); res.Tries != 1 {
+			t.Errorf("an event needed %d invocations: Teams being down must not fail containment", res.Tries)
 		}
 	}
 	w.waitContained(w.apps, 5*time.Second)
+	w.awaitTicks(tp, 2) // ticks flush the outbox into the failing webhook
 	if len(hook.Posts()) == 0 {
 		t.Fatal("no post reached the webhook while it was down")
 	}
@@ -160,15 +177,11 @@ func TestTeamsDownThenUp(t *testing.T) {
 	}
 
 	hook.SetStatus(http.StatusOK)
-	// The timer runs every second (its schedule is 30 s; this is faster)
-	// until every notification is delivered, then a few more times.
+	// The timer goes on until every notification is delivered, then ticks
+	// a few more times.
 	want := map[string]int{"owners": 1, "security": 1}
-	deadline := time.Now().Add(75 * time.Second)
-	next := time.Now()
-	extra := 0
-	for extra < 3 {
-		next = next.Add(30 * time.Second)
-		deliver(t, p, harness.FnTimer, tick(next))
+	for deadline := time.Now().Add(75 * time.Second); time.Now().Before(deadline); {
+		w.awaitTicks(tp, 1)
 		all := true
 		for _, ids := range w.apps {
 			if got := hook.Delivered(ids.AppID); got["owners"] < 1 || got["security"] < 1 {
@@ -176,12 +189,12 @@ func TestTeamsDownThenUp(t *testing.T) {
 			}
 		}
 		if all {
-			extra++
-		} else if time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(time.Second)
 	}
+	w.awaitTicks(tp, 3)
+	w.assertDecisionsLogged(audits)
+	tp.Stop()
 	for _, ids := range w.apps {
 		got := hook.Delivered(ids.AppID)
 		for ch, n := range want {
@@ -191,18 +204,27 @@ func TestTeamsDownThenUp(t *testing.T) {
 		}
 	}
 	w.assertContainedOnce(w.apps)
-	w.assertDecisionsLogged(audits)
 }
 
-// The state store (Azurite) stops: invocations fail (500) and are
-// redelivered; once it is back, they complete, and nothing is doubled.
+// The state store (Azurite) stops: invocations fail (500) and the host
+// retries them under the policy; once the store is back, they complete, and
+// nothing is doubled.
+//
+// The store comes back within the retry window (here about 7 s of
+// compressed waits; 2¼ minutes in production: 5+10+20+40+60 s). A store
+// down for longer than that is beyond what any handler can cover: while it
+// is down the inbox cannot save the signal, so after the last retry the
+// batch is gone (Event Hubs checkpoints it anyway). The sweep, whose cursor
+// is in the same store, judges the apps again once the store is back, but
+// their events would have no decision of their own.
 func TestAzuriteDownThenUp(t *testing.T) {
 	t.Parallel()
 	az := azurite.Start(t)
 	w := newWorld(t, 6)
 	p := w.start(map[string]string{"AzureWebJobsStorage": az.ConnectionString()})
+	tp := w.timer(p)
 	audits := w.audits()
-	deliverAll(t, p, harness.FnEventHub, bodies(audits[:2]), 1)
+	deliverAll(t, p, batches(audits[:2]), 1)
 	w.waitContained(w.apps[:2], 5*time.Second)
 	// Azurite keeps its data in memory and saves it every 5 s; a kill loses
 	// what it had not saved, which real storage never does. Let it save.
@@ -210,17 +232,17 @@ func TestAzuriteDownThenUp(t *testing.T) {
 
 	az.Stop()
 	var failed atomic.Int64
-	rd := redelivery
-	rd.OnFailure = func(int, harness.Reply, error) { failed.Add(1) }
+	hr := retries
+	hr.OnFailure = func(int, harness.Reply, error) { failed.Add(1) }
 	var wg sync.WaitGroup
-	for _, b := range bodies(audits[2:]) {
+	for _, b := range batches(audits[2:]) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			if _, _, err := harness.Deliver(ctx, p, harness.FnEventHub, b, rd); err != nil {
-				t.Errorf("not delivered after Azurite came back: %v", err)
+			if _, err := harness.DeliverEventHub(ctx, p, b, hr); err != nil {
+				t.Errorf("the store came back within the retry window, yet: %v", err)
 			}
 		}()
 	}
@@ -236,13 +258,16 @@ func TestAzuriteDownThenUp(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d invocations failed while the store was down", failed.Load())
 	w.waitContained(w.apps, 10*time.Second)
-	w.assertContainedOnce(w.apps)
 	w.assertDecisionsLogged(audits)
+	tp.Stop()
+	w.assertContainedOnce(w.apps)
 	assertDecisionsStored(t, az.ConnectionString(), audits)
 }
 
 // The handler is killed (SIGKILL) while its disabling write is in flight,
-// and restarted; the host redelivers the event (the invocation died).
+// and restarted; the invocation died, so the host runs the policy's retries
+// of the batch on the new process, while the timer ticks there (and its
+// re-drive takes the signal the first try left pending in the inbox).
 //
 // What "never act twice" can honestly promise here: a write and the record
 // that it was done cannot be one atomic step, so a crash between them leaves
@@ -275,10 +300,10 @@ func TestKilledMidAction(t *testing.T) {
 			} else {
 				w.g.SetWriteDelay(time.Minute)
 			}
-			body := bodies(w.audits())[0]
+			batch := batches(w.audits())[0]
 			first := make(chan harness.Reply, 1)
 			go func() {
-				r, err := p.Invoke(context.Background(), harness.FnEventHub, body)
+				r, err := p.Invoke(context.Background(), harness.FnEventHub, batch.Try(0, retries.Policy.MaxRetryCount))
 				if err == nil {
 					first <- r
 				}
@@ -310,10 +335,18 @@ func TestKilledMidAction(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.track(q)
-			deliver(t, q, harness.FnEventHub, body)
+			tp := w.timer(q)
+			hr := retries
+			hr.From = 1 // the first try was the one killed
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if _, err := harness.DeliverEventHub(ctx, q, batch, hr); err != nil {
+				t.Errorf("retries after the restart: %v", err)
+			}
 			w.waitContained(w.apps, 10*time.Second)
-			w.assertContainedOnce(w.apps)
 			w.assertDecisionsLogged(w.audits())
+			tp.Stop()
+			w.assertContainedOnce(w.apps)
 			assertDecisionsStored(t, az.ConnectionString(), w.audits())
 		})
 	}
@@ -327,6 +360,7 @@ func TestMalformedAmongGood(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 4)
 	p := w.start(nil)
+	tp := w.timer(p)
 	audits := w.audits()
 	var recs []map[string]any
 	for i, a := range audits {
@@ -367,9 +401,56 @@ func TestMalformedAmongGood(t *testing.T) {
 		}
 	}
 	w.waitContained(w.apps, 5*time.Second)
-	w.assertContainedOnce(w.apps)
 	w.assertDecisionsLogged(audits)
+	tp.Stop()
+	w.assertContainedOnce(w.apps)
 	if t.Failed() {
 		t.Logf("handler log:\n%s", p.Stdout())
+	}
+}
+
+// Graph answers 503 to everything for longer than an Event Hub batch's
+// whole retry window. Every try fails; the policy's last retry is answered
+// 200 with the signals pending in the inbox, since nothing will deliver the
+// batch again (Event Hubs checkpoints it); once Graph is back, the timer's
+// re-drive decides them, each app contained once.
+func TestGraphDownLongerThanTheRetries(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 3)
+	w.g.SetFailureRate(1, http.StatusServiceUnavailable, 7, fakegraph.WithRetryAfter(0))
+	p := w.start(nil)
+	tp := w.timer(p)
+	audits := w.audits()
+	var wg sync.WaitGroup
+	for _, b := range batches(audits) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := deliver(t, p, b)
+			if !res.LastRetry || !res.Last.OK() || !strings.Contains(strings.Join(res.Last.Logs, "\n"), "stay pending in the inbox") {
+				t.Errorf("after %d tries: last retry %v, HTTP %d, Logs %q; want the last retry answered 200, its signals pending", res.Tries, res.LastRetry, res.Last.Status, res.Last.Logs)
+			}
+		}()
+	}
+	wg.Wait()
+	if ws := harness.DisablingWrites(w.g.Server); len(ws) > 0 {
+		t.Fatalf("disabling writes while Graph answered 503 to everything: %v", ws)
+	}
+	w.g.ClearFaults()
+	w.waitContained(w.apps, 15*time.Second)
+	w.assertDecisionsLogged(audits)
+	tp.Stop()
+	w.assertContainedOnce(w.apps)
+	redriven := map[string]bool{}
+	for _, e := range p.Events("inbox") {
+		if e["msg"] == "pending signal decided" {
+			k, _ := e["dedupeKey"].(string)
+			redriven[k] = true
+		}
+	}
+	for _, a := range audits {
+		if !redriven["audit:"+a.ID] {
+			t.Errorf("event %s was not decided by the timer's re-drive; its log lines:\n%s", a.ID, w.linesAbout(a.ID))
+		}
 	}
 }

@@ -4,9 +4,13 @@
 // local webhook for Teams. Every case asserts the same two things:
 //
 //   - nothing is lost: every risky app ends contained (its service principal
-//     disabled in the stand-in), and every event ends either in a recorded
-//     decision or in a failed invocation that the test, playing the host,
-//     redelivers (as Event Grid and Event Hub do) until it succeeds;
+//     disabled in the stand-in), and every event ends in a recorded
+//     decision. The test plays the host as it is (FACTS.md §2): an Event Hub
+//     batch gets a first try and the retries of OnAuditLogBatch's retry
+//     policy (function.json, intervals compressed), and nothing more, since
+//     Event Hubs checkpoints the batch whatever the answer; the timer ticks
+//     on its schedule (compressed) throughout, and its ticks must finish
+//     what the handler left pending in its inbox after the last retry;
 //   - nothing is done twice: the stand-in applied exactly one disabling
 //     write per service principal, and Teams got one message per decision
 //     and channel.
@@ -102,41 +106,72 @@ func (w *world) audits() []harness.Audit {
 	return out
 }
 
-// redelivery is the host's retry policy, compressed for tests.
-var redelivery = harness.Redelivery{Attempts: 80, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, Timeout: harness.FunctionTimeout}
+// retries is OnAuditLogBatch's retry policy as function.json declares it,
+// its intervals compressed by 20 (5 s..1 min become 250 ms..3 s), so that
+// a failing batch gets the real number of tries within about 7 s of waits.
+var retries harness.HubRetries
 
-// deliver plays the host: it posts the envelope and redelivers it until an
-// invocation succeeds. It returns how many attempts it took.
-func deliver(t *testing.T, to harness.Invoker, function string, body []byte) int {
+// tickEvery is the timer's schedule, compressed (30 s in production).
+const tickEvery = 300 * time.Millisecond
+
+func init() {
+	p, err := harness.FunctionRetryPolicy(harness.FnEventHub)
+	if err != nil {
+		panic(err)
+	}
+	retries = harness.HubRetries{Policy: p.Compress(20), Timeout: harness.FunctionTimeout}
+}
+
+// deliver plays the host for an Event Hub batch: the first try, then the
+// policy's retries while it fails. A batch whose last try failed is lost
+// (Event Hubs checkpoints it anyway), which fails the test.
+func deliver(t *testing.T, to harness.Invoker, b harness.HubBatch) harness.HubResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, n, err := harness.Deliver(ctx, to, function, body, redelivery)
+	res, err := harness.DeliverEventHub(ctx, to, b, retries)
 	if err != nil {
-		t.Errorf("%s: %v", function, err)
+		t.Errorf("%s: %v", harness.FnEventHub, err)
 	}
-	return n
+	return res
 }
 
-// deliverAll delivers each body concurrently (copies times each) and waits.
-func deliverAll(t *testing.T, to harness.Invoker, function string, bodies [][]byte, copies int) (attempts int) {
+// deliverAll delivers each batch concurrently (copies times each: Event
+// Hubs delivers at least once) and waits. It returns the invocations made.
+func deliverAll(t *testing.T, to harness.Invoker, batches []harness.HubBatch, copies int) (tries int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, b := range bodies {
+	for _, b := range batches {
 		for c := 0; c < copies; c++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				n := deliver(t, to, function, b)
+				res := deliver(t, to, b)
 				mu.Lock()
-				attempts += n
+				tries += res.Tries
 				mu.Unlock()
 			}()
 		}
 	}
 	wg.Wait()
-	return attempts
+	return tries
+}
+
+// timer plays the host's timer schedule against to (every tickEvery) until
+// the test stops it, or ends.
+func (w *world) timer(to harness.Invoker) *harness.TimerPlayer {
+	return harness.MustPlayTimer(w.t, to, tickEvery)
+}
+
+// awaitTicks waits until the timer has answered n more ticks.
+func (w *world) awaitTicks(tp *harness.TimerPlayer, n int) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tp.Await(ctx, n); err != nil {
+		w.t.Fatalf("waiting for %d timer ticks: %v", n, err)
+	}
 }
 
 // waitContained waits until every app's service principal is disabled.
@@ -195,9 +230,11 @@ func (w *world) loggedDecisions() map[string]int {
 func (w *world) assertDecisionsLogged(audits []harness.Audit) {
 	w.t.Helper()
 	// Log lines travel through a pipe: an invocation's answer can arrive
-	// before its last lines are read. Give them a moment.
+	// before its last lines are read; and a signal left pending after the
+	// last retry is decided by a timer tick. Give them a moment (the timer
+	// must still be ticking).
 	var got map[string]int
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		got = w.loggedDecisions()
 		missing := 0
 		for _, a := range audits {
@@ -261,15 +298,11 @@ func assertDecisionsStored(t *testing.T, conn string, audits []harness.Audit) {
 	}
 }
 
-// bodies are the Event Hub envelopes of the audits, one event each.
-func bodies(audits []harness.Audit) [][]byte {
-	out := make([][]byte, len(audits))
+// batches are the Event Hub batches of the audits, one event each.
+func batches(audits []harness.Audit) []harness.HubBatch {
+	out := make([]harness.HubBatch, len(audits))
 	for i, a := range audits {
-		out[i] = harness.EventHubAudits(a)
+		out[i] = harness.AuditBatch(a)
 	}
 	return out
 }
-
-// tick is a timer invocation; ticks with the same next time are the same
-// tick redelivered.
-func tick(next time.Time) []byte { return harness.TimerEnvelope(next) }

@@ -2,7 +2,8 @@
 // Functions host does, for any test suite or benchmark to import: it builds
 // the binary once per process, starts it on a free port with
 // FUNCTIONS_CUSTOMHANDLER_PORT and polls GET / every 25 ms, posts host
-// envelopes (and redelivers failed ones, as Event Grid and Event Hub do),
+// envelopes (redelivering failed Event Grid deliveries, retrying Event Hub
+// batches under the function's retry policy, ticking the timer on schedule),
 // stops, kills and restarts it, reads its CPU time and memory from /proc,
 // and collects its JSON log lines. It also makes the envelopes of Event Hub
 // batches of Entra audit records, Event Grid events and timer ticks, and

@@ -135,13 +135,41 @@ func EventHubMessages(bodies ...[]byte) []byte {
 	return hostemu.EventHub(time.Now(), bodies...)
 }
 
-// EventHubAudits is EventHubBatch of AuditRecord(a) for each a.
+// EventHubAudits is EventHubBatch of AuditRecord(a) for each a: the first
+// try of AuditBatch(as...).
 func EventHubAudits(as ...Audit) []byte {
+	return AuditBatch(as...).Try(0, 0)
+}
+
+// HubBatch is one Event Hub batch as the host holds it: the same messages
+// go to the first try and to every retry of the function's retry policy
+// (DeliverEventHub).
+type HubBatch struct {
+	// Messages are the message bodies, each one message's text.
+	Messages [][]byte
+	// Enqueued is when the messages were enqueued; hostemu also makes it
+	// the envelope's Metadata.sys.UtcNow.
+	Enqueued time.Time
+}
+
+// AuditBatch is the batch of one message holding {"records":[...]}, the
+// AuditRecord of each a, the way the Entra diagnostic setting writes it.
+func AuditBatch(as ...Audit) HubBatch {
 	recs := make([]map[string]any, len(as))
 	for i, a := range as {
 		recs[i] = AuditRecord(a)
 	}
-	return EventHubBatch(recs...)
+	return HubBatch{Messages: [][]byte{mustJSON(map[string]any{"records": recs})}, Enqueued: time.Now()}
+}
+
+// Try is the envelope of try n of the batch: 0 is the first try (no
+// RetryContext), n > 0 retry n of a policy allowing maxRetries (the host's
+// Metadata.RetryContext {RetryCount: n, MaxRetryCount: maxRetries}).
+func (b HubBatch) Try(n, maxRetries int) []byte {
+	if n == 0 {
+		return hostemu.EventHub(b.Enqueued, b.Messages...)
+	}
+	return hostemu.EventHubRetry(b.Enqueued, n, maxRetries, b.Messages...)
 }
 
 // EventGridEnvelope is the Event Grid function's envelope for one event

@@ -169,16 +169,16 @@ type throughput struct {
 
 // thrRun is one run of events with many deliveries in flight.
 type thrRun struct {
-	events       int
-	wall         time.Duration
-	cpu          time.Duration // the handler's
-	benchCPU     time.Duration // this process (stand-in and host) meanwhile
-	othersCPU    time.Duration // every other process on the machine meanwhile
-	retries      int   // invocations the retry policy made after a failed try
-	leftPending  int   // batches answered 200 on the policy's last retry, their signals pending in the inbox
-	peakRSS      int64 // VmHWM after the run
-	maxAnon      int64 // largest RssAnon sampled during the run
-	maxFile      int64 // largest RssFile sampled during the run
+	events      int
+	wall        time.Duration
+	cpu         time.Duration // the handler's
+	benchCPU    time.Duration // this process (stand-in and host) meanwhile
+	othersCPU   time.Duration // every other process on the machine meanwhile
+	retries     int           // invocations the retry policy made after a failed try
+	leftPending int           // batches answered 200 on the policy's last retry, their signals pending in the inbox
+	peakRSS     int64         // VmHWM after the run
+	maxAnon     int64         // largest RssAnon sampled during the run
+	maxFile     int64         // largest RssFile sampled during the run
 }
 
 type floorRun struct {

@@ -62,7 +62,7 @@ type burstResult struct {
 	floorNeeded     int
 	retries         int // invocations that were retries of a failed try
 	leftPending     int // batches answered 200 on the last retry, their signals pending in the inbox
-	redriven        int // "pending signal decided" lines in the ticks' answers
+	redriven        int // "pending signal decided" lines in the ticks' answers (the re-drive takes every held signal)
 	sweeps, sweepOK int
 	problems        []string
 }
@@ -92,7 +92,7 @@ func (b *burstResult) markdown() string {
 	fmt.Fprintf(&s, "| Requests answered 429 | %d |\n", t.refused)
 	fmt.Fprintf(&s, "| Event invocations that were retries (retry policy) | %d |\n", b.retries)
 	fmt.Fprintf(&s, "| Batches answered 200 on the last retry, signals left pending in the inbox | %d |\n", b.leftPending)
-	fmt.Fprintf(&s, "| Pending signals decided by the timer's re-drive | %d |\n", b.redriven)
+	fmt.Fprintf(&s, "| Pending signals decided by the timer's re-drive (any held signal: also ones whose own invocation was in flight or awaiting a retry) | %d |\n", b.redriven)
 	fmt.Fprintf(&s, "| Timer ticks (succeeded) | %d (%d) |\n", b.sweeps, b.sweepOK)
 	if len(b.problems) == 0 {
 		fmt.Fprintf(&s, "| Disabling writes per service principal | exactly 1 for each of the %d |\n", b.apps)

@@ -187,8 +187,10 @@ func TestEventHubRetriesThenAcknowledges(t *testing.T) {
 		t.Fatalf("pending %v, want both signals", keys)
 	}
 	es, _ := b.List(context.Background())
-	if es[0].Attempts != 4 || es[0].LastError != "graph: 503 Service Unavailable" {
-		t.Errorf("entry %+v: want 4 attempts counted with the last error", es[0])
+	for _, e := range es {
+		if e.Attempts != 4 || e.LastError != "graph: 503 Service Unavailable" || !e.HandedOff {
+			t.Errorf("entry %+v: want 4 attempts counted with the last error, handed off to the timer", e)
+		}
 	}
 }
 

@@ -49,6 +49,8 @@ type Inbox interface {
 	Done(ctx context.Context, sig appwarden.Signal) error
 	// Failed notes a transient failure; the signal stays pending.
 	Failed(ctx context.Context, sig appwarden.Signal, cause error) error
+	// HandOff leaves a pending signal to the timer alone, at once.
+	HandOff(ctx context.Context, sig appwarden.Signal) error
 }
 
 // Server is the custom handler's HTTP side.
@@ -151,7 +153,7 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 			}
 		}
 		held := s.hold(ctx, log, batch.Signals)
-		pending := 0
+		var left []appwarden.Signal // held, not decided
 		work, cancel := context.WithTimeout(ctx, s.budget())
 		defer cancel()
 		for i, sig := range batch.Signals {
@@ -159,7 +161,7 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 			if work.Err() != nil {
 				sigLog.Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
 				status = http.StatusInternalServerError
-				pending++
+				left = append(left, sig)
 				safe = safe && held[i]
 				continue
 			}
@@ -170,15 +172,17 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 			}
 			sigLog.Error("transient failure; failing the invocation so it is retried", "error", err)
 			status = http.StatusInternalServerError
-			pending++
+			left = append(left, sig)
 			safe = safe && held[i]
 			s.settle(ctx, sigLog, sig, held[i], err)
 		}
-		if status != http.StatusOK && safe && pending > 0 && env != nil {
+		if status != http.StatusOK && safe && len(left) > 0 && env != nil {
 			if rc, ok := env.retryContext(); ok && rc.Last() {
 				// After the policy's last retry nothing redelivers this
-				// batch; every signal is pending, so acknowledge it.
-				log.Warn(fmt.Sprintf("last retry (%d of %d): %d signal(s) stay pending in the inbox; the timer will finish them", rc.RetryCount, rc.MaxRetryCount, pending))
+				// batch; every signal is pending, so acknowledge it and
+				// leave the signals to the timer.
+				s.handOff(ctx, log, left)
+				log.Warn(fmt.Sprintf("last retry (%d of %d): %d signal(s) stay pending in the inbox; the timer will finish them", rc.RetryCount, rc.MaxRetryCount, len(left)))
 				status = http.StatusOK
 			}
 		}
@@ -213,6 +217,21 @@ func (s *Server) hold(ctx context.Context, log *slog.Logger, sigs []appwarden.Si
 		held[i] = true
 	}
 	return held
+}
+
+// handOff leaves pending signals to the timer. A signal not marked is
+// still taken, once it has waited the inbox's minimum age.
+func (s *Server) handOff(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) {
+	for _, sig := range sigs {
+		if !s.Inbox.Keeps(sig) {
+			continue
+		}
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
+		if err := s.Inbox.HandOff(bctx, sig); err != nil {
+			log.Warn("could not hand the signal to the timer; it is taken once old enough", "dedupeKey", sig.DedupeKey, "error", err)
+		}
+		cancel()
+	}
 }
 
 // settle tells the inbox how a held signal ended. It runs on its own short

@@ -39,6 +39,13 @@ const (
 	// DefaultPerTick bounds how many pending signals one timer tick takes,
 	// so that a backlog cannot hold a tick past its budget.
 	DefaultPerTick = 50
+	// DefaultMinAge is how long a signal nobody handed off waits before the
+	// timer takes it: its own input is still being retried meanwhile (Event
+	// Hub's retry policy waits 5+10+20+40+60 s between its six tries; Event
+	// Grid redelivers from 10 s), and re-driving it then only spends Graph
+	// requests twice. A signal handed off (the last retry, a sweep that
+	// moved on) is taken at once.
+	DefaultMinAge = 3 * time.Minute
 )
 
 // Entry is one saved signal.
@@ -50,6 +57,9 @@ type Entry struct {
 	LastError string           `json:"lastError,omitempty"`
 	// Reason says why an expired entry was given up.
 	Reason string `json:"reason,omitempty"`
+	// HandedOff is set when nothing else will retry the signal: the timer
+	// takes it at the next tick.
+	HandedOff bool `json:"handedOff,omitempty"`
 }
 
 // Inbox is the pending-signal store.
@@ -57,8 +67,10 @@ type Inbox struct {
 	Store store.Store
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-	// MaxAge and PerTick default to DefaultMaxAge and DefaultPerTick.
+	// MaxAge, MinAge and PerTick default to DefaultMaxAge, DefaultMinAge
+	// and DefaultPerTick.
 	MaxAge  time.Duration
+	MinAge  time.Duration
 	PerTick int
 }
 
@@ -112,6 +124,18 @@ func (b *Inbox) Failed(ctx context.Context, sig appwarden.Signal, cause error) e
 	return b.replace(ctx, rec, e)
 }
 
+// HandOff marks a held signal as left to the timer alone: its input will
+// not come again (the last Event Hub retry was answered, or a sweep moved
+// past it), so the next tick takes it without waiting for MinAge.
+func (b *Inbox) HandOff(ctx context.Context, sig appwarden.Signal) error {
+	rec, e, ok, err := b.get(ctx, sig.DedupeKey)
+	if err != nil || !ok || e.HandedOff {
+		return err
+	}
+	e.HandedOff = true
+	return b.replace(ctx, rec, e)
+}
+
 func (b *Inbox) get(ctx context.Context, key string) (store.Record, Entry, bool, error) {
 	rec, ok, err := b.Store.Get(ctx, store.PartitionInbox, key)
 	if err != nil {
@@ -159,8 +183,9 @@ func (b *Inbox) List(ctx context.Context) ([]Entry, error) {
 	return out, nil
 }
 
-// Redrive takes the oldest pending signals (at most PerTick) through
-// process, removing each one it decides and counting a failure on the rest.
+// Redrive takes the oldest pending signals (at most PerTick) that were
+// handed off or have waited MinAge through process, removing each one it
+// decides and counting a failure on the rest.
 // A signal pending longer than MaxAge expires instead, with its last error
 // as the reason. It stops when ctx ends; the next tick goes on from there.
 // The error joins the failures, so that the tick reports them.
@@ -169,9 +194,12 @@ func (b *Inbox) Redrive(ctx context.Context, log *slog.Logger, process func(cont
 	if err != nil {
 		return err
 	}
-	maxAge, perTick := b.MaxAge, b.PerTick
+	maxAge, minAge, perTick := b.MaxAge, b.MinAge, b.PerTick
 	if maxAge <= 0 {
 		maxAge = DefaultMaxAge
+	}
+	if minAge <= 0 {
+		minAge = DefaultMinAge
 	}
 	if perTick <= 0 {
 		perTick = DefaultPerTick
@@ -179,7 +207,8 @@ func (b *Inbox) Redrive(ctx context.Context, log *slog.Logger, process func(cont
 	var errs []error
 	taken := 0
 	for _, e := range entries {
-		if e.State != Pending {
+		age := b.now().Sub(e.FirstSeen)
+		if e.State != Pending || (!e.HandedOff && age < minAge) {
 			continue
 		}
 		if taken == perTick || ctx.Err() != nil {
@@ -187,7 +216,7 @@ func (b *Inbox) Redrive(ctx context.Context, log *slog.Logger, process func(cont
 		}
 		taken++
 		sigLog := log.With("signal", string(e.Signal.Kind), "appId", e.Signal.AppID, "dedupeKey", e.Signal.DedupeKey)
-		if age := b.now().Sub(e.FirstSeen); age > maxAge {
+		if age > maxAge {
 			if err := b.expire(ctx, sigLog, e, age); err != nil {
 				errs = append(errs, err)
 			}

@@ -96,6 +96,7 @@ func TestRedriveOldestFirstBoundedPerTick(t *testing.T) {
 			}
 			c.at = c.at.Add(time.Second)
 		}
+		c.at = c.at.Add(inbox.DefaultMinAge)
 		var order []string
 		err := b.Redrive(ctx, quiet(), func(_ context.Context, _ *slog.Logger, s appwarden.Signal) error {
 			order = append(order, s.DedupeKey)
@@ -166,6 +167,9 @@ func TestRedriveStopsWithItsContext(t *testing.T) {
 		if err := b.Hold(ctx, sig(i)); err != nil {
 			t.Fatal(err)
 		}
+		if err := b.HandOff(ctx, sig(i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	calls := 0
 	err := b.Redrive(ctx, quiet(), func(context.Context, *slog.Logger, appwarden.Signal) error {
@@ -179,4 +183,42 @@ func TestRedriveStopsWithItsContext(t *testing.T) {
 	if calls != 1 || len(list(t, b)) != 2 {
 		t.Errorf("processed %d, %d left; want 1 and 2", calls, len(list(t, b)))
 	}
+}
+
+// TestYoungSignalsWaitUnlessHandedOff: a signal whose input is still being
+// retried is left to that retry until it has waited MinAge; one handed off
+// (nothing else will retry it) is taken at the next tick.
+func TestYoungSignalsWaitUnlessHandedOff(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		c := &clock{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+		b := &inbox.Inbox{Store: st, Now: c.now, MinAge: time.Minute}
+		for i := 1; i <= 2; i++ {
+			if err := b.Hold(ctx, sig(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.HandOff(ctx, sig(2)); err != nil {
+			t.Fatal(err)
+		}
+		var taken []string
+		process := func(_ context.Context, _ *slog.Logger, s appwarden.Signal) error {
+			taken = append(taken, s.DedupeKey)
+			return nil
+		}
+		c.at = c.at.Add(30 * time.Second)
+		if err := b.Redrive(ctx, quiet(), process); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(taken) != fmt.Sprint([]string{sig(2).DedupeKey}) {
+			t.Fatalf("took %v at 30 s, want only the handed-off signal", taken)
+		}
+		c.at = c.at.Add(time.Minute)
+		if err := b.Redrive(ctx, quiet(), process); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(taken) != fmt.Sprint([]string{sig(2).DedupeKey, sig(1).DedupeKey}) {
+			t.Fatalf("took %v after MinAge, want the other signal too", taken)
+		}
+	})
 }

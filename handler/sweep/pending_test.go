@@ -36,8 +36,8 @@ func TestFailedAppsGoPendingAndTheCursorMovesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 1 || es[0].Signal.AppID != recent[4].AppID || es[0].State != inbox.Pending || es[0].Attempts != 1 || es[0].LastError != boom.Error() {
-		t.Fatalf("inbox %+v, want the failed app pending with its error", es)
+	if len(es) != 1 || es[0].Signal.AppID != recent[4].AppID || es[0].State != inbox.Pending || es[0].Attempts != 1 || es[0].LastError != boom.Error() || !es[0].HandedOff {
+		t.Fatalf("inbox %+v, want the failed app pending with its error, handed off to the timer", es)
 	}
 }
 

@@ -33,6 +33,7 @@ type Feed interface {
 type Pending interface {
 	Hold(ctx context.Context, sig appwarden.Signal) error
 	Failed(ctx context.Context, sig appwarden.Signal, cause error) error
+	HandOff(ctx context.Context, sig appwarden.Signal) error
 }
 
 // Sweeper sweeps both feeds.
@@ -202,8 +203,9 @@ func (s *Sweeper) keep(ctx context.Context, log *slog.Logger, sig appwarden.Sign
 	if err := s.Pending.Hold(bg, sig); err != nil {
 		return errors.Join(cause, err)
 	}
-	if err := s.Pending.Failed(bg, sig, cause); err != nil {
-		log.Warn("could not count the failure of a pending app", "event", "sweep", "error", err)
+	// Nothing but the timer will come back to it: the cursor moves on.
+	if err := errors.Join(s.Pending.Failed(bg, sig, cause), s.Pending.HandOff(bg, sig)); err != nil {
+		log.Warn("could not note the failure of a pending app", "event", "sweep", "error", err)
 	}
 	log.Warn("app not decided; it stays pending in the inbox and the sweep moves on", "event", "sweep", "error", cause)
 	return nil

@@ -152,29 +152,9 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 				batch.Signals[i].Time, _ = env.utcNow()
 			}
 		}
-		held := s.hold(ctx, log, batch.Signals)
-		var left []appwarden.Signal // held, not decided
-		work, cancel := context.WithTimeout(ctx, s.budget())
-		defer cancel()
-		for i, sig := range batch.Signals {
-			sigLog := log.With("signal", string(sig.Kind), "appId", sig.AppID, "dedupeKey", sig.DedupeKey)
-			if work.Err() != nil {
-				sigLog.Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
-				status = http.StatusInternalServerError
-				left = append(left, sig)
-				safe = safe && held[i]
-				continue
-			}
-			err := s.Processor.Process(work, sigLog, sig)
-			if err == nil {
-				s.settle(ctx, sigLog, sig, held[i], nil)
-				continue
-			}
-			sigLog.Error("transient failure; failing the invocation so it is retried", "error", err)
-			status = http.StatusInternalServerError
-			left = append(left, sig)
-			safe = safe && held[i]
-			s.settle(ctx, sigLog, sig, held[i], err)
+		left, allHeld := s.work(ctx, log, batch.Signals)
+		if len(left) > 0 {
+			status, safe = http.StatusInternalServerError, safe && allHeld
 		}
 		if status != http.StatusOK && safe && len(left) > 0 && env != nil {
 			if rc, ok := env.retryContext(); ok && rc.Last() {
@@ -191,6 +171,32 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 		}
 		reply(w, status, out.all())
 	}
+}
+
+// work holds every signal in the inbox, then takes each through the
+// pipeline within the invocation's budget. It returns the signals left
+// undecided (a transient failure, or no time left) and whether all of those
+// are safely held.
+func (s *Server) work(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) (left []appwarden.Signal, held bool) {
+	saved := s.hold(ctx, log, sigs)
+	held = true
+	work, cancel := context.WithTimeout(ctx, s.budget())
+	defer cancel()
+	for i, sig := range sigs {
+		sigLog := log.With("signal", string(sig.Kind), "appId", sig.AppID, "dedupeKey", sig.DedupeKey)
+		if work.Err() != nil {
+			sigLog.Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
+			left, held = append(left, sig), held && saved[i]
+			continue
+		}
+		err := s.Processor.Process(work, sigLog, sig)
+		if err != nil {
+			sigLog.Error("transient failure; failing the invocation so it is retried", "error", err)
+			left, held = append(left, sig), held && saved[i]
+		}
+		s.settle(ctx, sigLog, sig, saved[i], err)
+	}
+	return left, held
 }
 
 func (s *Server) budget() time.Duration {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,7 @@ func (b *burstResult) markdown() string {
 		b.policy.Strategy, b.policy.MaxRetryCount, ms(b.policy.MinimumInterval), ms(b.policy.MaximumInterval))
 	fmt.Fprintf(&s, "again, and after the last retry it is gone; the handler answers that last retry 200 once every signal is pending in\n")
 	fmt.Fprintf(&s, "its inbox, for the timer to finish. The timer ticks every 30 s, one tick at a time, each re-driving the inbox and\n")
-	fmt.Fprintf(&s, "sweeping (each invocation bounded by host.json's 1-minute functionTimeout). The stand-in answers 429 (Retry-After:\n")
+	fmt.Fprintf(&s, "sweeping (each invocation's work bounded by the handler's 20 s budget). The stand-in answers 429 (Retry-After:\n")
 	fmt.Fprintf(&s, "until the next token) beyond a 50/s token bucket holding 50; every request inside a `$batch` takes a token.\n\n")
 	fmt.Fprintf(&s, "| | |\n|---|---:|\n")
 	fmt.Fprintf(&s, "| Every app contained after | %s |\n", ms(b.contained))
@@ -129,7 +130,7 @@ func runBurst(ctx context.Context, bin string, n, conc int) (*burstResult, error
 	start := time.Now()
 	// The timer: a tick every 30 s (the production schedule), never two at
 	// once (the host's timer trigger is a singleton), each bounded by
-	// functionTimeout; each re-drives the inbox, then sweeps.
+	// the handler's 20 s budget; each re-drives the inbox, then sweeps.
 	var redriven atomic.Int64
 	tp := harness.PlayTimer(p, 30*time.Second, func(r harness.Reply, _ error) {
 		for _, l := range r.Logs {
@@ -232,8 +233,9 @@ func bigMarkdown(rs []*bigResult) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "### Big tenant: a full sweep\n\n")
 	fmt.Fprintf(&s, "Every app is new to AppWarden (first sweep, created within the look-back), 1 in 100 is risky (contained), the\n")
-	fmt.Fprintf(&s, "rest benign; L = 0. The timer is invoked back to back, each invocation bounded by the 1-minute functionTimeout;\n")
-	fmt.Fprintf(&s, "the sweep's cursor (saved after every page) carries it across invocations.\n\n")
+	fmt.Fprintf(&s, "rest benign; L = 0. The timer is invoked back to back; each invocation's work is bounded by the handler's 20 s\n")
+	fmt.Fprintf(&s, "budget, the sweep's cursor (saved after every page) carries it across invocations, and an app an invocation\n")
+	fmt.Fprintf(&s, "could not decide waits in the inbox for the next tick. \"Sweep took\" runs until a tick leaves nothing pending.\n\n")
 	fmt.Fprintf(&s, "| Apps | State | Tenant built in | Sweep took | Rate | Invocations | Handler CPU | Peak RSS (VmHWM) | RSS at end | Largest answer (Logs lines) |\n")
 	fmt.Fprintf(&s, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
@@ -341,14 +343,17 @@ func runBig(ctx context.Context, bin string, n int, state string) (*bigResult, e
 		br.invocations++
 		br.replyBytes = max(br.replyBytes, len(r.Body))
 		br.replyLines = max(br.replyLines, len(r.Logs))
-		if err == nil && r.OK() {
+		// Done when a tick succeeds and leaves nothing pending: an app the
+		// sweep could not decide within an invocation's budget waits in
+		// the inbox, and the next tick's re-drive decides it.
+		if err == nil && r.OK() && !mentionsPending(r.Logs) {
 			break
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if time.Since(start) > 20*time.Minute {
-			return nil, errors.New("the sweep did not finish within 20 minutes")
+			return nil, errors.New("the sweep and its pending apps were not done within 20 minutes")
 		}
 	}
 	br.sweep = time.Since(start)
@@ -369,4 +374,10 @@ func runBig(ctx context.Context, bin string, n int, state string) (*bigResult, e
 	st := g.Stats()
 	br.requests = st.Requests
 	return br, nil
+}
+
+// mentionsPending reports whether a tick's Logs speak of signals pending in
+// the inbox: apps the sweep left there, or ones its re-drive took.
+func mentionsPending(logs []string) bool {
+	return slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "pending") })
 }

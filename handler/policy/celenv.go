@@ -20,7 +20,7 @@ const costLimit = 5_000_000
 //   - app: the App's JSON form as a map (every field present, see appValue);
 //   - now: the decision's time, a timestamp;
 //   - the policy's lists (list of string) and durations (duration);
-//   - the helper functions (see functions.go) and CEL's strings, lists,
+//   - the helper functions (see celfuncs.go) and CEL's strings, lists,
 //     sets and cel.bind extensions.
 //
 // Literal durations, timestamps and regular expressions are checked when

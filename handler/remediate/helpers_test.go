@@ -86,17 +86,19 @@ type storeKind struct {
 }
 
 // stores are the stores every scenario runs against: the in-memory one, and
-// Table Storage as Azurite serves it (one Azurite per top-level test; the
-// scenarios use distinct appIds, so they can share it). Azurite is started
-// here, on the test's own goroutine, because a missing emulator skips (or,
-// under CI, fails) the test.
+// Table Storage as Azurite serves it (one Azurite per top-level test,
+// started by the first azurite variant that opens it; the scenarios use
+// distinct appIds, so they can share it). Nothing starts Azurite before the
+// azurite variant asks for it, so the memory variants always run; where
+// Azurite is missing only the azurite variants skip (under CI, fail).
 func stores(t *testing.T) []storeKind {
 	t.Helper()
-	az := azurite.Start(t)
+	az := azurite.Share(t)
 	return []storeKind{
 		{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
 		{"azurite", func(st *testing.T) store.Store {
-			tbl, err := store.NewTableFromConnectionString(bg, az.ConnectionString())
+			st.Helper()
+			tbl, err := store.NewTableFromConnectionString(bg, az.Start(st).ConnectionString())
 			if err != nil {
 				st.Fatal(err)
 			}

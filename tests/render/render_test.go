@@ -26,6 +26,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/notify"
 	"github.com/appwarden/appwarden/handler/notify/notifytest"
+	"github.com/appwarden/appwarden/tests/ci"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/img/card-enforce.png from the enforce sample")
@@ -37,17 +38,11 @@ func root(t *testing.T) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// need skips a test when a tool is missing, except under CI, where a
-// missing tool is a failure.
+// need skips a test when a tool is missing, except under CI (CI=true),
+// where a missing tool is a failure.
 func need(t *testing.T, what string, err error) {
 	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s: %v (tests/run installs it)", what, err)
-	}
-	t.Skipf("%s: %v (tests/run installs it)", what, err)
+	ci.Missing(t, what, err)
 }
 
 func adaptiveCardsJS(t *testing.T) string {

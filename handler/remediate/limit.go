@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -58,15 +59,21 @@ func (r *Remediator) reserve(ctx context.Context, log *slog.Logger, app *appward
 	for _, rec := range recs {
 		if now.Sub(rec.Time) < time.Hour {
 			count++
-		} else {
-			_ = r.Store.Delete(ctx, partitionBudget, rec.Key) // out of the window
+		} else if err := r.Store.Delete(ctx, partitionBudget, rec.Key); err != nil {
+			// Out of the window, it no longer counts; the next count tries again.
+			log.Warn("could not delete an expired blast-radius budget record", "event", "limit", "key", rec.Key, "error", err)
 		}
 	}
 	if count <= r.MaxPerHour {
 		return true, nil
 	}
 	for _, c := range cs {
-		_ = r.Store.Delete(ctx, partitionBudget, strings.ToLower(app.AppID)+"|"+c.key)
+		key := strings.ToLower(app.AppID) + "|" + c.key
+		if err := r.Store.Delete(ctx, partitionBudget, key); err != nil {
+			// It counts against the hour for nothing until it ages out or an
+			// operator's reset deletes it.
+			log.Error("could not give back a refused blast-radius budget reservation", "event", "limit", "key", key, "error", err)
+		}
 	}
 	raw, _ := json.Marshal(tripRecord{At: now, AppID: app.AppID, Count: count, Limit: r.MaxPerHour})
 	first, err := r.Store.Put(ctx, store.Record{Partition: partitionLimits, Key: keyTripped, Kind: store.KindMarker, Time: now, Data: raw})
@@ -82,26 +89,45 @@ func (r *Remediator) reserve(ctx context.Context, log *slog.Logger, app *appward
 	return false, nil
 }
 
-// ResetLimit clears the tripped flag; by names the operator.
+// ResetLimit clears the tripped flag and the hour's budget records; by names
+// the operator. The flag is cleared only once every budget record is gone:
+// cleared over stale records, the limit would trip again at the next action.
+// A reset that could not delete them all returns an error and leaves the
+// flag set; running it again finishes it.
 func (r *Remediator) ResetLimit(ctx context.Context, by string) (bool, error) {
 	cur, found, err := r.Store.Get(ctx, partitionLimits, keyTripped)
-	if err != nil || !found {
-		return false, err
+	if err != nil {
+		return false, fmt.Errorf("remediate: reading the blast-radius flag: %w", err)
+	}
+	if !found {
+		return false, nil
 	}
 	var t tripRecord
+	// A flag whose record does not parse is cleared all the same; the reset
+	// record then says only who reset it.
 	_ = json.Unmarshal(cur.Data, &t)
 	t.ResetBy = by
 	raw, _ := json.Marshal(t)
 	now := r.now()
 	if _, err := r.Store.Put(ctx, store.Record{Partition: partitionLimits, Key: "reset|" + now.Format(time.RFC3339Nano), Kind: store.KindRelease, Time: now, Data: raw}); err != nil {
-		return false, err
+		return false, fmt.Errorf("remediate: recording the blast-radius reset: %w", err)
 	}
 	recs, err := r.Store.List(ctx, partitionBudget)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("remediate: listing the blast-radius budget: %w", err)
 	}
+	var errs []error
 	for _, rec := range recs {
-		_ = r.Store.Delete(ctx, partitionBudget, rec.Key)
+		if err := r.Store.Delete(ctx, partitionBudget, rec.Key); err != nil {
+			errs = append(errs, fmt.Errorf("budget record %s: %w", rec.Key, err))
+		}
 	}
-	return true, r.Store.Delete(ctx, partitionLimits, keyTripped)
+	if len(errs) > 0 {
+		return false, fmt.Errorf("remediate: the blast-radius flag stays set (run the reset again): deleting %d of %d budget records failed: %w",
+			len(errs), len(recs), errors.Join(errs...))
+	}
+	if err := r.Store.Delete(ctx, partitionLimits, keyTripped); err != nil {
+		return false, fmt.Errorf("remediate: clearing the blast-radius flag: %w", err)
+	}
+	return true, nil
 }

@@ -280,7 +280,7 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		return out, err
 	}
 	if !allowed {
-		r.unclaim(ctx, app, mine)
+		r.unclaim(ctx, log, app, mine)
 		out.Mode = appwarden.ModeAudit
 		out.Skipped = "blast-radius limit reached"
 		return r.record(ctx, log, app, fp, steps, out)
@@ -291,7 +291,7 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 	}
 	results, err := r.Graph.Apply(ctx, writes)
 	if err != nil {
-		r.unclaim(ctx, app, mine)
+		r.unclaim(ctx, log, app, mine)
 		return out, fmt.Errorf("remediate: applying %d writes: %w", len(writes), err)
 	}
 	var errs []error
@@ -299,7 +299,7 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		res := results[i]
 		ok := res.Err == nil || (res.Status == 404 && c.step.Write.Method == "DELETE") // already gone
 		if !ok {
-			r.unclaim(ctx, app, []claim{c}) // let the retry claim it again
+			r.unclaim(ctx, log, app, []claim{c}) // let the retry claim it again
 			errs = append(errs, fmt.Errorf("%s on %s: %w", c.step.Kind, c.step.Target, res.Err))
 			log.Error("action failed; the event will be redelivered and the action retried", "event", "action", "action", string(c.step.Kind), "target", c.step.Target, "error", res.Err)
 			continue
@@ -449,11 +449,14 @@ func (r *Remediator) isDone(ctx context.Context, appID, key string) bool {
 // unclaim gives claims up so that a retry can take them at once. It runs
 // even when ctx has ended (the invocation's budget cut the write short):
 // a claim left behind would hold every retry off until its lease ends.
-func (r *Remediator) unclaim(ctx context.Context, app *appwarden.App, cs []claim) {
+func (r *Remediator) unclaim(ctx context.Context, log *slog.Logger, app *appwarden.App, cs []claim) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	for _, c := range cs {
-		_ = r.Store.Delete(ctx, strings.ToLower(app.AppID), c.key)
+		if err := r.Store.Delete(ctx, strings.ToLower(app.AppID), c.key); err != nil {
+			log.Warn("could not give a claim up; a retry waits for its lease to end", "event", "action",
+				"action", string(c.step.Kind), "target", c.step.Target, "lease", r.lease().String(), "error", err)
+		}
 	}
 }
 

@@ -258,7 +258,9 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 	}
 	// Whatever else is due (earlier failures) gets a try in the time left.
 	if bctx.Err() == nil {
-		_ = n.flush(bctx, log, keys, false)
+		if err := n.flush(bctx, log, keys, false); err != nil {
+			log.Warn("earlier notifications stay queued: the outbox could not be read or updated", "event", "notify", "error", err.Error())
+		}
 	}
 	return nil
 }

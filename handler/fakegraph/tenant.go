@@ -2,6 +2,7 @@ package fakegraph
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"golang.org/x/sync/errgroup"
 )
 
 // Tenant is the directory state the stand-in serves: applications, service
@@ -712,34 +714,32 @@ func Load(r io.Reader) (*Tenant, error) {
 }
 
 // parseParallel parses a large array of objects on a few goroutines; all of
-// them have returned when it returns.
+// them have returned when it returns. The first malformed object stops the
+// others (the snapshot is refused whole).
 func parseParallel[T any](raws []json.RawMessage, f absser.ParsableFactory) ([]T, error) {
 	out := make([]T, len(raws))
-	errs := make([]error, len(raws))
 	workers := 4
 	if len(raws) < 256 {
 		workers = 1
 	}
-	var wg sync.WaitGroup
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(workers)
 	chunk := (len(raws) + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(raws))
-		if lo >= hi {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				out[i], errs[i] = parse[T](raws[i], f)
+	for lo := 0; lo < len(raws); lo += chunk {
+		hi := min(lo+chunk, len(raws))
+		g.Go(func() error {
+			for i := lo; i < hi && ctx.Err() == nil; i++ {
+				v, err := parse[T](raws[i], f)
+				if err != nil {
+					return fmt.Errorf("[%d]: %w", i, err)
+				}
+				out[i] = v
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("[%d]: %w", i, err)
-		}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/retry"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	jsonser "github.com/microsoft/kiota-serialization-json-go"
@@ -69,10 +70,13 @@ type response struct {
 	Body    json.RawMessage   `json:"body"`
 }
 
-func (r *response) retryAfter() time.Duration {
+// throttleWait is how long a throttled batch item asks to be left alone:
+// its own Retry-After (the items of a $batch carry their headers in the
+// body, not on the wire), or a second when it gives none.
+func (r *response) throttleWait() time.Duration {
 	for k, v := range r.Headers {
 		if strings.EqualFold(k, "Retry-After") {
-			if d, ok := retryAfter(v); ok {
+			if d, ok := retry.After(v, time.Now()); ok {
 				return d
 			}
 		}
@@ -113,12 +117,12 @@ func (c *Client) batch(ctx context.Context, reqs []request) (map[string]*respons
 			out[r.ID] = resp
 			if throttled(resp.Status) && attempt < c.retry.Attempts {
 				again = append(again, r)
-				wait = max(wait, min(resp.retryAfter(), c.retry.MaxWait))
+				wait = max(wait, min(resp.throttleWait(), c.retry.MaxWait))
 			}
 		}
 		if len(again) > 0 {
 			c.gate.hold(wait)
-			if err := sleep(ctx, wait); err != nil {
+			if err := retry.Sleep(ctx, wait); err != nil {
 				return nil, fmt.Errorf("graph: retrying %d throttled requests: %w", len(again), err)
 			}
 		}
@@ -262,34 +266,6 @@ func itemError(r *response, what string) error {
 	}
 	_ = json.Unmarshal(r.Body, &e)
 	return &StatusError{Status: r.Status, Code: e.Error.Code, Message: fmt.Sprintf("graph: %s: HTTP %d %s %s", what, r.Status, e.Error.Code, e.Error.Message)}
-}
-
-// sleep waits d, or less if ctx ends first. A wait that would end after
-// ctx's deadline is not begun: the invocation could not use what follows it,
-// and failing at once leaves it the time to answer (and be redelivered)
-// before its host gives up on it. Either way the error wraps
-// context.DeadlineExceeded or ctx's own error.
-func sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("graph: not waiting %s: %w", d, err)
-	}
-	if outlasts(ctx, d) {
-		return fmt.Errorf("graph: a wait of %s would outlast the invocation's deadline: %w", d, context.DeadlineExceeded)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("graph: waiting %s: %w", d, ctx.Err())
-	case <-t.C:
-		return nil
-	}
-}
-
-// outlasts reports whether waiting d would end after ctx's deadline.
-func outlasts(ctx context.Context, d time.Duration) bool {
-	deadline, ok := ctx.Deadline()
-	return ok && time.Until(deadline) < d
 }
 
 type (

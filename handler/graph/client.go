@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/appwarden/appwarden/handler/transport"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	auth "github.com/microsoft/kiota-authentication-azure-go"
@@ -32,7 +33,8 @@ type Options struct {
 	Credential azcore.TokenCredential
 	// Timeout bounds each HTTP request; the invocation's context bounds the whole.
 	Timeout time.Duration
-	// Transport is the wire transport; http.DefaultTransport when nil.
+	// Transport is the wire transport; transport.New() when nil, which keeps
+	// an idle connection for each request in flight.
 	Transport http.RoundTripper
 	// Retry bounds retries of replication lag and throttling.
 	Retry RetryPolicy
@@ -100,15 +102,7 @@ func New(opts Options) (*Client, error) {
 	c.gate = &gate{max: c.retry.MaxWait}
 	wire := opts.Transport
 	if wire == nil {
-		wire = http.DefaultTransport
-		// http.DefaultTransport keeps 2 idle connections per host: with
-		// the sweep's parallel resolutions most requests would open a new
-		// (TLS) connection to Graph. Keep enough for them.
-		if t, ok := wire.(*http.Transport); ok {
-			t = t.Clone()
-			t.MaxIdleConnsPerHost = 32
-			wire = t
-		}
+		wire = transport.New()
 	}
 	clientOpts := msgraphsdk.GetDefaultClientOptions()
 	middlewares := msgraphcore.GetDefaultMiddlewaresWithOptions(&clientOpts)

@@ -2,11 +2,12 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/retry"
 )
 
 // gate holds back the process's reads while Graph has asked it to back off.
@@ -38,7 +39,10 @@ func (g *gate) wait(ctx context.Context) error {
 	if d <= 0 {
 		return nil
 	}
-	return sleep(ctx, d)
+	if err := retry.Sleep(ctx, d); err != nil {
+		return fmt.Errorf("graph: reads held back by throttling: %w", err)
+	}
+	return nil
 }
 
 // gated is the transport side of the gate: it closes the gate when a whole
@@ -53,18 +57,9 @@ type gated struct {
 func (t *gated) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	if err == nil && throttled(resp.StatusCode) {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+		if d, ok := retry.After(resp.Header.Get("Retry-After"), time.Now()); ok {
 			t.gate.hold(d)
 		}
 	}
 	return resp, err
-}
-
-// retryAfter reads a Retry-After value in seconds (Graph's form).
-func retryAfter(v string) (time.Duration, bool) {
-	s, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || s < 0 {
-		return 0, false
-	}
-	return time.Duration(s) * time.Second, true
 }

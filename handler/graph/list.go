@@ -3,11 +3,11 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Whole-tenant listing for `handler snapshot export`: collections read as
@@ -63,31 +63,21 @@ func (c *Client) ReadCollections(ctx context.Context, paths []string, parallel i
 	if parallel < 1 {
 		parallel = 1
 	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
+	// The first failure cancels the other batches: the caller gets no
+	// result at all then, so what they would read is wasted.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
 	for start := 0; start < len(paths); start += 20 {
 		end := min(start+20, len(paths))
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return nil, ctx.Err()
+		if gctx.Err() != nil {
+			break
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := c.readChunk(ctx, paths, start, end, out); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
+		g.Go(func() error { return c.readChunk(gctx, paths, start, end, out) })
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil

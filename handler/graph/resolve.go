@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/retry"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 )
@@ -180,9 +181,9 @@ func (l *lag) absent(ctx context.Context, s Subject, what string) (deleted bool,
 		}
 	}
 	spent := c.now().Add(l.next).After(l.deadline)
-	cut := !spent && outlasts(ctx, l.next) // the invocation ends before the budget does
+	cut := !spent && retry.Outlasts(ctx, l.next) // the invocation ends before the budget does
 	if !spent && !cut {
-		if err := sleep(ctx, l.next); err != nil {
+		if err := retry.Sleep(ctx, l.next); err != nil {
 			return false, "", fmt.Errorf("graph: waiting for %s to appear: %w", what, err)
 		}
 		l.next = min(l.next*2, c.retry.LagMax)

@@ -367,7 +367,9 @@ func TestCrashedSender(t *testing.T) {
 	h := newHook(t)
 	h.setRespond(func(int, *http.Request) (int, http.Header) { return 500, nil })
 	c := &clock{}
-	n := newNotifier(st, h, c, func(o *notify.Options) { o.Budget = 200 * time.Millisecond })
+	// The budget leaves room for the webhook's pace (a post every 262.5 ms)
+	// between the failed post and the takeover's.
+	n := newNotifier(st, h, c, func(o *notify.Options) { o.Budget = 500 * time.Millisecond })
 	s := notifytest.FindingsOnly()
 	if err := n.Notify(ctx, quietLog(), s.App, s.Decision, s.Outcome); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/retry"
+	"golang.org/x/time/rate"
 )
 
 // Webhook posting: at most PostsPerWindow posts per window to one webhook
@@ -30,45 +33,22 @@ const (
 	maxInlineWait = 10 * time.Second
 )
 
-// limiter lets at most n posts start in any window: a post waits until the
-// n-th previous one is a window old. Slots are reserved under the lock, so
-// concurrent posters are serialized fairly.
-type limiter struct {
-	mu    sync.Mutex
-	n     int
-	per   time.Duration
-	slots []time.Time
+// newLimiter paces posts to one webhook: one every window/PostsPerWindow,
+// with a burst of one. Any window then holds at most PostsPerWindow posts
+// (a fifth needs 4 × 262.5 ms = one window after the first), where a
+// bucket of PostsPerWindow tokens would let nearly twice that into a second
+// after an idle spell. The limiter queues concurrent posters in order, and
+// its Wait refuses at once a slot that lies past the context's deadline.
+func newLimiter() *rate.Limiter {
+	return rate.NewLimiter(rate.Every(window/PostsPerWindow), 1)
 }
-
-func (l *limiter) wait(ctx context.Context) error {
-	l.mu.Lock()
-	now := time.Now()
-	slot := now
-	if len(l.slots) >= l.n {
-		if t := l.slots[len(l.slots)-l.n].Add(l.per); t.After(slot) {
-			slot = t
-		}
-	}
-	if dl, ok := ctx.Deadline(); ok && slot.After(dl) {
-		l.mu.Unlock()
-		return errRateLimited
-	}
-	l.slots = append(l.slots, slot)
-	if len(l.slots) > l.n {
-		l.slots = append(l.slots[:0], l.slots[len(l.slots)-l.n:]...)
-	}
-	l.mu.Unlock()
-	return sleep(ctx, time.Until(slot))
-}
-
-var errRateLimited = errors.New("the webhook's rate limit leaves no slot within the time budget")
 
 // limiters are shared by every Notifier in the process, per webhook URL.
-var limiters sync.Map // hash(url) -> *limiter
+var limiters sync.Map // hash(url) -> *rate.Limiter
 
-func limiterFor(u string) *limiter {
-	l, _ := limiters.LoadOrStore(hash(u), &limiter{n: PostsPerWindow, per: window})
-	return l.(*limiter)
+func limiterFor(u string) *rate.Limiter {
+	l, _ := limiters.LoadOrStore(hash(u), newLimiter())
+	return l.(*rate.Limiter)
 }
 
 // deliveryError is a failed delivery, already scrubbed of secrets. It does
@@ -87,7 +67,7 @@ type webhook struct {
 	channel string
 	url     string
 	client  *http.Client
-	lim     *limiter
+	lim     *rate.Limiter
 	scrub   *redactor
 }
 
@@ -96,7 +76,7 @@ type webhook struct {
 func (w *webhook) post(ctx context.Context, body []byte) error {
 	var last *deliveryError
 	for attempt := 1; ; attempt++ {
-		if err := w.lim.wait(ctx); err != nil {
+		if err := w.lim.Wait(ctx); err != nil {
 			if last != nil {
 				return last
 			}
@@ -116,10 +96,7 @@ func (w *webhook) post(ctx context.Context, body []byte) error {
 		if wait > maxInlineWait {
 			return last
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return last
-		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return last
 		}
 	}
@@ -153,7 +130,8 @@ func (w *webhook) once(ctx context.Context, body []byte) *deliveryError {
 	if text != "" {
 		text = ": " + clip(text, 200)
 	}
-	return w.fail(resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), time.Now()), !retryable, "HTTP %d%s", resp.StatusCode, text)
+	ra, _ := retry.After(resp.Header.Get("Retry-After"), time.Now()) // 0 when absent: post's own backoff
+	return w.fail(resp.StatusCode, ra, !retryable, "HTTP %d%s", resp.StatusCode, text)
 }
 
 func (w *webhook) fail(status int, ra time.Duration, permanent bool, format string, args ...any) *deliveryError {
@@ -177,26 +155,6 @@ func plainError(err error) string {
 	return err.Error()
 }
 
-// retryAfter reads Retry-After: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // backoff is exponential with full jitter in its upper half.
 func backoff(attempt int, first, cap time.Duration) time.Duration {
 	d := first
@@ -205,20 +163,6 @@ func backoff(attempt int, first, cap time.Duration) time.Duration {
 	}
 	d = min(d, cap)
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // redactor replaces every form of the secret URLs in a text by "[webhook]":

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/retry"
 	"github.com/appwarden/appwarden/handler/store"
 )
 
@@ -350,7 +351,7 @@ func (r *Remediator) awaitHeld(ctx context.Context, log *slog.Logger, app *appwa
 					break
 				}
 				if rec.Status == StatusClaimed && r.now().Before(rec.LeaseUntil) && !holderGone(rec.Owner) && wctx.Err() == nil {
-					if sleepCtx(wctx, 100*time.Millisecond) == nil {
+					if retry.Sleep(wctx, 100*time.Millisecond) == nil {
 						continue
 					}
 				}
@@ -360,17 +361,6 @@ func (r *Remediator) awaitHeld(ctx context.Context, log *slog.Logger, app *appwa
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // holderGone reports whether a claim's owner is a process of this host that

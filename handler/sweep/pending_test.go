@@ -3,8 +3,10 @@ package sweep_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/inbox"
@@ -63,4 +65,50 @@ type failingPuts struct{ store.Store }
 
 func (failingPuts) Put(context.Context, store.Record) (bool, error) {
 	return false, errors.New("state store unavailable")
+}
+
+// TestBudgetEndsMidPage: once the invocation's context has ended, the apps
+// of the page not yet started are not handled, but they still go pending
+// (as their failed handling would), and the sweep reports the context's end.
+func TestBudgetEndsMidPage(t *testing.T) {
+	tenant, _, recent := tenantWith(0, 6)
+	srv := serve(t, tenant, fakegraph.WithDeltaPageSize(10))
+	st := store.NewMemory()
+	h := &handled{}
+	s := newSweeper(client(t, srv), st, h)
+	s.Parallel = 1
+	pending := &inbox.Inbox{Store: st}
+	s.Pending = pending
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inner := s.Handle
+	s.Handle = func(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
+		cancel() // the budget runs out during the first app
+		if err := inner(ctx, log, sig); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	if _, err := s.Sweep(ctx, quiet); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if got := len(h.take()); got != 1 {
+		t.Errorf("%d apps handled after the context ended, want only the first", got)
+	}
+	es, err := pending.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, r := range recent {
+		want[r.AppID] = true
+	}
+	for _, e := range es {
+		if e.State == inbox.Pending && e.HandedOff {
+			delete(want, e.Signal.AppID)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("%d of %d apps neither handled nor pending: %v", len(want), len(recent), want)
+	}
 }

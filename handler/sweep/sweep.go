@@ -18,6 +18,7 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/store"
+	"golang.org/x/sync/errgroup"
 )
 
 // Feed is the delta source (graph.Client).
@@ -145,14 +146,18 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 	return st, err
 }
 
-// page processes one page's objects, a bounded number at a time.
+// page processes one page's objects, a bounded number at a time. Every
+// judged app is either handled or, when its handling fails, handed to
+// Pending; one app's failure does not stop the others (the group has no
+// shared context to cancel). Only what must fail the page (see keep) is
+// returned, all of it.
 func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page graph.DeltaPage, first bool, cutoff time.Time, st *Stats) error {
 	par := s.Parallel
 	if par <= 0 {
 		par = 8
 	}
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(par)
 	var mu sync.Mutex
 	var errs []error
 	seen := map[string]bool{}
@@ -172,22 +177,26 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page graph.DeltaPa
 		seen[o.AppID] = true
 		st.Judged++
 		sig := s.signal(o, first)
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			l := log.With("signal", string(sig.Kind), "appId", sig.AppID)
-			if err := s.Handle(ctx, l, sig); err != nil {
+			// Once ctx has ended (the invocation's budget is spent) an
+			// app is not started: it fails with ctx's error, as its
+			// handling would, and goes to Pending like any failure.
+			err := ctx.Err()
+			if err == nil {
+				err = s.Handle(ctx, l, sig)
+			}
+			if err != nil {
 				if err = s.keep(ctx, l, sig, err); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("sweep: %s %s: %w", o.Feed, o.AppID, err))
 					mu.Unlock()
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the goroutines return nil; their errors are in errs
 	return errors.Join(errs...)
 }
 

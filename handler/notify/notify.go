@@ -16,6 +16,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/store"
+	"github.com/appwarden/appwarden/handler/transport"
 )
 
 // Options configure a Notifier. Teams and Security are the revealed
@@ -118,7 +119,7 @@ func New(o Options) *Notifier {
 	}
 	client := o.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = &http.Client{Timeout: 10 * time.Second, Transport: transport.New()}
 	}
 	for ch, u := range map[string]string{ChannelTeams: strings.TrimSpace(o.Teams), ChannelSecurity: strings.TrimSpace(o.Security)} {
 		if u != "" {

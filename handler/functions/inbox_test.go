@@ -76,11 +76,11 @@ func TestHostEncodedFixtures(t *testing.T) {
 
 // flakyStore fails every Put while failPut is set (a state-store outage).
 type flakyStore struct {
-	store.Store
+	appwarden.Store
 	failPut bool
 }
 
-func (f *flakyStore) Put(ctx context.Context, r store.Record) (bool, error) {
+func (f *flakyStore) Put(ctx context.Context, r appwarden.Record) (bool, error) {
 	if f.failPut {
 		return false, errors.New("state store unavailable")
 	}
@@ -101,7 +101,7 @@ type checkingProcessor struct {
 
 func (p *checkingProcessor) Process(ctx context.Context, _ *slog.Logger, sig appwarden.Signal) error {
 	p.seen = append(p.seen, sig.DedupeKey)
-	if _, ok, err := p.inbox.Store.Get(ctx, store.PartitionInbox, sig.DedupeKey); !p.unheld && (err != nil || !ok) {
+	if _, ok, err := p.inbox.Store.Get(ctx, appwarden.PartitionInbox, sig.DedupeKey); !p.unheld && (err != nil || !ok) {
 		p.t.Errorf("signal %s is not in the inbox when work on it starts (err %v)", sig.DedupeKey, err)
 	}
 	if p.block {
@@ -126,7 +126,7 @@ func pendingKeys(t *testing.T, b *inbox.Inbox) []string {
 	return keys
 }
 
-func inboxHarness(t *testing.T, st store.Store, proc *checkingProcessor) (*harness, *inbox.Inbox) {
+func inboxHarness(t *testing.T, st appwarden.Store, proc *checkingProcessor) (*harness, *inbox.Inbox) {
 	h := newHarness(t)
 	b := &inbox.Inbox{Store: st}
 	proc.t, proc.inbox = t, b

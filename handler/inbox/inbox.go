@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // States of an inbox entry.
@@ -64,7 +63,7 @@ type Entry struct {
 
 // Inbox is the pending-signal store.
 type Inbox struct {
-	Store store.Store
+	Store appwarden.Store
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// MaxAge, MinAge and PerTick default to DefaultMaxAge, DefaultMinAge
@@ -97,7 +96,7 @@ func (b *Inbox) Hold(ctx context.Context, sig appwarden.Signal) error {
 	if err != nil {
 		return fmt.Errorf("inbox: encoding %s: %w", sig.DedupeKey, err)
 	}
-	if _, err := b.Store.Put(ctx, store.Record{Partition: store.PartitionInbox, Key: sig.DedupeKey, Kind: store.KindInbox, Time: at, Data: raw}); err != nil {
+	if _, err := b.Store.Put(ctx, appwarden.Record{Partition: appwarden.PartitionInbox, Key: sig.DedupeKey, Kind: appwarden.KindInbox, Time: at, Data: raw}); err != nil {
 		return fmt.Errorf("inbox: holding %s: %w", sig.DedupeKey, err)
 	}
 	return nil
@@ -105,7 +104,7 @@ func (b *Inbox) Hold(ctx context.Context, sig appwarden.Signal) error {
 
 // Done removes a decided signal.
 func (b *Inbox) Done(ctx context.Context, sig appwarden.Signal) error {
-	if err := b.Store.Delete(ctx, store.PartitionInbox, sig.DedupeKey); err != nil {
+	if err := b.Store.Delete(ctx, appwarden.PartitionInbox, sig.DedupeKey); err != nil {
 		return fmt.Errorf("inbox: removing decided %s: %w", sig.DedupeKey, err)
 	}
 	return nil
@@ -136,8 +135,8 @@ func (b *Inbox) HandOff(ctx context.Context, sig appwarden.Signal) error {
 	return b.replace(ctx, rec, e)
 }
 
-func (b *Inbox) get(ctx context.Context, key string) (store.Record, Entry, bool, error) {
-	rec, ok, err := b.Store.Get(ctx, store.PartitionInbox, key)
+func (b *Inbox) get(ctx context.Context, key string) (appwarden.Record, Entry, bool, error) {
+	rec, ok, err := b.Store.Get(ctx, appwarden.PartitionInbox, key)
 	if err != nil {
 		return rec, Entry{}, false, fmt.Errorf("inbox: reading %s: %w", key, err)
 	}
@@ -153,13 +152,13 @@ func (b *Inbox) get(ctx context.Context, key string) (store.Record, Entry, bool,
 
 // replace writes e over rec if nobody changed rec since it was read; a
 // conflict means another invocation got there first, which is fine.
-func (b *Inbox) replace(ctx context.Context, rec store.Record, e Entry) error {
+func (b *Inbox) replace(ctx context.Context, rec appwarden.Record, e Entry) error {
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("inbox: encoding %s: %w", rec.Key, err)
 	}
 	rec.Data = raw
-	if _, err := b.Store.Replace(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.Store.Replace(ctx, rec); err != nil && !errors.Is(err, appwarden.ErrConflict) && !errors.Is(err, appwarden.ErrNotFound) {
 		return fmt.Errorf("inbox: updating %s: %w", rec.Key, err)
 	}
 	return nil
@@ -167,7 +166,7 @@ func (b *Inbox) replace(ctx context.Context, rec store.Record, e Entry) error {
 
 // List returns every entry, oldest first.
 func (b *Inbox) List(ctx context.Context) ([]Entry, error) {
-	recs, err := b.Store.List(ctx, store.PartitionInbox)
+	recs, err := b.Store.List(ctx, appwarden.PartitionInbox)
 	if err != nil {
 		return nil, fmt.Errorf("inbox: listing: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 
 // stores runs each test on the in-memory store and on Table Storage
 // (Azurite), each variant reported on its own.
-func stores(t *testing.T, run func(t *testing.T, st store.Store)) {
+func stores(t *testing.T, run func(t *testing.T, st appwarden.Store)) {
 	t.Run("memory", func(t *testing.T) { run(t, store.NewMemory()) })
 	t.Run("table", func(t *testing.T) {
 		az := azurite.Start(t)
@@ -51,7 +51,7 @@ func list(t *testing.T, b *inbox.Inbox) []inbox.Entry {
 }
 
 func TestHoldIsIdempotentAndDoneRemoves(t *testing.T) {
-	stores(t, func(t *testing.T, st store.Store) {
+	stores(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		c := &clock{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 		b := &inbox.Inbox{Store: st, Now: c.now}
@@ -85,7 +85,7 @@ func TestHoldIsIdempotentAndDoneRemoves(t *testing.T) {
 // signals, oldest first; decided ones leave, failing ones stay with the
 // attempt counted.
 func TestRedriveOldestFirstBoundedPerTick(t *testing.T) {
-	stores(t, func(t *testing.T, st store.Store) {
+	stores(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		c := &clock{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 		b := &inbox.Inbox{Store: st, Now: c.now, PerTick: 3}
@@ -129,7 +129,7 @@ func TestRedriveOldestFirstBoundedPerTick(t *testing.T) {
 // TestExpiry: a signal pending longer than MaxAge is given up with the
 // reason kept, and never re-driven again.
 func TestExpiry(t *testing.T) {
-	stores(t, func(t *testing.T, st store.Store) {
+	stores(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		c := &clock{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 		b := &inbox.Inbox{Store: st, Now: c.now, MaxAge: time.Hour}
@@ -189,7 +189,7 @@ func TestRedriveStopsWithItsContext(t *testing.T) {
 // retried is left to that retry until it has waited MinAge; one handed off
 // (nothing else will retry it) is taken at the next tick.
 func TestYoungSignalsWaitUnlessHandedOff(t *testing.T) {
-	stores(t, func(t *testing.T, st store.Store) {
+	stores(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		c := &clock{time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 		b := &inbox.Inbox{Store: st, Now: c.now, MinAge: time.Minute}

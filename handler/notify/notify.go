@@ -15,14 +15,13 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/transport"
 )
 
 // Options configure a Notifier. Teams and Security are the revealed
 // webhook URLs (config.Secret.Reveal()); either may be empty.
 type Options struct {
-	Store store.Store
+	Store appwarden.Store
 	// Teams is the owners' channel webhook (APPWARDEN_TEAMS_WEBHOOK_URL).
 	Teams string
 	// Security is the security team's webhook
@@ -58,7 +57,7 @@ type Options struct {
 
 // Notifier implements pipeline.Notifier and remediate.Alerter.
 type Notifier struct {
-	store       store.Store
+	store       appwarden.Store
 	hooks       map[string]*webhook
 	teams       bool
 	security    bool
@@ -236,7 +235,7 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 		if err != nil {
 			return err
 		}
-		if _, err := n.store.Put(ctx, store.Record{Partition: PartitionNotified, Key: seen, Kind: store.KindMarker, Time: now}); err != nil {
+		if _, err := n.store.Put(ctx, appwarden.Record{Partition: PartitionNotified, Key: seen, Kind: appwarden.KindMarker, Time: now}); err != nil {
 			return fmt.Errorf("notify: recording the findings of %s: %w", app.AppID, err)
 		}
 		if inserted {

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"log/slog"
 	"time"
 
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // Outbox partitions: pending notifications, and markers of what was
@@ -60,9 +60,9 @@ type mailPayload struct {
 	HTML    string   `json:"html"`
 }
 
-func (n *Notifier) record(key string, e entry, etag string) store.Record {
+func (n *Notifier) record(key string, e entry, etag string) appwarden.Record {
 	raw, _ := json.Marshal(e)
-	return store.Record{Partition: PartitionOutbox, Key: key, Kind: store.KindNotice, Time: e.Created, Data: raw, ETag: etag}
+	return appwarden.Record{Partition: PartitionOutbox, Key: key, Kind: appwarden.KindNotice, Time: e.Created, Data: raw, ETag: etag}
 }
 
 // enqueue writes the entry unless one with the same key exists.
@@ -129,7 +129,7 @@ func (n *Notifier) deliver(ctx context.Context, log *slog.Logger, key string, fo
 	e.Status, e.Owner, e.LeaseUntil = StatusClaimed, n.owner, now.Add(n.lease)
 	e.Attempts++
 	etag, err := n.store.Replace(book, n.record(key, e, rec.ETag))
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, appwarden.ErrConflict) || errors.Is(err, appwarden.ErrNotFound) {
 		return resultSkipped, nil
 	}
 	if err != nil {
@@ -142,7 +142,7 @@ func (n *Notifier) deliver(ctx context.Context, log *slog.Logger, key string, fo
 	if sendErr == nil {
 		n.setDown(e.Channel, 0)
 		e.Status, e.Owner, e.LeaseUntil, e.Delivered, e.LastError = StatusDelivered, "", time.Time{}, now, ""
-		if _, err := n.store.Replace(book, n.record(key, e, etag)); err != nil && !errors.Is(err, store.ErrConflict) {
+		if _, err := n.store.Replace(book, n.record(key, e, etag)); err != nil && !errors.Is(err, appwarden.ErrConflict) {
 			log.Warn("notification delivered but not marked in the outbox", append(attrs, "error", err.Error())...)
 		}
 		log.Info("notification delivered", attrs...)
@@ -165,7 +165,7 @@ func (n *Notifier) deliver(ctx context.Context, log *slog.Logger, key string, fo
 	} else {
 		log.Warn("notification not delivered; it waits in the outbox and will be retried", append(attrs, "error", msg, "nextAttempt", e.NextAttempt)...)
 	}
-	if _, err := n.store.Replace(book, n.record(key, e, etag)); err != nil && !errors.Is(err, store.ErrConflict) {
+	if _, err := n.store.Replace(book, n.record(key, e, etag)); err != nil && !errors.Is(err, appwarden.ErrConflict) {
 		return resultFailed, fmt.Errorf("notify: recording the failed attempt of %s: %w", key, err)
 	}
 	return resultFailed, nil
@@ -174,7 +174,7 @@ func (n *Notifier) deliver(ctx context.Context, log *slog.Logger, key string, fo
 // finish records the delivered marker, then removes the outbox entry.
 func (n *Notifier) finish(ctx context.Context, key string, e entry) error {
 	raw, _ := json.Marshal(map[string]any{"channel": e.Channel, "appId": e.AppID, "fingerprint": e.Fingerprint, "delivered": e.Delivered, "attempts": e.Attempts})
-	if _, err := n.store.Put(ctx, store.Record{Partition: PartitionNotified, Key: key, Kind: store.KindNotice, Time: e.Delivered, Data: raw}); err != nil {
+	if _, err := n.store.Put(ctx, appwarden.Record{Partition: PartitionNotified, Key: key, Kind: appwarden.KindNotice, Time: e.Delivered, Data: raw}); err != nil {
 		return fmt.Errorf("notify: marking %s delivered: %w", key, err)
 	}
 	return n.store.Delete(ctx, PartitionOutbox, key)

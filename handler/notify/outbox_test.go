@@ -127,7 +127,7 @@ func (c *clock) Advance(d time.Duration) {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // forEachStore runs a test against the in-memory store and Azurite.
-func forEachStore(t *testing.T, fn func(t *testing.T, st store.Store)) {
+func forEachStore(t *testing.T, fn func(t *testing.T, st appwarden.Store)) {
 	t.Run("memory", func(t *testing.T) { fn(t, store.NewMemory()) })
 	t.Run("azurite", func(t *testing.T) {
 		if testing.Short() {
@@ -142,7 +142,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, st store.Store)) {
 	})
 }
 
-func newNotifier(st store.Store, h *hook, c *clock, extra func(*notify.Options)) *notify.Notifier {
+func newNotifier(st appwarden.Store, h *hook, c *clock, extra func(*notify.Options)) *notify.Notifier {
 	o := notify.Options{Store: st, Teams: h.url(), MinSeverity: appwarden.SeverityMedium, Now: c.Now, Budget: 2 * time.Second}
 	if extra != nil {
 		extra(&o)
@@ -150,7 +150,7 @@ func newNotifier(st store.Store, h *hook, c *clock, extra func(*notify.Options))
 	return notify.New(o)
 }
 
-func outboxLen(t *testing.T, st store.Store) int {
+func outboxLen(t *testing.T, st appwarden.Store) int {
 	t.Helper()
 	recs, err := st.List(context.Background(), notify.PartitionOutbox)
 	if err != nil {
@@ -162,7 +162,7 @@ func outboxLen(t *testing.T, st store.Store) int {
 // TestTeamsDownThenUp: a notification that cannot be delivered waits in the
 // outbox, Notify does not fail, and Flush delivers it exactly once.
 func TestTeamsDownThenUp(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		h := newHook(t)
 		h.setRespond(func(int, *http.Request) (int, http.Header) { return 500, nil })
@@ -221,7 +221,7 @@ func TestTeamsDownThenUp(t *testing.T) {
 
 // TestDuplicates: the same decision notified three times is posted once.
 func TestDuplicates(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		h := newHook(t)
 		n := newNotifier(st, h, &clock{}, nil)
@@ -259,7 +259,7 @@ func TestDuplicates(t *testing.T) {
 // notification is still delivered exactly once, and no second ever sees
 // more than four posts.
 func TestThrottleStorm(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		h := newHook(t)
 		stormUntil := time.Now().Add(1500 * time.Millisecond)
@@ -322,7 +322,7 @@ func TestThrottleStorm(t *testing.T) {
 // TestTwoInstances: two Notifiers (two function instances) sharing one
 // store and receiving the same decision at once post it once.
 func TestTwoInstances(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	forEachStore(t, func(t *testing.T, st appwarden.Store) {
 		ctx := context.Background()
 		h := newHook(t)
 		slow := make(chan struct{})
@@ -397,9 +397,9 @@ func TestCrashedSender(t *testing.T) {
 }
 
 // failingStore fails every write.
-type failingStore struct{ store.Store }
+type failingStore struct{ appwarden.Store }
 
-func (failingStore) Put(context.Context, store.Record) (bool, error) {
+func (failingStore) Put(context.Context, appwarden.Record) (bool, error) {
 	return false, errors.New("table storage unavailable")
 }
 

@@ -84,7 +84,7 @@ func (w *world) decisions(t *testing.T, appID string) []appwarden.App {
 	}
 	var out []appwarden.App
 	for _, e := range h {
-		if e.Kind != store.KindDecision {
+		if e.Kind != appwarden.KindDecision {
 			continue
 		}
 		var rec struct {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/retry"
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // Graph applies writes; main adapts the Graph client to it.
@@ -41,7 +40,7 @@ type Alerter interface {
 // Remediator applies decisions.
 type Remediator struct {
 	Graph Graph
-	Store store.Store
+	Store appwarden.Store
 	Guard appwarden.Guard
 	// MaxPerHour is the blast-radius limit on enforce actions per rolling
 	// hour, across instances.
@@ -228,7 +227,7 @@ func (r *Remediator) put(ctx context.Context, appID, key string, rec record) (bo
 	if err != nil {
 		return false, err
 	}
-	ok, err := r.Store.Put(ctx, store.Record{Partition: strings.ToLower(appID), Key: key, Kind: store.KindAction, Time: rec.At, Data: raw})
+	ok, err := r.Store.Put(ctx, appwarden.Record{Partition: strings.ToLower(appID), Key: key, Kind: appwarden.KindAction, Time: rec.At, Data: raw})
 	if err != nil {
 		return false, fmt.Errorf("remediate: recording %s: %w", key, err)
 	}
@@ -240,7 +239,7 @@ func (r *Remediator) replace(ctx context.Context, appID, key, etag string, rec r
 	if err != nil {
 		return "", err
 	}
-	return r.Store.Replace(ctx, store.Record{Partition: strings.ToLower(appID), Key: key, Kind: store.KindAction, Time: rec.At, Data: raw, ETag: etag})
+	return r.Store.Replace(ctx, appwarden.Record{Partition: strings.ToLower(appID), Key: key, Kind: appwarden.KindAction, Time: rec.At, Data: raw, ETag: etag})
 }
 
 // claim is a step this instance owns, with the ETag of its claim record.
@@ -310,7 +309,7 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		if _, err := r.replace(ctx, app.AppID, c.key, c.etag, c.rec); err != nil {
 			// Another instance that read the app after this write saw the
 			// change in Graph and settled the claim as done first: so it is.
-			if !errors.Is(err, store.ErrConflict) || !r.isDone(ctx, app.AppID, c.key) {
+			if !errors.Is(err, appwarden.ErrConflict) || !r.isDone(ctx, app.AppID, c.key) {
 				errs = append(errs, fmt.Errorf("recording %s on %s as done: %w", c.step.Kind, c.step.Target, err))
 				continue
 			}
@@ -417,7 +416,7 @@ func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s
 	// holder died: take it over, if nobody else does first.
 	rec.Attempts = old.Attempts + 1
 	tag, err := r.replace(ctx, app.AppID, key, cur.ETag, rec)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, appwarden.ErrConflict) {
 		return nil, nil, nil
 	}
 	if err != nil {
@@ -479,7 +478,7 @@ func (r *Remediator) settle(ctx context.Context, log *slog.Logger, app *appwarde
 		}
 		ar.Status, ar.Owner, ar.LeaseUntil = StatusDone, "", time.Time{}
 		ar.Note = strings.TrimSpace(ar.Note + " (observed applied in Graph)")
-		if _, err := r.replace(ctx, app.AppID, sr.Key, sr.ETag, ar); err != nil && !errors.Is(err, store.ErrConflict) {
+		if _, err := r.replace(ctx, app.AppID, sr.Key, sr.ETag, ar); err != nil && !errors.Is(err, appwarden.ErrConflict) {
 			return err
 		}
 		log.Info("claim settled: Graph already shows the change", "event", "action", "action", string(ar.Kind), "target", ar.Target)

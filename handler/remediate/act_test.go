@@ -452,9 +452,9 @@ func TestDuplicatesActOnce(t *testing.T) {
 			var decisions []decisionEntry
 			for _, e := range hist {
 				switch e.Kind {
-				case store.KindSignal:
+				case appwarden.KindSignal:
 					signals++
-				case store.KindDecision:
+				case appwarden.KindDecision:
 					var de decisionEntry
 					if err := json.Unmarshal(e.Data, &de); err != nil {
 						t.Fatal(err)
@@ -821,7 +821,7 @@ func TestSettledByAnotherInstance(t *testing.T) {
 
 // countingStore counts the calls made to a store.
 type countingStore struct {
-	store.Store
+	appwarden.Store
 	mu    sync.Mutex
 	calls []string
 }
@@ -832,22 +832,22 @@ func (c *countingStore) note(op, partition string) {
 	c.calls = append(c.calls, op+" "+partition)
 }
 
-func (c *countingStore) Put(ctx context.Context, r store.Record) (bool, error) {
+func (c *countingStore) Put(ctx context.Context, r appwarden.Record) (bool, error) {
 	c.note("put", r.Partition)
 	return c.Store.Put(ctx, r)
 }
 
-func (c *countingStore) Get(ctx context.Context, p, k string) (store.Record, bool, error) {
+func (c *countingStore) Get(ctx context.Context, p, k string) (appwarden.Record, bool, error) {
 	c.note("get", p)
 	return c.Store.Get(ctx, p, k)
 }
 
-func (c *countingStore) Replace(ctx context.Context, r store.Record) (string, error) {
+func (c *countingStore) Replace(ctx context.Context, r appwarden.Record) (string, error) {
 	c.note("replace", r.Partition)
 	return c.Store.Replace(ctx, r)
 }
 
-func (c *countingStore) List(ctx context.Context, p string) ([]store.Record, error) {
+func (c *countingStore) List(ctx context.Context, p string) ([]appwarden.Record, error) {
 	c.note("list", p)
 	return c.Store.List(ctx, p)
 }

@@ -82,7 +82,7 @@ func (a *countingAlerter) Messages() []string {
 // storeKind opens a state store for a subtest.
 type storeKind struct {
 	name string
-	open func(t *testing.T) store.Store
+	open func(t *testing.T) appwarden.Store
 }
 
 // stores are the stores every scenario runs against: the in-memory one, and
@@ -95,8 +95,8 @@ func stores(t *testing.T) []storeKind {
 	t.Helper()
 	az := azurite.Share(t)
 	return []storeKind{
-		{"memory", func(*testing.T) store.Store { return store.NewMemory() }},
-		{"azurite", func(st *testing.T) store.Store {
+		{"memory", func(*testing.T) appwarden.Store { return store.NewMemory() }},
+		{"azurite", func(st *testing.T) appwarden.Store {
 			st.Helper()
 			tbl, err := store.NewTableFromConnectionString(bg, az.Start(st).ConnectionString())
 			if err != nil {
@@ -113,13 +113,13 @@ type world struct {
 	srv    *fakegraph.Server
 	tenant *fakegraph.Tenant
 	graph  *graph.Client
-	store  store.Store
+	store  appwarden.Store
 	rem    *remediate.Remediator
 	logs   *appwardentest.LogBuffer
 	log    *slog.Logger
 }
 
-func newWorld(t *testing.T, st store.Store) *world {
+func newWorld(t *testing.T, st appwarden.Store) *world {
 	t.Helper()
 	tenant := fakegraph.NewTenant(tenantID)
 	tenant.AddMicrosoftGraph()
@@ -235,7 +235,7 @@ func (w *world) actions(appID string) []storedAction {
 	}
 	var out []storedAction
 	for _, r := range recs {
-		if r.Kind != store.KindAction {
+		if r.Kind != appwarden.KindAction {
 			continue
 		}
 		var a storedAction

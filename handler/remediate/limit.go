@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // Partitions of the blast-radius limit: one record per enforce action in
@@ -47,7 +46,7 @@ func (r *Remediator) reserve(ctx context.Context, log *slog.Logger, app *appward
 	}
 	now := r.now()
 	for _, c := range cs {
-		if _, err := r.Store.Put(ctx, store.Record{Partition: partitionBudget, Key: strings.ToLower(app.AppID) + "|" + c.key, Kind: store.KindMarker, Time: now}); err != nil {
+		if _, err := r.Store.Put(ctx, appwarden.Record{Partition: partitionBudget, Key: strings.ToLower(app.AppID) + "|" + c.key, Kind: appwarden.KindMarker, Time: now}); err != nil {
 			return false, fmt.Errorf("remediate: reserving budget: %w", err)
 		}
 	}
@@ -76,7 +75,7 @@ func (r *Remediator) reserve(ctx context.Context, log *slog.Logger, app *appward
 		}
 	}
 	raw, _ := json.Marshal(tripRecord{At: now, AppID: app.AppID, Count: count, Limit: r.MaxPerHour})
-	first, err := r.Store.Put(ctx, store.Record{Partition: partitionLimits, Key: keyTripped, Kind: store.KindMarker, Time: now, Data: raw})
+	first, err := r.Store.Put(ctx, appwarden.Record{Partition: partitionLimits, Key: keyTripped, Kind: appwarden.KindMarker, Time: now, Data: raw})
 	if err != nil {
 		return false, fmt.Errorf("remediate: tripping the blast-radius flag: %w", err)
 	}
@@ -109,7 +108,7 @@ func (r *Remediator) ResetLimit(ctx context.Context, by string) (bool, error) {
 	t.ResetBy = by
 	raw, _ := json.Marshal(t)
 	now := r.now()
-	if _, err := r.Store.Put(ctx, store.Record{Partition: partitionLimits, Key: "reset|" + now.Format(time.RFC3339Nano), Kind: store.KindRelease, Time: now, Data: raw}); err != nil {
+	if _, err := r.Store.Put(ctx, appwarden.Record{Partition: partitionLimits, Key: "reset|" + now.Format(time.RFC3339Nano), Kind: appwarden.KindRelease, Time: now, Data: raw}); err != nil {
 		return false, fmt.Errorf("remediate: recording the blast-radius reset: %w", err)
 	}
 	recs, err := r.Store.List(ctx, partitionBudget)

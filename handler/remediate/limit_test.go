@@ -14,7 +14,7 @@ import (
 // budgetDeleteFails is a store whose deletes of blast-radius budget records
 // fail while failing is set.
 type budgetDeleteFails struct {
-	store.Store
+	appwarden.Store
 	failing atomic.Bool
 }
 

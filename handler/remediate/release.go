@@ -4,10 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"strings"
 	"time"
-
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // Release is what `handler release` did.
@@ -57,7 +56,7 @@ func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Rel
 	var writes []Write
 	fps := map[string]bool{}
 	for _, sr := range recs {
-		if sr.Kind != store.KindAction || !strings.HasPrefix(sr.Key, "action|") {
+		if sr.Kind != appwarden.KindAction || !strings.HasPrefix(sr.Key, "action|") {
 			continue
 		}
 		var ar record
@@ -102,12 +101,12 @@ func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Rel
 	}
 	raw, _ := json.Marshal(rel)
 	for _, fp := range rel.Fingerprints {
-		if _, err := r.Store.Replace(ctx, store.Record{Partition: rel.AppID, Key: "release|" + fp, Kind: store.KindRelease, Time: rel.At, Data: raw}); err != nil {
+		if _, err := r.Store.Replace(ctx, appwarden.Record{Partition: rel.AppID, Key: "release|" + fp, Kind: appwarden.KindRelease, Time: rel.At, Data: raw}); err != nil {
 			return rel, fmt.Errorf("remediate: recording release: %w", err)
 		}
 	}
 	if len(rel.Fingerprints) == 0 {
-		if _, err := r.Store.Put(ctx, store.Record{Partition: rel.AppID, Key: "release|none|" + rel.At.Format(time.RFC3339Nano), Kind: store.KindRelease, Time: rel.At, Data: raw}); err != nil {
+		if _, err := r.Store.Put(ctx, appwarden.Record{Partition: rel.AppID, Key: "release|none|" + rel.At.Format(time.RFC3339Nano), Kind: appwarden.KindRelease, Time: rel.At, Data: raw}); err != nil {
 			return rel, err
 		}
 	}

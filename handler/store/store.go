@@ -1,74 +1,38 @@
-// Package store keeps AppWarden's state: the audit trail (signals,
-// decisions, actions, releases, poison), dedupe markers, and sweep cursors.
-// Every write that guards against doing something twice is conditional:
-// Put inserts only if absent, Replace only if the ETag still matches.
-//
-// Memory is the embedded default; the Table Storage adapter (Azurite in
-// tests) implements the same interface and passes the same contract suite.
+// Package store holds the state store's adapters: Memory, the embedded
+// default, and Table (Azure Table Storage; Azurite in tests). Both satisfy
+// appwarden.Store, the domain's port, and pass the same contract suite
+// (storetest).
 package store
 
-import (
-	"context"
-	"encoding/json"
-	"errors"
-	"time"
+import "github.com/appwarden/appwarden/handler/appwarden"
+
+// The domain's state types, named here too for the adapters' own code.
+type (
+	// Record is appwarden.Record.
+	Record = appwarden.Record
+	// Store is appwarden.Store.
+	Store = appwarden.Store
 )
 
-// Record is one stored entity. Partition groups records that are read
-// together (an app's history, the poison list); Key orders them inside it.
-type Record struct {
-	Partition string          `json:"partition"`
-	Key       string          `json:"key"`
-	Kind      string          `json:"kind"`
-	Time      time.Time       `json:"time"`
-	Data      json.RawMessage `json:"data,omitempty"`
-	// ETag is set by the store on read and checked by Replace.
-	ETag string `json:"-"`
-}
-
-// Record kinds.
+// Record kinds and partitions, as the domain defines them.
 const (
-	KindSignal   = "signal"
-	KindPoison   = "poison"
-	KindDecision = "decision"
-	KindAction   = "action"
-	KindRelease  = "release"
-	KindNotice   = "notification"
-	KindCursor   = "cursor"
-	KindMarker   = "marker"
-	// KindInbox is a signal saved before work on it starts, until it is
-	// decided (then deleted) or expires (then kept, with the reason).
-	KindInbox = "inbox"
+	KindSignal       = appwarden.KindSignal
+	KindPoison       = appwarden.KindPoison
+	KindDecision     = appwarden.KindDecision
+	KindAction       = appwarden.KindAction
+	KindRelease      = appwarden.KindRelease
+	KindNotice       = appwarden.KindNotice
+	KindCursor       = appwarden.KindCursor
+	KindMarker       = appwarden.KindMarker
+	KindInbox        = appwarden.KindInbox
+	PartitionPoison  = appwarden.PartitionPoison
+	PartitionCursors = appwarden.PartitionCursors
+	PartitionDedupe  = appwarden.PartitionDedupe
+	PartitionInbox   = appwarden.PartitionInbox
 )
 
-// ErrConflict is returned by Replace when the record changed since it was read.
-var ErrConflict = errors.New("store: record changed since it was read (ETag mismatch)")
-
-// ErrNotFound is returned by Replace when there is nothing to replace.
-var ErrNotFound = errors.New("store: record not found")
-
-// Store is the state store's contract.
-type Store interface {
-	// Put inserts rec unless a record with the same Partition and Key exists.
-	// It reports whether it inserted.
-	Put(ctx context.Context, rec Record) (bool, error)
-	// Get reads one record.
-	Get(ctx context.Context, partition, key string) (Record, bool, error)
-	// Replace overwrites a record if its ETag still matches (an empty ETag
-	// inserts or overwrites unconditionally). It returns the new ETag.
-	Replace(ctx context.Context, rec Record) (string, error)
-	// List returns a partition's records in key order.
-	List(ctx context.Context, partition string) ([]Record, error)
-	// Delete removes a record; deleting what is absent is not an error.
-	Delete(ctx context.Context, partition, key string) error
-}
-
-// Partitions that are not an appId.
-const (
-	PartitionPoison  = "_poison"
-	PartitionCursors = "_cursors"
-	// PartitionDedupe holds one marker per signal's dedupe key.
-	PartitionDedupe = "_dedupe"
-	// PartitionInbox holds the signals not yet decided (`history --app _inbox`).
-	PartitionInbox = "_inbox"
+// The domain's errors.
+var (
+	ErrConflict = appwarden.ErrConflict
+	ErrNotFound = appwarden.ErrNotFound
 )

@@ -13,7 +13,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/graph"
-	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/sweep"
 )
 
@@ -150,18 +149,18 @@ func idsOf(apps ...[]fakegraph.IDs) []string {
 	return out
 }
 
-func newSweeper(c *graph.Client, st store.Store, h *handled) *sweep.Sweeper {
+func newSweeper(c *graph.Client, st appwarden.Store, h *handled) *sweep.Sweeper {
 	return &sweep.Sweeper{Feed: c, Store: st, Handle: h.Handle, Lookback: lookback, Parallel: 4}
 }
 
 // cursorOf reads a feed's persisted cursor.
-func cursorOf(t *testing.T, st store.Store, feed string) (link string, baselined bool) {
+func cursorOf(t *testing.T, st appwarden.Store, feed string) (link string, baselined bool) {
 	t.Helper()
-	rec, found, err := st.Get(context.Background(), store.PartitionCursors, feed)
+	rec, found, err := st.Get(context.Background(), appwarden.PartitionCursors, feed)
 	if err != nil || !found {
 		t.Fatalf("cursor of %s: found %v, %v", feed, found, err)
 	}
-	if rec.Kind != store.KindCursor {
+	if rec.Kind != appwarden.KindCursor {
 		t.Errorf("cursor record kind %q", rec.Kind)
 	}
 	var c struct {

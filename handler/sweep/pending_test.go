@@ -56,14 +56,14 @@ func TestNoPendingWhenTheInboxFails(t *testing.T) {
 	if _, err := s.Sweep(context.Background(), quiet); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the handling error", err)
 	}
-	if _, found, _ := st.Get(context.Background(), store.PartitionCursors, graph.FeedApplications); found {
+	if _, found, _ := st.Get(context.Background(), appwarden.PartitionCursors, graph.FeedApplications); found {
 		t.Error("the cursor moved past an app that is neither decided nor pending")
 	}
 }
 
-type failingPuts struct{ store.Store }
+type failingPuts struct{ appwarden.Store }
 
-func (failingPuts) Put(context.Context, store.Record) (bool, error) {
+func (failingPuts) Put(context.Context, appwarden.Record) (bool, error) {
 	return false, errors.New("state store unavailable")
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/graph"
-	"github.com/appwarden/appwarden/handler/store"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -40,7 +39,7 @@ type Pending interface {
 // Sweeper sweeps both feeds.
 type Sweeper struct {
 	Feed  Feed
-	Store store.Store
+	Store appwarden.Store
 	// Pending takes the apps whose handling failed; nil fails the page
 	// instead, so that it is swept again.
 	Pending Pending
@@ -97,7 +96,7 @@ func (s *Sweeper) now() time.Time {
 
 func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) (Stats, error) {
 	var st Stats
-	rec, found, err := s.Store.Get(ctx, store.PartitionCursors, feed)
+	rec, found, err := s.Store.Get(ctx, appwarden.PartitionCursors, feed)
 	if err != nil {
 		return st, fmt.Errorf("sweep: reading %s cursor: %w", feed, err)
 	}
@@ -123,9 +122,9 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 		}
 		next := cursor{Link: page.Resume, Baselined: cur.Baselined || page.Final}
 		raw, _ := json.Marshal(next)
-		newTag, err := s.Store.Replace(ctx, store.Record{Partition: store.PartitionCursors, Key: feed, Kind: store.KindCursor, Time: s.now().UTC(), Data: raw, ETag: etag})
-		if errors.Is(err, store.ErrNotFound) && etag == "" {
-			newTag, err = s.Store.Replace(ctx, store.Record{Partition: store.PartitionCursors, Key: feed, Kind: store.KindCursor, Time: s.now().UTC(), Data: raw})
+		newTag, err := s.Store.Replace(ctx, appwarden.Record{Partition: appwarden.PartitionCursors, Key: feed, Kind: appwarden.KindCursor, Time: s.now().UTC(), Data: raw, ETag: etag})
+		if errors.Is(err, appwarden.ErrNotFound) && etag == "" {
+			newTag, err = s.Store.Replace(ctx, appwarden.Record{Partition: appwarden.PartitionCursors, Key: feed, Kind: appwarden.KindCursor, Time: s.now().UTC(), Data: raw})
 		}
 		if err != nil {
 			return fmt.Errorf("sweep: saving %s cursor: %w", feed, err)

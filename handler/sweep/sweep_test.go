@@ -259,7 +259,7 @@ func TestHandleErrorKeepsCursorOnFailedPage(t *testing.T) {
 	if baselined || !strings.Contains(link, "$skiptoken=") {
 		t.Errorf("cursor after the failure = %q baselined %v, want the second page's link", link, baselined)
 	}
-	if _, found, _ := st.Get(context.Background(), store.PartitionCursors, graph.FeedServicePrincipals); found {
+	if _, found, _ := st.Get(context.Background(), appwarden.PartitionCursors, graph.FeedServicePrincipals); found {
 		t.Error("the service principal feed was swept after the failure")
 	}
 
@@ -305,7 +305,7 @@ func TestCorruptCursor(t *testing.T) {
 	tenant, _, _ := tenantWith(1, 0)
 	srv := serve(t, tenant)
 	st := store.NewMemory()
-	if _, err := st.Replace(context.Background(), store.Record{Partition: store.PartitionCursors, Key: graph.FeedApplications, Kind: store.KindCursor, Time: time.Now(), Data: []byte(`{`)}); err != nil {
+	if _, err := st.Replace(context.Background(), appwarden.Record{Partition: appwarden.PartitionCursors, Key: graph.FeedApplications, Kind: appwarden.KindCursor, Time: time.Now(), Data: []byte(`{`)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := newSweeper(client(t, srv), st, &handled{}).Sweep(context.Background(), quiet)

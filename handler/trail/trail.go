@@ -16,18 +16,17 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // Trail writes and reads the audit trail.
 type Trail struct {
-	Store store.Store
+	Store appwarden.Store
 	Now   func() time.Time
 	seq   atomic.Int64
 }
 
 // New returns a trail over st.
-func New(st store.Store) *Trail { return &Trail{Store: st, Now: time.Now} }
+func New(st appwarden.Store) *Trail { return &Trail{Store: st, Now: time.Now} }
 
 // partitionFor is where an app's story lives; records about no single app
 // (a provider registration, a sweep) go to the tenant partition.
@@ -52,7 +51,7 @@ func (t *Trail) put(ctx context.Context, partition, kind, key string, at time.Ti
 	if err != nil {
 		return false, fmt.Errorf("trail: encoding %s: %w", kind, err)
 	}
-	ok, err := t.Store.Put(ctx, store.Record{Partition: partition, Key: key, Kind: kind, Time: at.UTC(), Data: raw})
+	ok, err := t.Store.Put(ctx, appwarden.Record{Partition: partition, Key: key, Kind: kind, Time: at.UTC(), Data: raw})
 	if err != nil {
 		return false, fmt.Errorf("trail: recording %s: %w", kind, err)
 	}
@@ -62,7 +61,7 @@ func (t *Trail) put(ctx context.Context, partition, kind, key string, at time.Ti
 // RecordSignal records a signal once per dedupe key. It reports whether the
 // signal is new.
 func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (bool, error) {
-	first, err := t.Store.Put(ctx, store.Record{Partition: store.PartitionDedupe, Key: "signal|" + sig.DedupeKey, Kind: store.KindMarker, Time: t.Now().UTC()})
+	first, err := t.Store.Put(ctx, appwarden.Record{Partition: appwarden.PartitionDedupe, Key: "signal|" + sig.DedupeKey, Kind: appwarden.KindMarker, Time: t.Now().UTC()})
 	if err != nil {
 		return false, fmt.Errorf("trail: dedupe marker for %s: %w", sig.DedupeKey, err)
 	}
@@ -74,7 +73,7 @@ func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarde
 	if at.IsZero() {
 		at = t.Now()
 	}
-	if _, err := t.put(ctx, partitionFor(sig.AppID), store.KindSignal, t.key(at, store.KindSignal, sig.DedupeKey), at, sig); err != nil {
+	if _, err := t.put(ctx, partitionFor(sig.AppID), appwarden.KindSignal, t.key(at, appwarden.KindSignal, sig.DedupeKey), at, sig); err != nil {
 		return false, err
 	}
 	log.Info("signal recorded", "event", "signal", "signalKind", string(sig.Kind),
@@ -84,7 +83,7 @@ func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarde
 
 // RecordPoison keeps input that could not be decoded.
 func (t *Trail) RecordPoison(ctx context.Context, p appwarden.Poison) error {
-	_, err := t.put(ctx, store.PartitionPoison, store.KindPoison, t.key(p.At, store.KindPoison, ""), p.At, p)
+	_, err := t.put(ctx, appwarden.PartitionPoison, appwarden.KindPoison, t.key(p.At, appwarden.KindPoison, ""), p.At, p)
 	return err
 }
 
@@ -137,7 +136,7 @@ func (t *Trail) RecordDecision(ctx context.Context, log *slog.Logger, sig appwar
 		app = &stamped
 	}
 	rec := decisionRecord{Signal: sig.DedupeKey, Kind: sig.Kind, App: app, Decision: d, Outcome: o}
-	if _, err := t.put(ctx, partitionFor(app.AppID), store.KindDecision, t.key(at, store.KindDecision, ""), at, rec); err != nil {
+	if _, err := t.put(ctx, partitionFor(app.AppID), appwarden.KindDecision, t.key(at, appwarden.KindDecision, ""), at, rec); err != nil {
 		return err
 	}
 	attrs := []any{"event", "decision", "appId", app.AppID, "displayName", app.DisplayName, "deleted", app.Deleted}

@@ -27,7 +27,7 @@ func TestSignalRecordedOncePerDedupeKey(t *testing.T) {
 		}
 	}
 	h, err := tr.History(ctx, "5bee10b5-db93-4475-ae1a-3d87e059d287")
-	if err != nil || len(h) != 1 || h[0].Kind != store.KindSignal {
+	if err != nil || len(h) != 1 || h[0].Kind != appwarden.KindSignal {
 		t.Fatalf("history = %+v, %v; want one signal (appIds are case-insensitive)", h, err)
 	}
 }
@@ -41,7 +41,7 @@ func TestHistoryIsInTimeOrder(t *testing.T) {
 	appID := "5bee10b5-db93-4475-ae1a-3d87e059d287"
 	// An action record whose key sorts first but happened after the decision.
 	act, _ := json.Marshal(map[string]any{"kind": "disableServicePrincipal"})
-	if _, err := st.Put(ctx, store.Record{Partition: appID, Key: "action|aaa", Kind: store.KindAction, Time: base.Add(2 * time.Minute), Data: act}); err != nil {
+	if _, err := st.Put(ctx, appwarden.Record{Partition: appID, Key: "action|aaa", Kind: appwarden.KindAction, Time: base.Add(2 * time.Minute), Data: act}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tr.RecordSignal(ctx, quiet, appwarden.Signal{Kind: appwarden.AppCreated, AppID: appID, DedupeKey: "audit:1", Time: base}); err != nil {
@@ -60,7 +60,7 @@ func TestHistoryIsInTimeOrder(t *testing.T) {
 	for _, e := range h {
 		kinds = append(kinds, e.Kind)
 	}
-	want := []string{store.KindSignal, store.KindDecision, store.KindAction}
+	want := []string{appwarden.KindSignal, appwarden.KindDecision, appwarden.KindAction}
 	if len(kinds) != len(want) {
 		t.Fatalf("history kinds = %v; want %v", kinds, want)
 	}

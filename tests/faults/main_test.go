@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"os"
 	"strings"
 	"sync"
@@ -288,7 +289,7 @@ func assertDecisionsStored(t *testing.T, conn string, audits []harness.Audit) {
 			var d struct {
 				Signal string `json:"signal"`
 			}
-			if r.Kind == store.KindDecision && json.Unmarshal(r.Data, &d) == nil && d.Signal == "audit:"+a.ID {
+			if r.Kind == appwarden.KindDecision && json.Unmarshal(r.Data, &d) == nil && d.Signal == "audit:"+a.ID {
 				found = true
 			}
 		}

@@ -1,0 +1,73 @@
+package appwarden
+
+// The state store's port (benbjohnson/wtf: the domain owns the interfaces
+// its stages need). Every write that guards against doing something twice
+// is conditional: Put inserts only if absent, Replace only if the ETag
+// still matches. handler/store holds the adapters: the in-memory store (the
+// embedded default) and Table Storage, which pass one contract suite.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Record is one stored entity. Partition groups records that are read
+// together (an app's history, the poison list); Key orders them inside it.
+type Record struct {
+	Partition string          `json:"partition"`
+	Key       string          `json:"key"`
+	Kind      string          `json:"kind"`
+	Time      time.Time       `json:"time"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	// ETag is set by the store on read and checked by Replace.
+	ETag string `json:"-"`
+}
+
+// Record kinds.
+const (
+	KindSignal   = "signal"
+	KindPoison   = "poison"
+	KindDecision = "decision"
+	KindAction   = "action"
+	KindRelease  = "release"
+	KindNotice   = "notification"
+	KindCursor   = "cursor"
+	KindMarker   = "marker"
+	// KindInbox is a signal saved before work on it starts, until it is
+	// decided (then deleted) or expires (then kept, with the reason).
+	KindInbox = "inbox"
+)
+
+// ErrConflict is returned by Replace when the record changed since it was read.
+var ErrConflict = errors.New("state store: record changed since it was read (ETag mismatch)")
+
+// ErrNotFound is returned by Replace when there is nothing to replace.
+var ErrNotFound = errors.New("state store: record not found")
+
+// Store is the state store's contract.
+type Store interface {
+	// Put inserts rec unless a record with the same Partition and Key exists.
+	// It reports whether it inserted.
+	Put(ctx context.Context, rec Record) (bool, error)
+	// Get reads one record.
+	Get(ctx context.Context, partition, key string) (Record, bool, error)
+	// Replace overwrites a record if its ETag still matches (an empty ETag
+	// inserts or overwrites unconditionally). It returns the new ETag.
+	Replace(ctx context.Context, rec Record) (string, error)
+	// List returns a partition's records in key order.
+	List(ctx context.Context, partition string) ([]Record, error)
+	// Delete removes a record; deleting what is absent is not an error.
+	Delete(ctx context.Context, partition, key string) error
+}
+
+// Partitions that are not an appId.
+const (
+	PartitionPoison  = "_poison"
+	PartitionCursors = "_cursors"
+	// PartitionDedupe holds one marker per signal's dedupe key.
+	PartitionDedupe = "_dedupe"
+	// PartitionInbox holds the signals not yet decided (`history --app _inbox`).
+	PartitionInbox = "_inbox"
+)

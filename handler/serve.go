@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/config"
-	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/setup"
 )
 
 // serve runs the custom handler until ctx ends.
@@ -37,20 +37,13 @@ func serve(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "handler: listening on 127.0.0.1:%d: %v\n", cfg.Port, err)
 		return 2
 	}
-	stg, err := wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
+	stg, err := setup.Wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
 	if err != nil {
 		log.Error("start-up failed", "error", err)
 		fmt.Fprintf(stderr, "handler: %v\n", err)
 		return 2
 	}
-	srv := &functions.Server{
-		Functions: functionSet(),
-		Processor: stg.pipeline,
-		Poison:    stg.trail,
-		Inbox:     stg.inbox,
-		Log:       log,
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: stg.Server(log).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("AppWarden custom handler listening", "addr", ln.Addr().String(), "config", cfg)
 
 	errc := make(chan error, 1)

@@ -1,4 +1,4 @@
-// Package demo is `handler demo`'s embedded world: a small tenant with an
+// Package demo is `appwarden demo`'s embedded world: a small tenant with an
 // app for every built-in rule, benign apps, and apps AppWarden must never
 // touch; the audit records that announce them; and what AppWarden is
 // expected to do to each, so the demo can check itself and fail loudly.

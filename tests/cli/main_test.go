@@ -1,4 +1,4 @@
-// Package cli tests the operator CLI (handler scan, replay, snapshot
+// Package cli tests the operator CLI (appwarden scan, replay, snapshot
 // export) as an operator runs it: the real binary, built once, in a clean
 // environment, against snapshot files and a Graph stand-in.
 package cli
@@ -19,9 +19,9 @@ import (
 
 // Set by TestMain.
 var (
-	repoRoot   string // the folder holding go.mod
-	handlerBin string // the handler built from ./handler
-	workDir    string // scratch shared by the tests (snapshots built once)
+	repoRoot string // the folder holding go.mod
+	cliBin   string // the operator CLI built from ./handler/cmd/appwarden
+	workDir  string // scratch shared by the tests (snapshots built once)
 )
 
 func TestMain(m *testing.M) {
@@ -40,11 +40,11 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(workDir)
-	handlerBin = filepath.Join(workDir, "handler")
-	build := exec.Command("go", "build", "-o", handlerBin, "./handler")
+	cliBin = filepath.Join(workDir, "appwarden")
+	build := exec.Command("go", "build", "-o", cliBin, "./handler/cmd/appwarden")
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "cli: go build ./handler: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "cli: go build ./handler/cmd/appwarden: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
@@ -73,7 +73,7 @@ type result struct {
 	took           time.Duration
 }
 
-// run runs the handler binary with args, the environment env (cleanEnv()
+// run runs the appwarden binary with args, the environment env (cleanEnv()
 // when nil) and stdin, and waits for it (two minutes at most).
 func run(t *testing.T, env []string, stdin string, args ...string) result {
 	t.Helper()
@@ -82,7 +82,7 @@ func run(t *testing.T, env []string, stdin string, args ...string) result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, handlerBin, args...)
+	cmd := exec.CommandContext(ctx, cliBin, args...)
 	cmd.Dir = repoRoot
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
@@ -97,10 +97,10 @@ func run(t *testing.T, env []string, stdin string, args ...string) result {
 	case errors.As(err, &exit):
 		r.code = exit.ExitCode()
 	default:
-		t.Fatalf("handler %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("appwarden %s: %v", strings.Join(args, " "), err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("handler %s: timed out\nstderr:\n%s", strings.Join(args, " "), r.stderr)
+		t.Fatalf("appwarden %s: timed out\nstderr:\n%s", strings.Join(args, " "), r.stderr)
 	}
 	return r
 }
@@ -130,7 +130,7 @@ func TestHelp(t *testing.T) {
 		if r.code != 0 {
 			t.Errorf("%v: exit %d\n%s", args, r.code, r.stderr)
 		}
-		for _, want := range []string{"Exit codes: 0", "1 findings at or above --fail-on", "2 usage or runtime error", "Examples:\n  handler " + args[0], "Application.Read.All"} {
+		for _, want := range []string{"Exit codes: 0", "1 findings at or above --fail-on", "2 usage or runtime error", "Examples:\n  appwarden " + args[0], "Application.Read.All"} {
 			if args[0] == "snapshot" && strings.HasPrefix(want, "1 findings") {
 				continue // export has no findings
 			}
@@ -139,7 +139,7 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	if r := run(t, nil, "", "scan", "--bogus"); r.code != 2 || !strings.Contains(r.stderr, "Usage: handler scan") {
+	if r := run(t, nil, "", "scan", "--bogus"); r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "unknown flag: --bogus") || !strings.Contains(r.stderr, "Usage:\n  appwarden scan") {
 		t.Errorf("a bad flag: exit %d\n%s", r.code, r.stderr)
 	}
 }

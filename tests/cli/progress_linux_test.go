@@ -54,7 +54,7 @@ func TestScanProgressBarOnATerminal(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, handlerBin, "scan", "--tenant", snap, "--format", "json", "--fail-on", "none")
+	cmd := exec.CommandContext(ctx, cliBin, "scan", "--tenant", snap, "--format", "json", "--fail-on", "none")
 	cmd.Dir, cmd.Env = repoRoot, cleanEnv()
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, slave

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/html"
 )
 
-// jsonReport is the JSON format as documented in handler scan --help.
+// jsonReport is the JSON format as documented in appwarden scan --help.
 type jsonReport struct {
 	Summary struct {
 		Source                string `json:"source"`

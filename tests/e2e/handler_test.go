@@ -397,13 +397,14 @@ func TestBadStartExitsWith2(t *testing.T) {
 	}
 }
 
-// TestFunctionsAgree checks that `handler functions` and function-app/ list
-// the same functions, with the same binding names and trigger types, and
-// that the running handler serves each one.
+// TestFunctionsAgree checks that `appwarden functions` (the handler's
+// function set, from package setup) and function-app/ list the same
+// functions, with the same binding names and trigger types, and that the
+// running handler serves each one.
 func TestFunctionsAgree(t *testing.T) {
-	code, stdout, stderr := runHandler(t, nil, "functions")
+	code, stdout, stderr := runCLI(t, nil, "functions")
 	if code != 0 {
-		t.Fatalf("handler functions: exit %d\n%s", code, stderr)
+		t.Fatalf("appwarden functions: exit %d\n%s", code, stderr)
 	}
 	var served []struct {
 		Name    string `json:"name"`
@@ -412,7 +413,7 @@ func TestFunctionsAgree(t *testing.T) {
 		MaxBody int64  `json:"maxBody"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &served); err != nil || len(served) == 0 {
-		t.Fatalf("handler functions printed no function list: %v\n%s", err, stdout)
+		t.Fatalf("appwarden functions printed no function list: %v\n%s", err, stdout)
 	}
 	type trigger struct{ binding, typ string }
 	handlerSide := map[string]trigger{}

@@ -34,13 +34,17 @@ func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
 }
 
-// buildAndRun builds the handler before any test runs, so a broken build
-// fails once and clearly, and removes it afterwards.
+// buildAndRun builds the handler and the operator CLI before any test
+// runs, so a broken build fails once and clearly, and removes them
+// afterwards.
 func buildAndRun(m *testing.M) int {
 	defer harness.Cleanup()
 	root, err := harness.RepoRoot()
 	if err == nil {
 		_, err = harness.HandlerBin()
+	}
+	if err == nil {
+		_, err = harness.CLIBin()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -188,11 +192,23 @@ func (p *Proc) checkServing(t testing.TB) {
 // output.
 func runHandler(t testing.TB, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runBin(t, "", env, args...)
+}
+
+// runCLI runs the operator CLI (appwarden) like runHandler runs the handler.
+func runCLI(t testing.TB, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return runBin(t, harness.MustCLIBin(t), env, args...)
+}
+
+// runBin runs bin (the handler when "") to completion.
+func runBin(t testing.TB, bin string, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), harness.ReadyTimeout)
 	defer cancel()
-	r, err := harness.Run(ctx, harness.Options{Args: args, Env: env, Inherit: inherit, Dir: t.TempDir()})
+	r, err := harness.Run(ctx, harness.Options{Bin: bin, Args: args, Env: env, Inherit: inherit, Dir: t.TempDir()})
 	if err != nil {
-		t.Fatalf("running handler %q: %v\nstderr:\n%s", args, err, r.Stderr)
+		t.Fatalf("running %s %q: %v\nstderr:\n%s", bin, args, err, r.Stderr)
 	}
 	return r.ExitCode, r.Stdout, r.Stderr
 }

@@ -42,14 +42,14 @@ func cli(t *testing.T, g *fakegraph.Server, env map[string]string, args ...strin
 	for k, v := range env {
 		full[k] = v
 	}
-	code, stdout, stderr := runHandler(t, full, args...)
+	code, stdout, stderr := runCLI(t, full, args...)
 	if code != 0 {
-		t.Fatalf("handler %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
+		t.Fatalf("appwarden %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
 	}
 	return stdout
 }
 
-// historyEntry is one line of `handler history --json`.
+// historyEntry is one line of `appwarden history --json`.
 type historyEntry struct {
 	Time time.Time       `json:"time"`
 	Kind string          `json:"kind"`
@@ -222,7 +222,7 @@ func (s *webhookSink) count(parts ...string) int {
 // TestBlastRadiusLimitInTheHandler sets APPWARDEN_MAX_ACTIONS_PER_HOUR=2
 // and announces five risky apps: two are contained, three are recorded as
 // audit-only with an ERROR line, the security channel gets one alert, and
-// after `handler limit reset` enforcement resumes.
+// after `appwarden limit reset` enforcement resumes.
 func TestBlastRadiusLimitInTheHandler(t *testing.T) {
 	az := azurite.Start(t)
 	tenant := fixtureTenant()
@@ -404,7 +404,7 @@ func TestAuditModeMakesNoWrites(t *testing.T) {
 }
 
 // TestHistoryTellsTheStory contains an app, releases it with the CLI, and
-// reads `handler history` (text and --json): the signal, the action with
+// reads `appwarden history` (text and --json): the signal, the action with
 // its before-state, the decision and the release, in time order. The same
 // findings announced again do not quarantine the released app.
 func TestHistoryTellsTheStory(t *testing.T) {

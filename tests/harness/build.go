@@ -1,6 +1,7 @@
 // Package harness drives the real AppWarden handler the way the Azure
 // Functions host does, for any test suite or benchmark to import: it builds
-// the binary once per process, starts it on a free port with
+// the binary once per process (and the operator CLI, appwarden, for suites
+// that run operator commands), starts it on a free port with
 // FUNCTIONS_CUSTOMHANDLER_PORT and polls GET / every 25 ms, posts host
 // envelopes (redelivering failed Event Grid deliveries, retrying Event Hub
 // batches under the function's retry policy, ticking the timer on schedule),
@@ -28,6 +29,17 @@ import (
 // one (e.g. the one `make package` built, or one shared by several suites).
 const EnvHandlerBin = "APPWARDEN_HANDLER_BIN"
 
+// EnvCLIBin names a prebuilt operator CLI (appwarden) to use instead of
+// building one.
+const EnvCLIBin = "APPWARDEN_CLI_BIN"
+
+// The main packages, relative to the repository root: the custom handler
+// the Functions host runs, and the operator CLI.
+const (
+	HandlerPkg = "./handler"
+	CLIPkg     = "./handler/cmd/appwarden"
+)
+
 // TB is the part of testing.TB the harness uses.
 type TB interface {
 	Helper()
@@ -41,6 +53,11 @@ var (
 	testBin, releaseBin   string
 	testDir, releaseDir   string
 	testErr, releaseErr   error
+
+	cliOnce sync.Once
+	cliBin  string
+	cliDir  string
+	cliErr  error
 
 	rootOnce sync.Once
 	root     string
@@ -66,8 +83,19 @@ func RepoRoot() (string, error) {
 // settings as `go test` and `go vet` (so the build reuses what they compiled),
 // into a temporary folder that Cleanup removes.
 func HandlerBin() (string, error) {
-	testOnce.Do(func() { testBin, testErr = prebuiltOr(func() (string, error) { return buildInto(&testDir, false) }) })
+	testOnce.Do(func() {
+		testBin, testErr = prebuiltOr(EnvHandlerBin, func() (string, error) { return buildInto(&testDir, HandlerPkg, "handler", false) })
+	})
 	return testBin, testErr
+}
+
+// CLIBin returns the operator CLI for tests: $APPWARDEN_CLI_BIN when set,
+// otherwise ./handler/cmd/appwarden built once per process like HandlerBin.
+func CLIBin() (string, error) {
+	cliOnce.Do(func() {
+		cliBin, cliErr = prebuiltOr(EnvCLIBin, func() (string, error) { return buildInto(&cliDir, CLIPkg, "appwarden", false) })
+	})
+	return cliBin, cliErr
 }
 
 // ReleaseHandlerBin is like HandlerBin, but builds the handler as `make
@@ -75,28 +103,28 @@ func HandlerBin() (string, error) {
 // that depend on the binary (benchmarks).
 func ReleaseHandlerBin() (string, error) {
 	releaseOnce.Do(func() {
-		releaseBin, releaseErr = prebuiltOr(func() (string, error) { return buildInto(&releaseDir, true) })
+		releaseBin, releaseErr = prebuiltOr(EnvHandlerBin, func() (string, error) { return buildInto(&releaseDir, HandlerPkg, "handler", true) })
 	})
 	return releaseBin, releaseErr
 }
 
-func prebuiltOr(build func() (string, error)) (string, error) {
-	p := strings.TrimSpace(os.Getenv(EnvHandlerBin))
+func prebuiltOr(env string, build func() (string, error)) (string, error) {
+	p := strings.TrimSpace(os.Getenv(env))
 	if p == "" {
 		return build()
 	}
 	st, err := os.Stat(p)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("harness: %s=%s: %w", EnvHandlerBin, p, err)
+		return "", fmt.Errorf("harness: %s=%s: %w", env, p, err)
 	case st.IsDir() || st.Mode()&0o111 == 0:
-		return "", fmt.Errorf("harness: %s=%s is not an executable file", EnvHandlerBin, p)
+		return "", fmt.Errorf("harness: %s=%s is not an executable file", env, p)
 	}
 	return filepath.Abs(p)
 }
 
-func buildInto(dir *string, release bool) (string, error) {
-	bin, d, err := Build("./handler", "handler", release)
+func buildInto(dir *string, pkg, name string, release bool) (string, error) {
+	bin, d, err := Build(pkg, name, release)
 	*dir = d
 	return bin, err
 }
@@ -131,15 +159,24 @@ func Build(pkg, name string, release bool) (bin, dir string, err error) {
 	return bin, dir, nil
 }
 
-// Cleanup removes the binaries HandlerBin and ReleaseHandlerBin built (not a
-// prebuilt one). Call it
-// at the end of TestMain or main.
+// Cleanup removes the binaries HandlerBin, ReleaseHandlerBin and CLIBin
+// built (not a prebuilt one). Call it at the end of TestMain or main.
 func Cleanup() {
-	for _, d := range []string{testDir, releaseDir} {
+	for _, d := range []string{testDir, releaseDir, cliDir} {
 		if d != "" {
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// MustCLIBin is CLIBin for tests: it fails the test on error.
+func MustCLIBin(t TB) string {
+	t.Helper()
+	bin, err := CLIBin()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return bin
 }
 
 // MustHandlerBin is HandlerBin for tests: it fails the test on error.

@@ -76,8 +76,9 @@ type handlerFunction struct {
 
 var functionRefRE = regexp.MustCompile(`/functions/([A-Za-z0-9_-]+)`)
 
-// TestFunctionsAgree: function.json folders, the handler's routes (`handler
-// functions`) and the functions Bicep points Event Grid at all agree.
+// TestFunctionsAgree: function.json folders, the handler's routes (`appwarden
+// functions` prints the function set the handler serves, from package
+// setup) and the functions Bicep points Event Grid at all agree.
 func TestFunctionsAgree(t *testing.T) {
 	root := repoRoot(t)
 
@@ -88,14 +89,14 @@ func TestFunctionsAgree(t *testing.T) {
 		fromJSON[f.name] = fn{typ, name}
 	}
 
-	bin := handlerBinary(t)
+	bin := cliBinary(t)
 	out, err := run(t, root, nil, bin, "functions")
 	if err != nil {
-		t.Fatalf("handler functions: %v\n%s", err, out)
+		t.Fatalf("appwarden functions: %v\n%s", err, out)
 	}
 	var listed []handlerFunction
 	if err := json.Unmarshal([]byte(out), &listed); err != nil {
-		t.Fatalf("handler functions printed %q: %v", out, err)
+		t.Fatalf("appwarden functions printed %q: %v", out, err)
 	}
 	fromHandler := map[string]fn{}
 	for _, h := range listed {

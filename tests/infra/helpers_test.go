@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -136,8 +135,8 @@ func builtPackage(t *testing.T) string {
 	return pkgDir
 }
 
-// handlerBinary returns a handler binary this machine can run: the packaged
-// one on linux/amd64, otherwise a native build made once.
+// cliBinary returns the operator CLI (appwarden), built once for this
+// machine.
 var (
 	nativeOnce sync.Once
 	nativeBin  string
@@ -145,23 +144,20 @@ var (
 	nativeLog  string
 )
 
-func handlerBinary(t *testing.T) string {
+func cliBinary(t *testing.T) string {
 	t.Helper()
-	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
-		return filepath.Join(builtPackage(t), "package", "handler")
-	}
 	root := repoRoot(t)
 	nativeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "appwarden-handler-")
+		dir, err := os.MkdirTemp("", "appwarden-cli-")
 		if err != nil {
 			nativeErr = err
 			return
 		}
-		nativeBin = filepath.Join(dir, "handler")
-		nativeLog, nativeErr = run(t, root, []string{"GOFLAGS=-buildvcs=false"}, "go", "build", "-o", nativeBin, "./handler")
+		nativeBin = filepath.Join(dir, "appwarden")
+		nativeLog, nativeErr = run(t, root, []string{"GOFLAGS=-buildvcs=false"}, "go", "build", "-o", nativeBin, "./handler/cmd/appwarden")
 	})
 	if nativeErr != nil {
-		t.Fatalf("go build ./handler: %v\n%s", nativeErr, nativeLog)
+		t.Fatalf("go build ./handler/cmd/appwarden: %v\n%s", nativeErr, nativeLog)
 	}
 	return nativeBin
 }

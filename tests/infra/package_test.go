@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -135,5 +136,32 @@ func TestPackage(t *testing.T) {
 	}
 	if ef.Section(".symtab") != nil {
 		t.Errorf("%s has a symbol table: built without -ldflags='-s -w'", exe)
+	}
+}
+
+// TestHandlerServesOnly: the custom handler that `make package` ships
+// links no operator tooling: not the Graph stand-in, not the demo (which
+// starts a browser), not the CLI library. Those are the appwarden CLI's.
+func TestHandlerServesOnly(t *testing.T) {
+	root := repoRoot(t)
+	out, err := run(t, root, nil, "go", "list", "-deps", "./handler")
+	if err != nil {
+		t.Fatalf("go list -deps ./handler: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(out) {
+		for _, banned := range []string{"github.com/appwarden/appwarden/handler/fakegraph", "github.com/appwarden/appwarden/handler/demo",
+			"github.com/appwarden/appwarden/handler/cmd/", "github.com/spf13/cobra", "github.com/spf13/pflag"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") || (strings.HasSuffix(banned, "/") && strings.HasPrefix(dep, banned)) {
+				t.Errorf("the handler links %s", dep)
+			}
+		}
+	}
+	// The packaged handler refuses operator commands: it only serves.
+	bin := filepath.Join(builtPackage(t), "package", "handler")
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+		out, err := run(t, root, nil, bin, "functions")
+		if err == nil || !strings.Contains(out, "appwarden CLI") {
+			t.Errorf("handler functions: %v\n%s", err, out)
+		}
 	}
 }

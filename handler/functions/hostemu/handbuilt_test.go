@@ -29,9 +29,9 @@ var handBuilt = map[string]int{
 	"handler/functions/server_test.go": 6,
 	// Fuzz seeds: malformed bodies.
 	"handler/functions/fuzz_test.go": 3,
-	// Inputs to `handler replay` (a file, not a POST): a missing binding, a
+	// Inputs to `appwarden replay` (a file, not a POST): a missing binding, a
 	// malformed event, and the plain-object form replay accepts.
-	"handler/replaycmd_test.go": 3,
+	"handler/cmd/appwarden/replay_test.go": 3,
 	// Wrong binding types, invalid UTF-8, a missing binding, non-string
 	// messages, bodies over the size limits, nested arrays, an empty batch.
 	"tests/e2e/handler_test.go": 9,

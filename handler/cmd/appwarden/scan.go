@@ -4,65 +4,28 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
-	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/uuid"
+	"github.com/spf13/cobra"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
-	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/graph"
 	awpolicy "github.com/appwarden/appwarden/handler/policy"
 	"github.com/appwarden/appwarden/handler/remediate"
 	"github.com/appwarden/appwarden/handler/report"
-	"github.com/appwarden/appwarden/handler/store"
+	"github.com/appwarden/appwarden/handler/setup"
 	"github.com/appwarden/appwarden/handler/trail"
 )
 
-// readOnlyPermissions is what the dry runs (scan, replay, snapshot export)
-// need on Microsoft Graph, as application permissions of the identity (or
-// delegated, for a signed-in operator with a directory reader role).
-const readOnlyPermissions = `Graph permissions (read only; enough for everything but --enforce):
-  Application.Read.All   applications, service principals, their delta feeds,
-                         owners and app role assignments
-  Directory.Read.All     delegated permission grants (oauth2PermissionGrants
-                         have no narrower read permission), and owners' names
-                         and UPNs (User.ReadBasic.All alone covers owners)
-`
-
-// enforcePermissions is what --enforce adds.
-const enforcePermissions = `With --enforce, also:
-  Application.ReadWrite.All               disable service principals, deactivate
-                                          registrations, remove secrets, tag apps
-  AppRoleAssignment.ReadWrite.All         remove critical app role assignments
-  DelegatedPermissionGrant.ReadWrite.All  revoke delegated grants
-(only the ones the policy's enforce-mode actions use).
-`
-
-const credentialsHelp = `Credentials: the managed identity when IDENTITY_ENDPOINT is set (as in
-Azure; AZURE_CLIENT_ID picks a user-assigned one), otherwise
-DefaultAzureCredential (environment, workload identity, az login). The Graph
-endpoint is APPWARDEN_GRAPH_ENDPOINT (default https://graph.microsoft.com).
-With --tenant FILE no credential is used: the snapshot is served by an
-in-process Graph stand-in on 127.0.0.1, through the same Graph client.
-`
-
-const scanUsage = `Usage: handler scan [--tenant snapshot.json] [--policy FILE] [--format FORMAT]
-                    [--out FILE]... [--fail-on SEVERITY] [--enforce [--yes]]
-
-Judges every app registration and service principal of a tenant against a
+const scanLong = `Judges every app registration and service principal of a tenant against a
 policy and reports what AppWarden would do to each, without changing
-anything. It reads the live tenant, or a snapshot file (handler snapshot
+anything. It reads the live tenant, or a snapshot file (appwarden snapshot
 export) with --tenant. Apps stream through page by page from Graph's delta
 feeds and are resolved a few at a time (--parallel), so memory stays flat
 however large the tenant; the report lists them in feed order.
@@ -75,7 +38,7 @@ policy's allowlist) are judged and reported, never acted on.
 
 Nothing is written unless --enforce. --enforce applies the decisions' actions
 (within APPWARDEN_MAX_ACTIONS_PER_HOUR) and records them in the state store
-(AzureWebJobsStorage) so that handler release can undo them; it asks you to
+(AzureWebJobsStorage) so that appwarden release can undo them; it asks you to
 type yes first, unless --yes. Scan sends no notifications.
 
 Formats (--format, or each --out file's extension):
@@ -98,205 +61,46 @@ otherwise (--quiet: none).
 Exit codes: 0 clean (no finding at or above --fail-on),
 1 findings at or above --fail-on (default high),
 2 usage or runtime error (including apps that could not be resolved: the
-scan is then incomplete, and the report says so).
+scan is then incomplete, and the report says so).`
 
-Examples:
-  handler scan
-  handler scan --tenant snapshot.json --format html > scan.html
-  handler scan --out scan.html --out scan.csv --out scan.json
-  handler scan --tenant snapshot.json --policy my-policy.yaml --fail-on critical
-  handler scan --enforce
+const scanExamples = `  appwarden scan
+  appwarden scan --tenant snapshot.json --format html > scan.html
+  appwarden scan --out scan.html --out scan.csv --out scan.json
+  appwarden scan --tenant snapshot.json --policy my-policy.yaml --fail-on critical
+  appwarden scan --enforce`
 
-Flags:
-`
-
-// stdin is where --enforce reads its confirmation (tests replace it).
-var stdin io.Reader = os.Stdin
-
-// stringsFlag is a repeatable string flag.
-type stringsFlag []string
-
-func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
-func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
-
-// parseCLI parses flags that may come before or after positional
-// arguments. It returns the positional arguments and an exit code: -1 to go
-// on, 0 after --help (usage on stdout), 2 after a usage error.
-func parseCLI(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) ([]string, int) {
-	fs.SetOutput(stderr)
-	fs.Usage = func() {}
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, usage)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-	}
-	var pos []string
-	for {
-		err := fs.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
-			return nil, 0
-		}
-		if err != nil {
-			fmt.Fprintln(stderr)
-			printUsage(stderr)
-			return nil, 2
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, -1
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), -1
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+// scanOptions are scan's flags.
+type scanOptions struct {
+	tenant, policy, format *string
+	outs                   *[]string
+	failOn                 *failOn
+	enforce                *enforceFlags
+	parallel               *int
+	quiet                  *bool
 }
 
-// failOnFlag reads --fail-on: a severity, or none.
-func failOnFlag(s string) (appwarden.Severity, bool, error) {
-	if strings.EqualFold(strings.TrimSpace(s), "none") {
-		return 0, false, nil
+func newScanCmd(stdin io.Reader) *cobra.Command {
+	var o scanOptions
+	cmd := &cobra.Command{
+		Use:     "scan",
+		Short:   "Judge every app of a tenant (or a snapshot) and report; writes nothing unless --enforce",
+		Long:    scanLong,
+		Example: scanExamples,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return status(runScan(cmd.Context(), o, cmd.Flags().Changed("format"), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	sev, err := appwarden.ParseSeverity(s)
-	if err != nil {
-		return 0, false, fmt.Errorf("--fail-on: %v (or none)", err)
-	}
-	return sev, true, nil
-}
-
-// cliPolicy loads --policy, else APPWARDEN_POLICY_FILE, else the built-in
-// policy, and names it.
-func cliPolicy(cfg config.Config, file string) (*awpolicy.Policy, string, error) {
-	if file == "" {
-		file = cfg.PolicyFile
-	}
-	if file == "" {
-		p, err := awpolicy.Default()
-		return p, "built-in", err
-	}
-	p, err := awpolicy.Load(file)
-	if err != nil {
-		return nil, "", err
-	}
-	return p, file, nil
-}
-
-// cliTarget is the Graph a CLI command talks to: the live tenant, or a
-// snapshot served by an in-process Graph stand-in.
-type cliTarget struct {
-	client   *graph.Client
-	server   *fakegraph.Server // nil for the live tenant
-	cred     azcore.TokenCredential
-	endpoint string
-	source   string // what the reports call it
-	tenantID string // when known
-	objects  int    // applications plus service principals, when known
-}
-
-// staticToken is a credential holding one token (the in-process stand-in's).
-type staticToken string
-
-func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-// cliTransport keeps an idle connection for each request the CLI has in
-// flight (http.DefaultTransport keeps two per host, so parallel resolution
-// would pay a new TLS handshake for most requests).
-func cliTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
-	return t
-}
-
-// openTarget connects to the live tenant, or loads a snapshot and serves it
-// on 127.0.0.1. Either way the Graph client is the one the handler uses.
-func openTarget(cfg config.Config, snapshot string, retry graph.RetryPolicy) (*cliTarget, error) {
-	if snapshot == "" {
-		cred, err := graph.NewCredential(cfg.IdentityEndpoint != "", cfg.ClientID)
-		if err != nil {
-			return nil, err
-		}
-		gc, err := graph.New(graph.Options{Endpoint: cfg.GraphEndpoint, Credential: cred, Retry: retry, Transport: cliTransport()})
-		if err != nil {
-			return nil, err
-		}
-		return &cliTarget{client: gc, cred: cred, endpoint: cfg.GraphEndpoint, source: "the tenant at " + cfg.GraphEndpoint}, nil
-	}
-	f, err := os.Open(snapshot)
-	if err != nil {
-		return nil, fmt.Errorf("--tenant: %w", err)
-	}
-	tenant, err := fakegraph.Load(bufio.NewReaderSize(f, 1<<20))
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("--tenant %s: %w", snapshot, err)
-	}
-	srv, err := fakegraph.Start(tenant)
-	if err != nil {
-		return nil, fmt.Errorf("--tenant: starting the Graph stand-in: %w", err)
-	}
-	cred := staticToken(srv.IssueToken())
-	gc, err := graph.New(graph.Options{Endpoint: srv.URL(), Credential: cred, Retry: retry, Transport: cliTransport()})
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	apps, sps := tenant.Counts()
-	return &cliTarget{client: gc, server: srv, cred: cred, endpoint: srv.URL(),
-		source: "snapshot " + snapshot, tenantID: tenant.TenantID(), objects: apps + sps}, nil
-}
-
-func (t *cliTarget) Close() {
-	if t.server != nil {
-		t.server.Close()
-	}
-}
-
-// stateStore is where --enforce records its actions: the configured store
-// for the live tenant (so handler release can undo them), memory for a
-// snapshot. It says whether undo records are lost when the command ends.
-func (t *cliTarget) stateStore(ctx context.Context, cfg config.Config) (store.Store, bool, error) {
-	if t.server != nil || cfg.Storage.InMemory() {
-		return store.NewMemoryWithHistory(store.DefaultMemoryHistory), t.server == nil, nil
-	}
-	st, err := openStore(ctx, cfg, cfg.IdentityEndpoint != "")
-	return st, false, err
-}
-
-// countingWriter counts the writes a command sends to Graph.
-type countingWriter struct {
-	next remediate.Graph
-	n    atomic.Int64
-}
-
-func (c *countingWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
-	c.n.Add(int64(len(ws)))
-	return c.next.Apply(ctx, ws)
-}
-
-// confirm asks the operator to type yes. Interrupting (ctx ends) is a no.
-func confirm(ctx context.Context, stderr io.Writer, what string) bool {
-	fmt.Fprintf(stderr, "%s\nType yes to continue: ", what)
-	answer := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		answer <- line
-	}()
-	var line string
-	select {
-	case line = <-answer:
-	case <-ctx.Done():
-		fmt.Fprintln(stderr)
-	}
-	if strings.TrimSpace(line) != "yes" {
-		fmt.Fprintln(stderr, "not confirmed; nothing was changed")
-		return false
-	}
-	return true
+	fs := cmd.Flags()
+	o.tenant = addTenant(fs)
+	o.policy = addPolicy(fs)
+	o.format = fs.String("format", "text", "report `FORMAT`: text, json, csv, markdown or html")
+	o.outs = fs.StringArray("out", nil, "write the report to `FILE` (format from the extension unless --format); repeatable")
+	o.failOn = addFailOn(fs, "high")
+	o.enforce = addEnforce(fs)
+	o.parallel = fs.Int("parallel", 8, "apps resolved at once (`N`, 1 to 64)")
+	o.quiet = addQuiet(fs)
+	return cmd
 }
 
 // scanOutput is one report being written.
@@ -352,47 +156,24 @@ func openScanOutputs(outs []string, format string, formatSet bool, stdout io.Wri
 	return append(res, &scanOutput{w: w}), nil
 }
 
-func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	tenantFile := fs.String("tenant", "", "a snapshot file (`FILE` from handler snapshot export) to scan instead of the live tenant")
-	policyFile := fs.String("policy", "", "policy `FILE` (default: APPWARDEN_POLICY_FILE, else the built-in policy)")
-	format := fs.String("format", "text", "report `FORMAT`: text, json, csv, markdown or html")
-	var outs stringsFlag
-	fs.Var(&outs, "out", "write the report to `FILE` (format from the extension unless --format); repeatable")
-	failOn := fs.String("fail-on", "high", "exit 1 when a finding is at or above `SEVERITY` (info, low, medium, high, critical, or none)")
-	enforce := fs.Bool("enforce", false, "apply the decisions' actions to the tenant (asks to type yes)")
-	yes := fs.Bool("yes", false, "with --enforce: do not ask")
-	parallel := fs.Int("parallel", 8, "apps resolved at once (`N`)")
-	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	pos, code := parseCLI(fs, scanUsage, args, stdout, stderr)
-	if code >= 0 {
-		return code
-	}
+func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader, stdout, stderr io.Writer) int {
 	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "handler scan: "+format+"\n", a...)
+		fmt.Fprintf(stderr, "appwarden scan: "+format+"\n", a...)
 		return 2
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q (see handler scan --help)", pos[0])
-	}
+	tenantFile, policyFile, format, outs, enforce, yes, parallel, quiet := o.tenant, o.policy, o.format, *o.outs, &o.enforce.enforce, &o.enforce.yes, o.parallel, o.quiet
 	if *yes && !*enforce {
 		return usageErr("--yes goes with --enforce")
 	}
 	if *parallel < 1 || *parallel > 64 {
 		return usageErr("--parallel: want 1 to 64")
 	}
-	floor, failing, err := failOnFlag(*failOn)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	formatSet := false
-	fs.Visit(func(f *flag.Flag) { formatSet = formatSet || f.Name == "format" })
 	if _, err := report.ParseFormat(*format); err != nil {
 		return usageErr("--format: %v", err)
 	}
 	cfg, err := config.FromEnv()
 	if err != nil {
-		fmt.Fprintf(stderr, "handler scan: invalid configuration:\n%v\n", err)
+		fmt.Fprintf(stderr, "appwarden scan: invalid configuration:\n%v\n", err)
 		return 2
 	}
 	pol, polName, err := cliPolicy(cfg, *policyFile)
@@ -419,16 +200,16 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		what := fmt.Sprintf("handler scan --enforce CHANGES %s: the actions of every decision in enforce mode are applied (at most %d per rolling hour, APPWARDEN_MAX_ACTIONS_PER_HOUR).",
+		what := fmt.Sprintf("appwarden scan --enforce CHANGES %s: the actions of every decision in enforce mode are applied (at most %d per rolling hour, APPWARDEN_MAX_ACTIONS_PER_HOUR).",
 			target.source, cfg.MaxActionsPerHour)
 		if volatile {
-			what += "\nWARNING: no state store is configured (AzureWebJobsStorage), so the undo records are lost when scan ends and handler release cannot undo these actions."
+			what += "\nWARNING: no state store is configured (AzureWebJobsStorage), so the undo records are lost when scan ends and appwarden release cannot undo these actions."
 		}
-		if !*yes && !confirm(ctx, stderr, what) {
+		if !*yes && !confirm(ctx, stdin, stderr, what) {
 			return 2
 		}
-		writes = &countingWriter{next: graphWriter{target.client}}
-		sc.actor = &remediate.Remediator{Graph: writes, Store: st, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: instanceName()}
+		writes = &countingWriter{next: setup.GraphWriter{C: target.client}}
+		sc.actor = &remediate.Remediator{Graph: writes, Store: st, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: setup.InstanceName()}
 		sc.trail = trail.New(st)
 	}
 	outputs, err := openScanOutputs(outs, *format, formatSet, stdout)
@@ -476,7 +257,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "handler scan: %s: %v\n", orStdout(o.name), err)
+			fmt.Fprintf(stderr, "appwarden scan: %s: %v\n", orStdout(o.name), err)
 			failed = true
 		}
 	}
@@ -485,14 +266,14 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case scanErr != nil:
-		fmt.Fprintf(stderr, "handler scan: %v\n", scanErr)
+		fmt.Fprintf(stderr, "appwarden scan: %v\n", scanErr)
 		return 2
 	case failed:
 		return 2
 	case sum.Errors > 0:
-		fmt.Fprintf(stderr, "handler scan: %d apps could not be judged (see the report)\n", sum.Errors)
+		fmt.Fprintf(stderr, "appwarden scan: %d apps could not be judged (see the report)\n", sum.Errors)
 		return 2
-	case failing && sum.AtLeast(floor) > 0:
+	case o.failOn.on && sum.AtLeast(o.failOn.sev) > 0:
 		return 1
 	}
 	return 0
@@ -624,7 +405,7 @@ func (s *scanner) judge(ctx context.Context, o graph.DeltaObject) report.App {
 		res.Error = "acting: " + err.Error()
 	}
 	sig := appwarden.Signal{Kind: appwarden.AppUpdated, AppID: app.AppID, ObjectID: o.ID, ObjectType: typ, DisplayName: app.DisplayName,
-		Time: app.ResolvedAt, Source: appwarden.SourceCLI, Activity: "handler scan --enforce", DedupeKey: "scan:" + o.ID + ":" + app.ResolvedAt.Format(time.RFC3339Nano)}
+		Time: app.ResolvedAt, Source: appwarden.SourceCLI, Activity: "appwarden scan --enforce", DedupeKey: "scan:" + o.ID + ":" + app.ResolvedAt.Format(time.RFC3339Nano)}
 	if rerr := s.trail.RecordDecision(ctx, s.log, sig, app, &d, &out); rerr != nil && res.Error == "" {
 		res.Error = "recording the decision: " + rerr.Error()
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -16,17 +15,16 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/spf13/cobra"
 
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/graph"
 )
 
-const snapshotUsage = `Usage: handler snapshot export [--out FILE] [--tenant-id ID] [--parallel N]
-
-Reads a live tenant's app registrations, service principals, their owners,
+const snapshotLong = `Reads a live tenant's app registrations, service principals, their owners,
 app role assignments and delegated permission grants, and writes them as a
-snapshot: the file that handler scan --tenant, handler replay --tenant and
-the Graph stand-in (fakegraph.Load) read. Objects are copied as Graph sends
+snapshot: the file that appwarden scan --tenant, appwarden replay --tenant
+and the Graph stand-in (fakegraph.Load) read. Objects are copied as Graph sends
 them (owners with id, displayName, userPrincipalName and mail only). The
 JSON is written as it is read, page by page, so memory stays flat however
 large the tenant (owners and assignments wait in temporary files until
@@ -49,58 +47,65 @@ Graph permissions (read only):
 ` + credentialsHelp + `
 Exit codes: 0 exported, 2 usage or runtime error (with --out, nothing is
 left at FILE; on stdout the JSON is cut short). Never 1: export judges
-nothing.
+nothing.`
 
-Examples:
-  handler snapshot export > snapshot.json
-  handler snapshot export --out snapshot.json && handler scan --tenant snapshot.json
-  APPWARDEN_GRAPH_ENDPOINT=https://graph.microsoft.us handler snapshot export --out gov.json
+const snapshotExamples = `  appwarden snapshot export > snapshot.json
+  appwarden snapshot export --out snapshot.json && appwarden scan --tenant snapshot.json
+  APPWARDEN_GRAPH_ENDPOINT=https://graph.microsoft.us appwarden snapshot export --out gov.json`
 
-Flags:
-`
-
-func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, snapshotUsage)
-		return 2
+func newSnapshotCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "snapshot",
+		Short:   "Write a tenant's apps as a snapshot file (read only)",
+		Long:    "Snapshots of a tenant's apps: the file that appwarden scan --tenant, appwarden\nreplay --tenant and the Graph stand-in read. See appwarden snapshot export --help.",
+		Example: "  appwarden snapshot export > snapshot.json",
+		RunE:    groupRun,
 	}
-	switch args[0] {
-	case "export":
-		return runSnapshotExport(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, snapshotUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "handler snapshot: unknown command %q (want export)\n\n%s", args[0], snapshotUsage)
-	return 2
+	cmd.AddCommand(newSnapshotExportCmd())
+	return cmd
 }
 
-func runSnapshotExport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("snapshot export", flag.ContinueOnError)
-	out := fs.String("out", "", "write the snapshot to `FILE` (atomically) instead of stdout")
-	tenantID := fs.String("tenant-id", "", "the tenant `ID` to record (default: from the token, else GET /organization)")
-	parallel := fs.Int("parallel", 4, "$batch requests in flight (`N`)")
-	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	pos, code := parseCLI(fs, snapshotUsage, args, stdout, stderr)
-	if code >= 0 {
-		return code
+// exportOptions are snapshot export's flags.
+type exportOptions struct {
+	out, tenantID *string
+	parallel      *int
+	quiet         *bool
+}
+
+func newSnapshotExportCmd() *cobra.Command {
+	var o exportOptions
+	cmd := &cobra.Command{
+		Use:     "export",
+		Short:   "Read a live tenant's apps into a snapshot file (read only)",
+		Long:    snapshotLong,
+		Example: snapshotExamples,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return status(runSnapshotExport(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "handler snapshot export: unexpected argument %q\n", pos[0])
-		return 2
-	}
+	fs := cmd.Flags()
+	o.out = fs.String("out", "", "write the snapshot to `FILE` (atomically) instead of stdout")
+	o.tenantID = fs.String("tenant-id", "", "the tenant `ID` to record (default: from the token, else GET /organization)")
+	o.parallel = fs.Int("parallel", 4, "$batch requests in flight (`N`, 1 to 16)")
+	o.quiet = addQuiet(fs)
+	return cmd
+}
+
+func runSnapshotExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) int {
+	out, tenantID, parallel, quiet := o.out, o.tenantID, o.parallel, o.quiet
 	if *parallel < 1 || *parallel > 16 {
-		fmt.Fprintln(stderr, "handler snapshot export: --parallel: want 1 to 16")
+		fmt.Fprintln(stderr, "appwarden snapshot export: --parallel: want 1 to 16")
 		return 2
 	}
 	cfg, err := config.FromEnv()
 	if err != nil {
-		fmt.Fprintf(stderr, "handler snapshot export: invalid configuration:\n%v\n", err)
+		fmt.Fprintf(stderr, "appwarden snapshot export: invalid configuration:\n%v\n", err)
 		return 2
 	}
 	target, err := openTarget(cfg, "", graph.RetryPolicy{})
 	if err != nil {
-		fmt.Fprintf(stderr, "handler snapshot export: %v\n", err)
+		fmt.Fprintf(stderr, "appwarden snapshot export: %v\n", err)
 		return 2
 	}
 	defer target.Close()
@@ -110,7 +115,7 @@ func runSnapshotExport(ctx context.Context, args []string, stdout, stderr io.Wri
 	if *out != "" {
 		tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".partial-*")
 		if err != nil {
-			fmt.Fprintf(stderr, "handler snapshot export: --out: %v\n", err)
+			fmt.Fprintf(stderr, "appwarden snapshot export: --out: %v\n", err)
 			return 2
 		}
 		defer func() {
@@ -127,7 +132,7 @@ func runSnapshotExport(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	if tid == "" {
 		if tid, err = target.client.TenantID(ctx); err != nil {
-			fmt.Fprintf(stderr, "handler snapshot export: no tenant id (%v); give --tenant-id\n", err)
+			fmt.Fprintf(stderr, "appwarden snapshot export: no tenant id (%v); give --tenant-id\n", err)
 			return 2
 		}
 	}
@@ -148,7 +153,7 @@ func runSnapshotExport(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "handler snapshot export: %v\n", err)
+		fmt.Fprintf(stderr, "appwarden snapshot export: %v\n", err)
 		return 2
 	}
 	where := "stdout"

@@ -14,10 +14,10 @@ import (
 func TestDemo(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"demo", "--out", out, "--png=false"}, &stdout, &stderr)
+	code := run(context.Background(), []string{"demo", "--out", out, "--png=false"}, nil, &stdout, &stderr)
 	text := stdout.String()
 	if code != 0 {
-		t.Fatalf("handler demo exited %d\nstdout:\n%s\nstderr:\n%s", code, text, stderr.String())
+		t.Fatalf("appwarden demo exited %d\nstdout:\n%s\nstderr:\n%s", code, text, stderr.String())
 	}
 	for _, want := range []string{
 		"POST /OnAuditLogBatch   200",
@@ -60,9 +60,9 @@ func TestDemo(t *testing.T) {
 // TestDemoAuditChangesNothing runs the demo in audit mode: nothing written.
 func TestDemoAuditChangesNothing(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"demo", "--mode", "audit", "--out", t.TempDir(), "--png=false"}, &stdout, &stderr)
+	code := run(context.Background(), []string{"demo", "--mode", "audit", "--out", t.TempDir(), "--png=false"}, nil, &stdout, &stderr)
 	if code != 0 {
-		t.Fatalf("handler demo --mode audit exited %d\n%s\n%s", code, stdout.String(), stderr.String())
+		t.Fatalf("appwarden demo --mode audit exited %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	for _, want := range []string{"0 Graph writes", "would do (audit)", "would be contained (audit: nothing changed)"} {
 		if !strings.Contains(stdout.String(), want) {

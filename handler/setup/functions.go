@@ -1,4 +1,4 @@
-package main
+package setup
 
 import (
 	"encoding/json"
@@ -15,38 +15,38 @@ import (
 // Function names are the folder names under function-app/, and so the
 // routes the host POSTs to. A test checks both sides agree.
 const (
-	fnEventGrid = "OnEventGridEvent"
-	fnEventHub  = "OnAuditLogBatch"
-	fnTimer     = "SweepTimer"
+	FnEventGrid = "OnEventGridEvent"
+	FnEventHub  = "OnAuditLogBatch"
+	FnTimer     = "SweepTimer"
 )
 
-// functionSet lists the functions this handler serves.
-func functionSet() []functions.Function {
+// Functions lists the functions the custom handler serves.
+func Functions() []functions.Function {
 	return []functions.Function{
 		{
-			Name: fnEventGrid, Binding: "event", Trigger: "eventGridTrigger",
+			Name: FnEventGrid, Binding: "event", Trigger: "eventGridTrigger",
 			// One event is at most 1 MB, and the host sends it twice (Data and
 			// Metadata.data), JSON-escaped when dataType is string.
 			MaxBody: 4 << 20,
 			Decode:  func(v any, path string, _ time.Time) appwarden.Batch { return eventgrid.Decode(v, path) },
 		},
 		{
-			Name: fnEventHub, Binding: "records", Trigger: "eventHubTrigger",
+			Name: FnEventHub, Binding: "records", Trigger: "eventHubTrigger",
 			// A batch holds up to maxEventBatchSize messages of up to 1 MB.
 			MaxBody: 256 << 20,
 			Decode:  func(v any, path string, _ time.Time) appwarden.Batch { return eventhub.Decode(v, path) },
 		},
 		{
-			Name: fnTimer, Binding: "timer", Trigger: "timerTrigger",
+			Name: FnTimer, Binding: "timer", Trigger: "timerTrigger",
 			MaxBody: 64 << 10,
 			Decode:  timer.Decode,
 		},
 	}
 }
 
-// printFunctions writes the function set as JSON, so tests and tooling can
+// PrintFunctions writes the function set as JSON, so tests and tooling can
 // check it against function-app/*/function.json and infra/.
-func printFunctions(w io.Writer) int {
+func PrintFunctions(w io.Writer) error {
 	type fn struct {
 		Name    string `json:"name"`
 		Binding string `json:"binding"`
@@ -54,13 +54,10 @@ func printFunctions(w io.Writer) int {
 		MaxBody int64  `json:"maxBody"`
 	}
 	var out []fn
-	for _, f := range functionSet() {
+	for _, f := range Functions() {
 		out = append(out, fn{f.Name, f.Binding, f.Trigger, f.MaxBody})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return 2
-	}
-	return 0
+	return enc.Encode(out)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/report"
+	"github.com/appwarden/appwarden/handler/setup"
 )
 
 // TestReplayRecognisesEveryFixture decodes each fixture as replay does: the
@@ -19,31 +20,31 @@ func TestReplayRecognisesEveryFixture(t *testing.T) {
 		fn      string
 		signals []appwarden.SignalKind
 	}{
-		"eventgrid/aad-register-action.cloudevent.json":                            {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		"eventgrid/aad-register-action.eventgrid.json":                             {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		"eventgrid/audit-add-application.cloudevent.json":                          {fnEventGrid, []appwarden.SignalKind{appwarden.AppCreated}},
-		"eventhub/auditlogs-batch.json":                                            {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated, appwarden.ServicePrincipalCreated, appwarden.CredentialAdded, appwarden.ConsentGranted}},
-		"eventhub/directoryaudit-add-application.json":                             {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated}},
-		"eventhub/directoryaudit-add-service-principal-managed-identity.json":      {fnEventHub, []appwarden.SignalKind{appwarden.ServicePrincipalCreated}},
-		"eventhub/directoryaudit-add-service-principal.json":                       {fnEventHub, []appwarden.SignalKind{appwarden.ServicePrincipalCreated}},
-		"eventhub/directoryaudit-consent-to-application.json":                      {fnEventHub, []appwarden.SignalKind{appwarden.ConsentGranted}},
-		"eventhub/directoryaudit-update-application-certificates-and-secrets.json": {fnEventHub, []appwarden.SignalKind{appwarden.CredentialAdded}},
-		"functions-host/plain-eventgrid-object.json":                               {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		"functions-host/plain-eventgrid-string.json":                               {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		"functions-host/invocation-eventhub-many.json":                             {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
-		"functions-host/invocation-eventgrid.json":                                 {fnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
-		"functions-host/plain-eventhub-array.json":                                 {fnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
-		"real-records/otrf-01-update-application-certs-and-secrets.la.json":        {fnEventHub, []appwarden.SignalKind{appwarden.CredentialAdded}},
-		"real-records/otrf-02-update-application.la.json":                          {fnEventHub, []appwarden.SignalKind{appwarden.AppUpdated}},
-		"real-records/otrf-03-add-delegated-permission-grant.la.json":              {fnEventHub, []appwarden.SignalKind{appwarden.ConsentGranted}},
-		"functions-host/invocation-timer.json":                                     {fnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
+		"eventgrid/aad-register-action.cloudevent.json":                            {setup.FnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"eventgrid/aad-register-action.eventgrid.json":                             {setup.FnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"eventgrid/audit-add-application.cloudevent.json":                          {setup.FnEventGrid, []appwarden.SignalKind{appwarden.AppCreated}},
+		"eventhub/auditlogs-batch.json":                                            {setup.FnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated, appwarden.ServicePrincipalCreated, appwarden.CredentialAdded, appwarden.ConsentGranted}},
+		"eventhub/directoryaudit-add-application.json":                             {setup.FnEventHub, []appwarden.SignalKind{appwarden.AppCreated}},
+		"eventhub/directoryaudit-add-service-principal-managed-identity.json":      {setup.FnEventHub, []appwarden.SignalKind{appwarden.ServicePrincipalCreated}},
+		"eventhub/directoryaudit-add-service-principal.json":                       {setup.FnEventHub, []appwarden.SignalKind{appwarden.ServicePrincipalCreated}},
+		"eventhub/directoryaudit-consent-to-application.json":                      {setup.FnEventHub, []appwarden.SignalKind{appwarden.ConsentGranted}},
+		"eventhub/directoryaudit-update-application-certificates-and-secrets.json": {setup.FnEventHub, []appwarden.SignalKind{appwarden.CredentialAdded}},
+		"functions-host/plain-eventgrid-object.json":                               {setup.FnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"functions-host/plain-eventgrid-string.json":                               {setup.FnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"functions-host/invocation-eventhub-many.json":                             {setup.FnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
+		"functions-host/invocation-eventgrid.json":                                 {setup.FnEventGrid, []appwarden.SignalKind{appwarden.ProviderRegistered}},
+		"functions-host/plain-eventhub-array.json":                                 {setup.FnEventHub, []appwarden.SignalKind{appwarden.AppCreated, appwarden.ServicePrincipalCreated}},
+		"real-records/otrf-01-update-application-certs-and-secrets.la.json":        {setup.FnEventHub, []appwarden.SignalKind{appwarden.CredentialAdded}},
+		"real-records/otrf-02-update-application.la.json":                          {setup.FnEventHub, []appwarden.SignalKind{appwarden.AppUpdated}},
+		"real-records/otrf-03-add-delegated-permission-grant.la.json":              {setup.FnEventHub, []appwarden.SignalKind{appwarden.ConsentGranted}},
+		"functions-host/invocation-timer.json":                                     {setup.FnTimer, []appwarden.SignalKind{appwarden.SweepRequested}},
 	}
-	files, _ := filepath.Glob("../tests/testdata/*/*.json")
+	files, _ := filepath.Glob("../../../tests/testdata/*/*.json")
 	if len(files) != len(want) {
 		t.Errorf("%d fixtures; the test knows %d", len(files), len(want))
 	}
 	for _, f := range files {
-		name := strings.TrimPrefix(filepath.ToSlash(f), "../tests/testdata/")
+		name := strings.TrimPrefix(filepath.ToSlash(f), "../../../tests/testdata/")
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +87,7 @@ func kindNames(ks []appwarden.SignalKind) []string {
 func TestReplayDryRunAgainstASnapshot(t *testing.T) {
 	cliEnv(t)
 	snap := demoSnapshot(t)
-	code, out, errOut := runCLI("replay", "../tests/testdata/eventhub/auditlogs-batch.json", "--tenant", snap, "--format", "json")
+	code, out, errOut := runCLI("replay", "../../../tests/testdata/eventhub/auditlogs-batch.json", "--tenant", snap, "--format", "json")
 	if code != 1 {
 		t.Fatalf("exit %d; want 1 (a critical finding)\n%s", code, errOut)
 	}
@@ -94,7 +95,7 @@ func TestReplayDryRunAgainstASnapshot(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.GraphWrites != 0 || len(doc.Signals) != 5 || doc.Function != fnEventHub || doc.Run != "dry run" {
+	if doc.GraphWrites != 0 || len(doc.Signals) != 5 || doc.Function != setup.FnEventHub || doc.Run != "dry run" {
 		t.Fatalf("replay = %+v", doc)
 	}
 	for _, s := range doc.Signals {
@@ -118,7 +119,7 @@ func TestReplayDryRunAgainstASnapshot(t *testing.T) {
 	}
 
 	// The same in text, from stdin.
-	f, err := os.Open("../tests/testdata/eventhub/directoryaudit-add-application.json")
+	f, err := os.Open("../../../tests/testdata/eventhub/directoryaudit-add-application.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/auditlog"
 	"github.com/appwarden/appwarden/handler/config"
@@ -22,16 +23,14 @@ import (
 	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/remediate"
 	"github.com/appwarden/appwarden/handler/report"
+	"github.com/appwarden/appwarden/handler/setup"
 	"github.com/appwarden/appwarden/handler/shape"
 	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/sweep"
 	"github.com/appwarden/appwarden/handler/trail"
 )
 
-const replayUsage = `Usage: handler replay EVENT.json [--tenant snapshot.json] [--policy FILE]
-                      [--format text|json] [--fail-on SEVERITY] [--enforce [--yes]]
-
-Sends one input through AppWarden's pipeline, as the deployed handler would
+const replayLong = `Sends one input through AppWarden's pipeline, as the deployed handler would
 (decode → resolve in Graph → policy → remediate), and prints the signals it
 decodes, what Graph says about each app (the resolution), the decision and
 the actions AppWarden would take. EVENT.json (or - for stdin) is any input
@@ -51,22 +50,48 @@ decide what would be applied. Nothing is written unless --enforce: the
 remediation runs in audit mode and reports what it would do. --enforce
 applies the actions to the tenant (or to the in-process snapshot with
 --tenant) after you type yes (or --yes), and records them in the state store
-(AzureWebJobsStorage) so handler release can undo them. Replay sends no
+(AzureWebJobsStorage) so appwarden release can undo them. Replay sends no
 notifications and leaves no trail of its dry runs.
 
 ` + readOnlyPermissions + credentialsHelp + `
 Exit codes: 0 clean, 1 findings at or above --fail-on (default high),
 2 usage or runtime error (including input the handler would record as
-poison, and a signal whose app could not be resolved).
+poison, and a signal whose app could not be resolved).`
 
-Examples:
-  handler replay tests/testdata/eventhub/directoryaudit-add-application.json --tenant snapshot.json
-  handler replay tests/testdata/functions-host/invocation-eventhub-many.json --policy my-policy.yaml
-  handler replay event.json --format json | jq '.signals[].results[].decision'
-  cat record.json | handler replay - --fail-on none
+const replayExamples = `  appwarden replay tests/testdata/eventhub/directoryaudit-add-application.json --tenant snapshot.json
+  appwarden replay tests/testdata/functions-host/invocation-eventhub-many.json --policy my-policy.yaml
+  appwarden replay event.json --format json | jq '.signals[].results[].decision'
+  cat record.json | appwarden replay - --fail-on none`
 
-Flags:
-`
+// replayOptions are replay's flags.
+type replayOptions struct {
+	tenant, policy, format *string
+	failOn                 *failOn
+	enforce                *enforceFlags
+	verbose                *bool
+}
+
+func newReplayCmd(stdin io.Reader) *cobra.Command {
+	var o replayOptions
+	cmd := &cobra.Command{
+		Use:     "replay EVENT.json",
+		Short:   "Send one event through the pipeline and show what AppWarden would do",
+		Long:    replayLong,
+		Example: replayExamples,
+		Args:    exactArgs(1, "exactly one EVENT.json (or - for stdin)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return status(runReplay(cmd.Context(), o, args[0], stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
+	}
+	fs := cmd.Flags()
+	o.tenant = addTenant(fs)
+	o.policy = addPolicy(fs)
+	o.format = fs.String("format", "text", "`FORMAT` of the output: text or json")
+	o.failOn = addFailOn(fs, "high")
+	o.enforce = addEnforce(fs)
+	o.verbose = fs.Bool("verbose", false, "print the pipeline's log lines (JSON) on stderr")
+	return cmd
+}
 
 // replayInput is one input decoded as the handler decodes it.
 type replayInput struct {
@@ -86,7 +111,7 @@ func decodeReplay(data []byte, now time.Time) (replayInput, error) {
 	// string) is read as the functions layer reads a binding value.
 	v = functions.Plain(v)
 	byName := map[string]functions.Function{}
-	for _, f := range functionSet() {
+	for _, f := range setup.Functions() {
 		byName[f.Name] = f
 	}
 	decodeWith := func(fn, shapeName string, v any, path string, t time.Time) replayInput {
@@ -99,24 +124,24 @@ func decodeReplay(data []byte, now time.Time) (replayInput, error) {
 		}
 		switch {
 		case has(val, "records"):
-			return decodeWith(fnEventHub, `Event Hub message {"records": [...]}`, val, "message", now), nil
+			return decodeWith(setup.FnEventHub, `Event Hub message {"records": [...]}`, val, "message", now), nil
 		case auditlog.Looks(val):
-			return decodeWith(fnEventHub, "directoryAudit record", val, "record", now), nil
+			return decodeWith(setup.FnEventHub, "directoryAudit record", val, "record", now), nil
 		case has(val, "specversion"):
-			return decodeWith(fnEventGrid, "CloudEvent", val, "event", now), nil
+			return decodeWith(setup.FnEventGrid, "CloudEvent", val, "event", now), nil
 		case has(val, "eventType"):
-			return decodeWith(fnEventGrid, "Event Grid event", val, "event", now), nil
+			return decodeWith(setup.FnEventGrid, "Event Grid event", val, "event", now), nil
 		case has(val, "ScheduleStatus") || has(val, "IsPastDue"):
-			return decodeWith(fnTimer, "timer trigger value", val, "timer", now), nil
+			return decodeWith(setup.FnTimer, "timer trigger value", val, "timer", now), nil
 		}
 	case []any:
 		if len(val) == 0 {
 			return replayInput{}, errors.New("input: an empty array holds no events")
 		}
 		if first, ok := val[0].(map[string]any); ok && (has(first, "eventType") || has(first, "specversion")) {
-			return decodeWith(fnEventGrid, fmt.Sprintf("array of %d Event Grid events", len(val)), val, "events", now), nil
+			return decodeWith(setup.FnEventGrid, fmt.Sprintf("array of %d Event Grid events", len(val)), val, "events", now), nil
 		}
-		return decodeWith(fnEventHub, fmt.Sprintf("array of %d Event Hub messages", len(val)), val, "messages", now), nil
+		return decodeWith(setup.FnEventHub, fmt.Sprintf("array of %d Event Hub messages", len(val)), val, "messages", now), nil
 	}
 	return replayInput{}, errors.New(`input: not a shape the handler accepts (a host envelope {"Data": ...}, an Event Grid event or CloudEvent, {"records": [...]}, or a directoryAudit record)`)
 }
@@ -147,7 +172,7 @@ func decodeEnvelope(data []byte, now time.Time) (replayInput, error) {
 		}
 		return nil, false
 	}
-	fns := functionSet()
+	fns := setup.Functions()
 	slices.SortStableFunc(fns, func(a, b functions.Function) int {
 		// the function the host named comes first
 		return boolRank(!strings.EqualFold(a.Name, sys.MethodName)) - boolRank(!strings.EqualFold(b.Name, sys.MethodName))
@@ -291,37 +316,23 @@ func (r *replaySweeper) Sweep(ctx context.Context, log *slog.Logger) error {
 	return err
 }
 
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	tenantFile := fs.String("tenant", "", "a snapshot `FILE` to resolve against instead of the live tenant")
-	policyFile := fs.String("policy", "", "policy `FILE` (default: APPWARDEN_POLICY_FILE, else the built-in policy)")
-	format := fs.String("format", "text", "`FORMAT` of the output: text or json")
-	failOn := fs.String("fail-on", "high", "exit 1 when a finding is at or above `SEVERITY` (info, low, medium, high, critical, or none)")
-	enforce := fs.Bool("enforce", false, "apply the actions to the tenant (asks to type yes)")
-	yes := fs.Bool("yes", false, "with --enforce: do not ask")
-	verbose := fs.Bool("verbose", false, "print the pipeline's log lines (JSON) on stderr")
-	pos, code := parseCLI(fs, replayUsage, args, stdout, stderr)
-	if code >= 0 {
-		return code
-	}
+func runReplay(ctx context.Context, o replayOptions, input string, stdin io.Reader, stdout, stderr io.Writer) int {
 	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "handler replay: "+format+"\n", a...)
+		fmt.Fprintf(stderr, "appwarden replay: "+format+"\n", a...)
 		return 2
 	}
-	if len(pos) != 1 {
-		return usageErr("want exactly one EVENT.json (or - for stdin); see handler replay --help")
-	}
+	tenantFile, policyFile, format, enforce, yes, verbose := o.tenant, o.policy, o.format, &o.enforce.enforce, &o.enforce.yes, o.verbose
+	pos := []string{input}
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: want text or json")
 	}
 	if *yes && !*enforce {
 		return usageErr("--yes goes with --enforce")
 	}
-	floor, failing, err := failOnFlag(*failOn)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	var data []byte
+	var (
+		data []byte
+		err  error
+	)
 	if pos[0] == "-" {
 		data, err = io.ReadAll(stdin)
 	} else {
@@ -336,7 +347,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	cfg, err := config.FromEnv()
 	if err != nil {
-		fmt.Fprintf(stderr, "handler replay: invalid configuration:\n%v\n", err)
+		fmt.Fprintf(stderr, "appwarden replay: invalid configuration:\n%v\n", err)
 		return 2
 	}
 	pol, polName, err := cliPolicy(cfg, *policyFile)
@@ -376,17 +387,17 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			what := fmt.Sprintf("handler replay --enforce CHANGES %s: the actions of every decision in enforce mode are applied.", target.source)
+			what := fmt.Sprintf("appwarden replay --enforce CHANGES %s: the actions of every decision in enforce mode are applied.", target.source)
 			if volatile {
-				what += "\nWARNING: no state store is configured (AzureWebJobsStorage), so handler release cannot undo these actions later."
+				what += "\nWARNING: no state store is configured (AzureWebJobsStorage), so appwarden release cannot undo these actions later."
 			}
-			if !*yes && !confirm(ctx, stderr, what) {
+			if !*yes && !confirm(ctx, stdin, stderr, what) {
 				return 2
 			}
 			actStore, rec.trail = st, trail.New(st)
 		}
-		writes := &countingWriter{next: graphWriter{target.client}}
-		rem := &remediate.Remediator{Graph: writes, Store: actStore, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: instanceName()}
+		writes := &countingWriter{next: setup.GraphWriter{C: target.client}}
+		rem := &remediate.Remediator{Graph: writes, Store: actStore, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: setup.InstanceName()}
 		var actor pipeline.Actor = auditActor{rem}
 		if *enforce {
 			actor = rem
@@ -394,7 +405,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		p := &pipeline.Pipeline{
 			Trail:     trail.New(scratch),
 			Resolver:  target.client,
-			Policy:    evaluator{policy: pol, mode: appwarden.ModeEnforce, guard: cfg.Guard()},
+			Policy:    setup.Evaluator{Policy: pol, Mode: appwarden.ModeEnforce, Guard: cfg.Guard()},
 			Actor:     actor,
 			Decisions: rec,
 		}
@@ -439,7 +450,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	switch {
 	case failed:
 		return 2
-	case failing && worst >= floor:
+	case o.failOn.fails(worst, worst >= 0):
 		return 1
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,28 +43,31 @@ func cliEnv(t *testing.T) {
 	}
 }
 
+// stdin is what runCLI gives the command as its standard input.
+var stdin io.Reader = os.Stdin
+
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(context.Background(), args, &o, &e)
+	code = run(context.Background(), args, stdin, &o, &e)
 	return code, o.String(), e.String()
 }
 
 // TestCLIHelp checks every new command's --help: on stdout, exit 0, with
 // the exit codes, the permissions and examples.
 func TestCLIHelp(t *testing.T) {
-	for _, args := range [][]string{{"scan", "--help"}, {"replay", "-h"}, {"snapshot", "export", "--help"}, {"snapshot", "help"}} {
+	for _, args := range [][]string{{"scan", "--help"}, {"replay", "-h"}, {"snapshot", "export", "--help"}, {"help", "snapshot", "export"}} {
 		code, out, errOut := runCLI(args...)
 		if code != 0 || errOut != "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
-		for _, want := range []string{"Exit codes: 0", "2 usage or runtime error", "Examples:\n  handler ", "Application.Read.All", "Directory.Read.All"} {
+		for _, want := range []string{"Exit codes: 0", "2 usage or runtime error", "Examples:\n  appwarden ", "Application.Read.All", "Directory.Read.All"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%v: help lacks %q", args, want)
 			}
 		}
 	}
-	if _, out, _ := runCLI("--help"); !strings.Contains(out, "handler scan") || !strings.Contains(out, "handler snapshot export") {
-		t.Errorf("handler --help does not list the new commands:\n%s", out)
+	if _, out, _ := runCLI("--help"); !strings.Contains(out, "\n  scan ") || !strings.Contains(out, "\n  snapshot ") {
+		t.Errorf("appwarden --help does not list the commands:\n%s", out)
 	}
 }
 

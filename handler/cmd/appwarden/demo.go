@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,50 +16,54 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/demo"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/setup"
 	"github.com/appwarden/appwarden/handler/store"
 )
 
-const demoUsage = `Usage: handler demo [--out DIR] [--mode enforce|audit] [--png=false]
-
-Runs AppWarden's main job locally on its embedded defaults: a Graph stand-in
+const demoLong = `Runs AppWarden's main job locally on its embedded defaults: a Graph stand-in
 holding a demo tenant (an app for every built-in rule, benign apps, and apps
 AppWarden must never touch), the real custom handler on 127.0.0.1 with
 in-memory state and the built-in policy, and the sample events driven through
 the real HTTP path, as the Functions host would. It prints what happened to
 each app, writes every Teams card it would have sent (JSON, and PNG where
 Chromium and the adaptivecards renderer are present), checks the result, and
-exits non-zero if anything went wrong. No Azure account, no network.
+exits non-zero if anything went wrong. No Azure account, no network; no
+setting is read from the environment.`
 
-Examples:
-  handler demo
-  handler demo --mode audit --out /tmp/appwarden-demo
-`
-
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "folder for the cards and the handler's log (default: a new temporary folder)")
-	mode := fs.String("mode", "enforce", "enforce (act) or audit (change nothing)")
-	png := fs.Bool("png", true, "render cards to PNG when Chromium and the adaptivecards renderer are present")
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return 2
+func newDemoCmd() *cobra.Command {
+	var out, mode string
+	var png bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the main job locally on embedded defaults (no Azure, no network)",
+		Long:  demoLong,
+		Example: `  appwarden demo
+  appwarden demo --mode audit --out /tmp/appwarden-demo`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := appwarden.ParseMode(mode)
+			if err != nil {
+				return fmt.Errorf("--mode: %v", err)
+			}
+			if err := demoRun(cmd.Context(), out, m, png, cmd.OutOrStdout()); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "appwarden demo: %v\n", err)
+				return status(exitError)
+			}
+			return nil
+		},
 	}
-	m, err := appwarden.ParseMode(*mode)
-	if err != nil {
-		fmt.Fprintf(stderr, "handler demo: --mode: %v\n", err)
-		return 2
-	}
-	if err := demoRun(ctx, *out, m, *png, stdout); err != nil {
-		fmt.Fprintf(stderr, "handler demo: %v\n", err)
-		return 2
-	}
-	return 0
+	fs := cmd.Flags()
+	fs.StringVar(&out, "out", "", "`DIR` for the cards and the handler's log (default: a new temporary folder)")
+	fs.StringVar(&mode, "mode", "enforce", "`MODE`: enforce (act) or audit (change nothing)")
+	fs.BoolVar(&png, "png", true, "render cards to PNG when Chromium and the adaptivecards renderer are present")
+	return cmd
 }
 
 // teamsCapture is a local stand-in for the Teams Workflows webhooks: it
@@ -170,11 +173,12 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 	}
 	defer logFile.Close()
 	log := slog.New(slog.NewJSONHandler(logFile, nil))
-	stg, err := wire(ctx, cfg, log, true)
+	// The custom handler exactly as ./handler serves it.
+	stg, err := setup.Wire(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
-	srv := &functions.Server{Functions: functionSet(), Processor: stg.pipeline, Poison: stg.trail, Inbox: stg.inbox, Log: log}
+	srv := stg.Server(log)
 	ln, handlerURL, err := listen()
 	if err != nil {
 		return err
@@ -236,7 +240,7 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 	for _, a := range apps {
 		count[a.Expect]++
 		fmt.Fprintf(stdout, "\n  %s (%s): %s\n", a.Name, a.AppID, a.Story)
-		dec, out, err := lastDecision(ctx, stg.store, a.AppID)
+		dec, out, err := lastDecision(ctx, stg.Store, a.AppID)
 		if err != nil {
 			fail("%s: %v", a.Name, err)
 			continue
@@ -274,7 +278,7 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 		}
 	}
 
-	poison, err := stg.trail.History(ctx, "_poison")
+	poison, err := stg.Trail.History(ctx, "_poison")
 	if err != nil || len(poison) != 1 {
 		fail("want exactly 1 poison record, got %d (%v)", len(poison), err)
 	}

@@ -1,14 +1,19 @@
-package main
+// Package setup builds AppWarden's stages from configuration: the policy,
+// the Graph client, the state store, remediation, notification, the inbox,
+// the pipeline and the sweep, and the functions the custom handler serves.
+// Both programs wire through it: the custom handler (./handler) and the
+// operator CLI (./handler/cmd/appwarden), so nothing is wired twice.
+package setup
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/functions"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/inbox"
 	"github.com/appwarden/appwarden/handler/notify"
@@ -20,21 +25,21 @@ import (
 	"github.com/appwarden/appwarden/handler/trail"
 )
 
-// evaluator binds a policy to the settings it is judged under.
-type evaluator struct {
-	policy *policy.Policy
-	mode   appwarden.Mode
-	guard  appwarden.Guard
+// Evaluator binds a policy to the settings it is judged under.
+type Evaluator struct {
+	Policy *policy.Policy
+	Mode   appwarden.Mode
+	Guard  appwarden.Guard
 }
 
 // Evaluate implements pipeline.Evaluator. The decision's time is the app's
 // resolution time, so the same App always gives the same Decision.
-func (e evaluator) Evaluate(app *appwarden.App) appwarden.Decision {
-	return e.policy.Evaluate(app, policy.Env{Now: app.ResolvedAt, Mode: e.mode, Guard: e.guard})
+func (e Evaluator) Evaluate(app *appwarden.App) appwarden.Decision {
+	return e.Policy.Evaluate(app, policy.Env{Now: app.ResolvedAt, Mode: e.Mode, Guard: e.Guard})
 }
 
-// loadPolicy reads APPWARDEN_POLICY_FILE, or the built-in policy.
-func loadPolicy(cfg config.Config) (*policy.Policy, error) {
+// LoadPolicy reads APPWARDEN_POLICY_FILE, or the built-in policy.
+func LoadPolicy(cfg config.Config) (*policy.Policy, error) {
 	if cfg.PolicyFile != "" {
 		p, err := policy.Load(cfg.PolicyFile)
 		if err != nil {
@@ -45,27 +50,40 @@ func loadPolicy(cfg config.Config) (*policy.Policy, error) {
 	return policy.Default()
 }
 
-// stages are the wired pipeline and what it was built from.
-type stages struct {
-	pipeline *pipeline.Pipeline
-	trail    *trail.Trail
-	graph    *graph.Client
-	store    store.Store
-	inbox    *inbox.Inbox
+// Stages are the wired pipeline and what it was built from.
+type Stages struct {
+	Pipeline *pipeline.Pipeline
+	Trail    *trail.Trail
+	Graph    *graph.Client
+	Store    store.Store
+	Inbox    *inbox.Inbox
 
-	remediator *remediate.Remediator
-	notifier   *notify.Notifier
+	Remediator *remediate.Remediator
+	Notifier   *notify.Notifier
 }
 
-// graphWriter adapts the Graph client to remediation's small interface.
-type graphWriter struct{ c *graph.Client }
+// Server is the custom handler over these stages: the functions AppWarden
+// serves, each invocation run through the pipeline. The deployed handler
+// and the demo serve exactly this.
+func (s *Stages) Server(log *slog.Logger) *functions.Server {
+	return &functions.Server{
+		Functions: Functions(),
+		Processor: s.Pipeline,
+		Poison:    s.Trail,
+		Inbox:     s.Inbox,
+		Log:       log,
+	}
+}
 
-func (g graphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
+// GraphWriter adapts the Graph client to remediation's small interface.
+type GraphWriter struct{ C *graph.Client }
+
+func (g GraphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
 	in := make([]graph.Write, len(ws))
 	for i, w := range ws {
 		in[i] = graph.Write{Method: w.Method, Path: w.Path, Body: w.Body}
 	}
-	res, err := g.c.Apply(ctx, in)
+	res, err := g.C.Apply(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -76,25 +94,16 @@ func (g graphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remedia
 	return out, nil
 }
 
-// graphTransport keeps an idle connection to Graph for each invocation in
-// flight. http.DefaultTransport keeps 2 per host, so under concurrency most
-// requests paid a new TCP (in Azure, TLS) handshake.
-func graphTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 100
-	return t
-}
-
-// instanceName names this process in action claims.
-func instanceName() string {
+// InstanceName names this process in action claims.
+func InstanceName() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
-// wire builds the pipeline from configuration. managedIdentity selects the
+// Wire builds the pipeline from configuration. managedIdentity selects the
 // Functions credential; the CLI uses DefaultAzureCredential.
-func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdentity bool) (*stages, error) {
-	pol, err := loadPolicy(cfg)
+func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdentity bool) (*Stages, error) {
+	pol, err := LoadPolicy(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -102,18 +111,18 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	if err != nil {
 		return nil, err
 	}
-	gc, err := graph.New(graph.Options{Endpoint: cfg.GraphEndpoint, Credential: cred, Transport: graphTransport()})
+	gc, err := graph.New(graph.Options{Endpoint: cfg.GraphEndpoint, Credential: cred})
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg, managedIdentity)
+	st, err := OpenStore(ctx, cfg, managedIdentity)
 	if err != nil {
 		return nil, err
 	}
 	tr := trail.New(st)
 	rem := &remediate.Remediator{
-		Graph: graphWriter{gc}, Store: st, Guard: cfg.Guard(),
-		MaxPerHour: cfg.MaxActionsPerHour, Owner: instanceName(),
+		Graph: GraphWriter{gc}, Store: st, Guard: cfg.Guard(),
+		MaxPerHour: cfg.MaxActionsPerHour, Owner: InstanceName(),
 	}
 	nt := notify.New(notify.Options{
 		Store:       st,
@@ -128,7 +137,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	p := &pipeline.Pipeline{
 		Trail:     tr,
 		Resolver:  gc,
-		Policy:    evaluator{policy: pol, mode: cfg.Mode, guard: cfg.Guard()},
+		Policy:    Evaluator{Policy: pol, Mode: cfg.Mode, Guard: cfg.Guard()},
 		Actor:     rem,
 		Notifier:  nt,
 		Outbox:    nt,
@@ -136,22 +145,22 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		Inbox:     ib,
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
-	p.Sweeper = sweepAdapter{sw}
+	p.Sweeper = SweepAdapter{sw}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
-	return &stages{pipeline: p, trail: tr, graph: gc, store: st, inbox: ib, remediator: rem, notifier: nt}, nil
+	return &Stages{Pipeline: p, Trail: tr, Graph: gc, Store: st, Inbox: ib, Remediator: rem, Notifier: nt}, nil
 }
 
-// sweepAdapter drops the sweep's stats for the pipeline.
-type sweepAdapter struct{ s *sweep.Sweeper }
+// SweepAdapter drops the sweep's stats for the pipeline.
+type SweepAdapter struct{ S *sweep.Sweeper }
 
-func (a sweepAdapter) Sweep(ctx context.Context, log *slog.Logger) error {
-	_, err := a.s.Sweep(ctx, log)
+func (a SweepAdapter) Sweep(ctx context.Context, log *slog.Logger) error {
+	_, err := a.S.Sweep(ctx, log)
 	return err
 }
 
-// openStore opens the configured state store: Table Storage through a
+// OpenStore opens the configured state store: Table Storage through a
 // connection string or the managed identity, in memory when neither is set.
-func openStore(ctx context.Context, cfg config.Config, managedIdentity bool) (store.Store, error) {
+func OpenStore(ctx context.Context, cfg config.Config, managedIdentity bool) (store.Store, error) {
 	sc := cfg.Storage
 	switch {
 	case sc.InMemory():

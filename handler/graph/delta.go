@@ -4,42 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
-
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+	"strings"
 )
 
-// Delta feeds.
+// The feeds and their pages are the domain's (appwarden.DeltaPage...);
+// these names keep the Graph client's own code short.
 const (
-	FeedApplications      = "applications"
-	FeedServicePrincipals = "servicePrincipals"
+	FeedApplications      = appwarden.FeedApplications
+	FeedServicePrincipals = appwarden.FeedServicePrincipals
 )
 
-// DeltaObject is one entry of a delta page.
-type DeltaObject struct {
-	Feed        string
-	ID          string
-	AppID       string
-	DisplayName string
-	// Created is the application's createdDateTime (service principals have
-	// none in v1.0).
-	Created time.Time
-	// ManagedIdentity and MicrosoftOwned let the sweep skip what policy would
-	// never act on without resolving it.
-	ManagedIdentity bool
-	Removed         bool
-}
-
-// DeltaPage is one page of a delta feed. Resume is the link to continue from
-// after this page: the nextLink mid-feed, or the deltaLink at its end (Final).
-type DeltaPage struct {
-	Objects []DeltaObject
-	Resume  string
-	Final   bool
-}
+type (
+	// DeltaObject is appwarden.DeltaObject.
+	DeltaObject = appwarden.DeltaObject
+	// DeltaPage is appwarden.DeltaPage.
+	DeltaPage = appwarden.DeltaPage
+)
 
 // DeltaStart is the first link of a feed.
 func (c *Client) DeltaStart(feed string) string {
@@ -61,6 +45,9 @@ func (c *Client) DeltaPages(ctx context.Context, feed, link string, fn func(Delt
 		}
 		body, err := c.get(ctx, link)
 		if err != nil {
+			if resyncRequired(err) {
+				return fmt.Errorf("graph: %s delta: %w: %w", feed, appwarden.ErrResyncRequired, err)
+			}
 			return fmt.Errorf("graph: %s delta: %w", feed, err)
 		}
 		page, err := decodeDelta(feed, body)
@@ -81,11 +68,11 @@ func (c *Client) DeltaPages(ctx context.Context, feed, link string, fn func(Delt
 	return nil
 }
 
-// ResyncRequired reports whether a delta feed's error says Graph no longer
+// resyncRequired reports whether a delta feed's error says Graph no longer
 // knows the link followed: a deltaLink expires after 7 days for directory
 // objects (400 syncStateNotFound), and Graph may answer 410 Gone with
 // resyncRequired. The feed must then start over from DeltaStart.
-func ResyncRequired(err error) bool {
+func resyncRequired(err error) bool {
 	var se *StatusError
 	if !errors.As(err, &se) {
 		return false

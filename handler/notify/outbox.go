@@ -8,7 +8,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"log/slog"
 	"time"
-
 )
 
 // Outbox partitions: pending notifications, and markers of what was

@@ -11,7 +11,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
-	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/sweep"
 )
@@ -22,15 +21,15 @@ import (
 // GC lets pile up in proportion to the live heap, which here is mostly the
 // stand-in's tenant.
 type sampled struct {
-	sweep.Feed
+	appwarden.DeltaFeed
 	pages    int
 	peak     uint64        // highest HeapInuse seen after a page
 	sampling time.Duration // time spent sampling
 	perPage  func()        // run before each sample (e.g. dropping the stand-in's call log)
 }
 
-func (s *sampled) DeltaPages(ctx context.Context, feed, link string, fn func(graph.DeltaPage) error) error {
-	return s.Feed.DeltaPages(ctx, feed, link, func(p graph.DeltaPage) error {
+func (s *sampled) DeltaPages(ctx context.Context, feed, link string, fn func(appwarden.DeltaPage) error) error {
+	return s.DeltaFeed.DeltaPages(ctx, feed, link, func(p appwarden.DeltaPage) error {
 		err := fn(p)
 		if s.perPage != nil {
 			s.perPage()
@@ -85,7 +84,7 @@ func measureSweep(t *testing.T, n int) sweepMemory {
 	c := client(t, srv)
 	st := store.NewMemory()
 	var resolved atomic.Int64
-	feed := &sampled{Feed: c, perPage: srv.Reset}
+	feed := &sampled{DeltaFeed: c, perPage: srv.Reset}
 	s := &sweep.Sweeper{Feed: feed, Store: st, Lookback: lookback, Handle: func(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
 		app, err := c.ResolveSignal(ctx, log, sig)
 		if err != nil {
@@ -175,7 +174,7 @@ func BenchmarkSweep10k(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		feed := &sampled{Feed: c, perPage: srv.Reset}
+		feed := &sampled{DeltaFeed: c, perPage: srv.Reset}
 		s := &sweep.Sweeper{Feed: feed, Store: store.NewMemory(), JudgeAll: true, Lookback: lookback, Parallel: 8,
 			Handle: func(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
 				_, err := c.ResolveSignal(ctx, log, sig)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
-	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/inbox"
 	"github.com/appwarden/appwarden/handler/store"
 )
@@ -30,10 +29,10 @@ func TestFailedAppsGoPendingAndTheCursorMovesOn(t *testing.T) {
 	if _, err := s.Sweep(context.Background(), quiet); err != nil {
 		t.Fatalf("sweep failed although the failed app is pending: %v", err)
 	}
-	if _, baselined := cursorOf(t, st, graph.FeedApplications); !baselined {
+	if _, baselined := cursorOf(t, st, appwarden.FeedApplications); !baselined {
 		t.Error("the applications feed did not reach its end")
 	}
-	cursorOf(t, st, graph.FeedServicePrincipals)
+	cursorOf(t, st, appwarden.FeedServicePrincipals)
 	es, err := pending.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +55,7 @@ func TestNoPendingWhenTheInboxFails(t *testing.T) {
 	if _, err := s.Sweep(context.Background(), quiet); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the handling error", err)
 	}
-	if _, found, _ := st.Get(context.Background(), appwarden.PartitionCursors, graph.FeedApplications); found {
+	if _, found, _ := st.Get(context.Background(), appwarden.PartitionCursors, appwarden.FeedApplications); found {
 		t.Error("the cursor moved past an app that is neither decided nor pending")
 	}
 }

@@ -16,15 +16,8 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/graph"
 	"golang.org/x/sync/errgroup"
 )
-
-// Feed is the delta source (graph.Client).
-type Feed interface {
-	DeltaStart(feed string) string
-	DeltaPages(ctx context.Context, feed, link string, fn func(graph.DeltaPage) error) error
-}
 
 // Pending keeps what a sweep could not decide (the inbox), so that one app
 // Graph fails on does not hold the cursor back: without it a page is redone
@@ -38,7 +31,7 @@ type Pending interface {
 
 // Sweeper sweeps both feeds.
 type Sweeper struct {
-	Feed  Feed
+	Feed  appwarden.DeltaFeed
 	Store appwarden.Store
 	// Pending takes the apps whose handling failed; nil fails the page
 	// instead, so that it is swept again.
@@ -70,7 +63,7 @@ type cursor struct {
 // Sweep runs both feeds to their current end.
 func (s *Sweeper) Sweep(ctx context.Context, log *slog.Logger) (Stats, error) {
 	var total Stats
-	for _, feed := range []string{graph.FeedApplications, graph.FeedServicePrincipals} {
+	for _, feed := range []string{appwarden.FeedApplications, appwarden.FeedServicePrincipals} {
 		st, err := s.sweepFeed(ctx, log.With("feed", feed), feed)
 		total.Pages += st.Pages
 		total.Objects += st.Objects
@@ -114,7 +107,7 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 	cutoff := s.now().Add(-s.Lookback)
 	etag := rec.ETag
 	var handleErr error
-	save := func(page graph.DeltaPage) error {
+	save := func(page appwarden.DeltaPage) error {
 		st.Pages++
 		if err := s.page(ctx, log, page, first, cutoff, &st); err != nil {
 			handleErr = err
@@ -133,7 +126,7 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 		return nil
 	}
 	err = s.Feed.DeltaPages(ctx, feed, link, save)
-	if err != nil && handleErr == nil && cur.Link != "" && graph.ResyncRequired(err) {
+	if err != nil && handleErr == nil && cur.Link != "" && errors.Is(err, appwarden.ErrResyncRequired) {
 		// Graph no longer knows the stored link (a deltaLink expires after
 		// 7 days without a sweep). Start the feed over as a first sweep:
 		// what changed meanwhile cannot be told from what was always there,
@@ -150,7 +143,7 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 // Pending; one app's failure does not stop the others (the group has no
 // shared context to cancel). Only what must fail the page (see keep) is
 // returned, all of it.
-func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page graph.DeltaPage, first bool, cutoff time.Time, st *Stats) error {
+func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.DeltaPage, first bool, cutoff time.Time, st *Stats) error {
 	par := s.Parallel
 	if par <= 0 {
 		par = 8
@@ -169,7 +162,7 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page graph.DeltaPa
 		case o.AppID == "" || seen[o.AppID]:
 			st.Skipped++
 			continue
-		case first && !s.JudgeAll && (o.Feed == graph.FeedServicePrincipals || o.Created.Before(cutoff)):
+		case first && !s.JudgeAll && (o.Feed == appwarden.FeedServicePrincipals || o.Created.Before(cutoff)):
 			st.Baseline++
 			continue
 		}
@@ -219,9 +212,9 @@ func (s *Sweeper) keep(ctx context.Context, log *slog.Logger, sig appwarden.Sign
 	return nil
 }
 
-func (s *Sweeper) signal(o graph.DeltaObject, first bool) appwarden.Signal {
+func (s *Sweeper) signal(o appwarden.DeltaObject, first bool) appwarden.Signal {
 	kind, typ := appwarden.AppUpdated, appwarden.ObjectApplication
-	if o.Feed == graph.FeedServicePrincipals {
+	if o.Feed == appwarden.FeedServicePrincipals {
 		typ = appwarden.ObjectServicePrincipal
 	}
 	if first {

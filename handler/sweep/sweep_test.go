@@ -11,7 +11,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
-	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/sweep"
 )
@@ -52,7 +51,7 @@ func TestFirstSweepBaselinesOldApps(t *testing.T) {
 	if stats != want {
 		t.Errorf("stats %+v, want %+v", stats, want)
 	}
-	for _, feed := range []string{graph.FeedApplications, graph.FeedServicePrincipals} {
+	for _, feed := range []string{appwarden.FeedApplications, appwarden.FeedServicePrincipals} {
 		link, baselined := cursorOf(t, st, feed)
 		if !baselined || !strings.HasPrefix(link, srv.URL()+"/v1.0/"+feed+"/delta?") || !strings.Contains(link, "$deltatoken=") {
 			t.Errorf("%s cursor = %q baselined %v, want the deltaLink", feed, link, baselined)
@@ -255,11 +254,11 @@ func TestHandleErrorKeepsCursorOnFailedPage(t *testing.T) {
 	if stats.Pages != 2 {
 		t.Errorf("stats %+v, want 2 pages", stats)
 	}
-	link, baselined := cursorOf(t, st, graph.FeedApplications)
+	link, baselined := cursorOf(t, st, appwarden.FeedApplications)
 	if baselined || !strings.Contains(link, "$skiptoken=") {
 		t.Errorf("cursor after the failure = %q baselined %v, want the second page's link", link, baselined)
 	}
-	if _, found, _ := st.Get(context.Background(), appwarden.PartitionCursors, graph.FeedServicePrincipals); found {
+	if _, found, _ := st.Get(context.Background(), appwarden.PartitionCursors, appwarden.FeedServicePrincipals); found {
 		t.Error("the service principal feed was swept after the failure")
 	}
 
@@ -275,10 +274,10 @@ func TestHandleErrorKeepsCursorOnFailedPage(t *testing.T) {
 			t.Errorf("retry of the first sweep: kind %s", sig.Kind)
 		}
 	}
-	if _, baselined := cursorOf(t, st, graph.FeedApplications); !baselined {
+	if _, baselined := cursorOf(t, st, appwarden.FeedApplications); !baselined {
 		t.Error("applications feed not baselined after the retry")
 	}
-	cursorOf(t, st, graph.FeedServicePrincipals)
+	cursorOf(t, st, appwarden.FeedServicePrincipals)
 }
 
 // Parallel bounds how many objects of a page are handled at once.
@@ -305,7 +304,7 @@ func TestCorruptCursor(t *testing.T) {
 	tenant, _, _ := tenantWith(1, 0)
 	srv := serve(t, tenant)
 	st := store.NewMemory()
-	if _, err := st.Replace(context.Background(), appwarden.Record{Partition: appwarden.PartitionCursors, Key: graph.FeedApplications, Kind: appwarden.KindCursor, Time: time.Now(), Data: []byte(`{`)}); err != nil {
+	if _, err := st.Replace(context.Background(), appwarden.Record{Partition: appwarden.PartitionCursors, Key: appwarden.FeedApplications, Kind: appwarden.KindCursor, Time: time.Now(), Data: []byte(`{`)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := newSweeper(client(t, srv), st, &handled{}).Sweep(context.Background(), quiet)
@@ -350,7 +349,7 @@ func TestExpiredDeltaLinkStartsOver(t *testing.T) {
 	if stats.Objects != apps+sps || stats.Baseline != len(old)+sps {
 		t.Errorf("stats %+v", stats)
 	}
-	for _, feed := range []string{graph.FeedApplications, graph.FeedServicePrincipals} {
+	for _, feed := range []string{appwarden.FeedApplications, appwarden.FeedServicePrincipals} {
 		if link, baselined := cursorOf(t, st, feed); !baselined || !strings.Contains(link, "$deltatoken=") {
 			t.Errorf("%s cursor %q baselined %v", feed, link, baselined)
 		}

@@ -212,7 +212,7 @@ func TestThrottledTopLevel(t *testing.T) {
 	// A write's $batch retried the same way carries its body intact.
 	w.srv.ThrottleNext(1, time.Second, fakegraph.OnRoute(fakegraph.RouteBatch))
 	ids := w.apps[0]
-	res, err := w.c.Apply(context.Background(), []graph.Write{{Method: "PATCH", Path: "/servicePrincipals/" + ids.ServicePrincipalID, Body: map[string]any{"accountEnabled": false}}})
+	res, err := w.c.Apply(context.Background(), []appwarden.Write{{Method: "PATCH", Path: "/servicePrincipals/" + ids.ServicePrincipalID, Body: map[string]any{"accountEnabled": false}}})
 	if err != nil || len(res) != 1 || res[0].Err != nil || res[0].Status != 204 {
 		t.Fatalf("Apply after a throttled $batch: %v %+v", err, res)
 	}
@@ -403,7 +403,7 @@ func TestThrottleHoldsTheProcess(t *testing.T) {
 	// throttled resolution's retry.
 	sp := w.apps[1].ServicePrincipalID
 	wrote := time.Now()
-	res, err := w.c.Apply(context.Background(), []graph.Write{{Method: "PATCH", Path: "/servicePrincipals/" + sp, Body: map[string]any{"accountEnabled": false}}})
+	res, err := w.c.Apply(context.Background(), []appwarden.Write{{Method: "PATCH", Path: "/servicePrincipals/" + sp, Body: map[string]any{"accountEnabled": false}}})
 	if err != nil || len(res) != 1 || res[0].Err != nil {
 		t.Fatalf("Apply while reads are held: %v %+v", err, res)
 	}

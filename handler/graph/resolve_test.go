@@ -157,7 +157,7 @@ func newWorld(t *testing.T) *world {
 	// Two grants only the API can make: the default access role to the
 	// Orders API, and Bob's own consent to Mail.Read (consentType Principal).
 	c := client(t, w.srv, fastRetry)
-	res, err := c.Apply(context.Background(), []graph.Write{
+	res, err := c.Apply(context.Background(), []appwarden.Write{
 		{Method: "POST", Path: "/servicePrincipals/" + payrollSP + "/appRoleAssignments", Body: map[string]any{
 			"principalId": payrollSP, "resourceId": ordersAPISP, "appRoleId": uuid.Nil.String()}},
 		{Method: "POST", Path: "/oauth2PermissionGrants", Body: map[string]any{

@@ -5,32 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
 )
-
-// Write is one change to the tenant: a method, a path below /v1.0, and a
-// JSON body. Bodies are written explicitly (not through the SDK's models)
-// because some properties, such as application isDisabled, are newer than
-// msgraph-sdk-go's generated models.
-type Write struct {
-	Method string
-	Path   string
-	Body   any
-}
-
-// WriteResult is how one write went: its HTTP status, and the error when it
-// failed. Created holds the id of an object a POST created.
-type WriteResult struct {
-	Status  int
-	Err     error
-	Created string
-}
 
 // Apply sends writes in $batch requests of up to 20, retrying throttled
 // items. The writes must be independent of each other (Graph may apply a
 // batch's items in any order; one failing does not stop the others). It
 // returns one result per write; err is for a failure of the whole exchange.
-func (c *Client) Apply(ctx context.Context, writes []Write) ([]WriteResult, error) {
-	out := make([]WriteResult, len(writes))
+func (c *Client) Apply(ctx context.Context, writes []appwarden.Write) ([]appwarden.WriteResult, error) {
+	out := make([]appwarden.WriteResult, len(writes))
 	for start := 0; start < len(writes); start += 20 {
 		end := min(start+20, len(writes))
 		var reqs []request
@@ -48,7 +32,7 @@ func (c *Client) Apply(ctx context.Context, writes []Write) ([]WriteResult, erro
 		}
 		for i := start; i < end; i++ {
 			r := got[strconv.Itoa(i)]
-			res := WriteResult{Status: r.Status}
+			res := appwarden.WriteResult{Status: r.Status}
 			if r.Status >= 300 {
 				res.Err = itemError(r, fmt.Sprintf("%s %s", writes[i].Method, writes[i].Path))
 			} else if r.Status == 201 {

@@ -19,18 +19,6 @@ import (
 	"github.com/appwarden/appwarden/handler/retry"
 )
 
-// Graph applies writes; main adapts the Graph client to it.
-type Graph interface {
-	Apply(ctx context.Context, writes []Write) ([]Result, error)
-}
-
-// Result is how one write went.
-type Result struct {
-	Status  int
-	Err     error
-	Created string
-}
-
 // Alerter raises the loud alert (the security channel) when the blast-radius
 // limit trips.
 type Alerter interface {
@@ -39,7 +27,7 @@ type Alerter interface {
 
 // Remediator applies decisions.
 type Remediator struct {
-	Graph Graph
+	Graph appwarden.Writer
 	Store appwarden.Store
 	Guard appwarden.Guard
 	// MaxPerHour is the blast-radius limit on enforce actions per rolling
@@ -66,14 +54,14 @@ const (
 // record is an action as stored: the domain Action plus its bookkeeping.
 type record struct {
 	appwarden.Action
-	Fingerprint string    `json:"fingerprint"`
-	Status      string    `json:"status"`
-	Owner       string    `json:"owner,omitempty"`
-	LeaseUntil  time.Time `json:"leaseUntil,omitempty"`
-	Undo        *Write    `json:"undo,omitempty"`
-	Note        string    `json:"note,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	Attempts    int       `json:"attempts,omitempty"`
+	Fingerprint string           `json:"fingerprint"`
+	Status      string           `json:"status"`
+	Owner       string           `json:"owner,omitempty"`
+	LeaseUntil  time.Time        `json:"leaseUntil,omitempty"`
+	Undo        *appwarden.Write `json:"undo,omitempty"`
+	Note        string           `json:"note,omitempty"`
+	Error       string           `json:"error,omitempty"`
+	Attempts    int              `json:"attempts,omitempty"`
 }
 
 func (r *Remediator) now() time.Time {
@@ -285,7 +273,7 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 		out.Skipped = "blast-radius limit reached"
 		return r.record(ctx, log, app, fp, steps, out)
 	}
-	writes := make([]Write, len(mine))
+	writes := make([]appwarden.Write, len(mine))
 	for i, c := range mine {
 		writes[i] = c.step.Write
 	}

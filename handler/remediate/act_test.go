@@ -258,7 +258,7 @@ func TestEachActionAndItsRelease(t *testing.T) {
 						t.Fatal(err)
 					}
 					if tc.kind == appwarden.ActionRemovePasswords {
-						res, err := w.rem.Graph.Apply(bg, []remediate.Write{{Method: "POST", Path: "/applications/" + ids.ApplicationID + "/addPassword",
+						res, err := w.rem.Graph.Apply(bg, []appwarden.Write{{Method: "POST", Path: "/applications/" + ids.ApplicationID + "/addPassword",
 							Body: map[string]any{"passwordCredential": map[string]any{"displayName": "new"}}}})
 						if err != nil || res[0].Err != nil {
 							t.Fatalf("adding a secret: %v %v", err, res)
@@ -766,12 +766,12 @@ func equalState(a, b fakegraph.AppState) bool {
 // hookGraph runs after once, right after the first Apply has reached Graph
 // and before the caller records anything.
 type hookGraph struct {
-	next  remediate.Graph
+	next  appwarden.Writer
 	once  sync.Once
 	after func()
 }
 
-func (h *hookGraph) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
+func (h *hookGraph) Apply(ctx context.Context, ws []appwarden.Write) ([]appwarden.WriteResult, error) {
 	res, err := h.next.Apply(ctx, ws)
 	h.once.Do(h.after)
 	return res, err

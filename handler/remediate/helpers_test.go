@@ -42,25 +42,6 @@ func (s staticToken) GetToken(context.Context, azpolicy.TokenRequestOptions) (az
 	return azcore.AccessToken{Token: s.srv.IssueToken(), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-// graphWriter adapts the Graph client to remediation, as main does.
-type graphWriter struct{ c *graph.Client }
-
-func (g graphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
-	in := make([]graph.Write, len(ws))
-	for i, w := range ws {
-		in[i] = graph.Write{Method: w.Method, Path: w.Path, Body: w.Body}
-	}
-	res, err := g.c.Apply(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]remediate.Result, len(res))
-	for i, r := range res {
-		out[i] = remediate.Result{Status: r.Status, Err: r.Err, Created: r.Created}
-	}
-	return out, nil
-}
-
 // countingAlerter counts the loud alerts.
 type countingAlerter struct {
 	mu       sync.Mutex
@@ -140,7 +121,7 @@ func newWorld(t *testing.T, st appwarden.Store) *world {
 		t: t, srv: srv, tenant: tenant, graph: gc, store: st, logs: logs,
 		log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	w.rem = &remediate.Remediator{Graph: graphWriter{gc}, Store: st, Owner: "test/" + t.Name()}
+	w.rem = &remediate.Remediator{Graph: gc, Store: st, Owner: "test/" + t.Name()}
 	return w
 }
 
@@ -222,7 +203,7 @@ type storedAction struct {
 	Fingerprint string               `json:"fingerprint"`
 	Status      string               `json:"status"`
 	Note        string               `json:"note"`
-	Undo        *remediate.Write     `json:"undo"`
+	Undo        *appwarden.Write     `json:"undo"`
 	Key         string               `json:"-"`
 }
 

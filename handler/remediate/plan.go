@@ -19,22 +19,15 @@ import (
 // QuarantineTag marks a quarantined application.
 const QuarantineTag = "AppWarden:Quarantined"
 
-// Write is one Graph change: a method, a path below /v1.0, a JSON body.
-type Write struct {
-	Method string `json:"method"`
-	Path   string `json:"path"`
-	Body   any    `json:"body,omitempty"`
-}
-
 // Step is one planned action on one object.
 type Step struct {
 	Kind   appwarden.ActionKind
 	Target string
 	// Before is the exact state the write changes.
 	Before any
-	Write  Write
+	Write  appwarden.Write
 	// Undo restores Before; nil when the change cannot be undone.
-	Undo *Write
+	Undo *appwarden.Write
 	// Note says, in words, what the step does or why it cannot be undone.
 	Note string
 }
@@ -73,8 +66,8 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 		}
 		before := map[string]any{"tags": nonNil(a.Tags), "notes": a.Notes}
 		out = append(out, Step{Kind: kind, Target: a.ID, Before: before,
-			Write: Write{"PATCH", "/applications/" + a.ID, map[string]any{"tags": tags, "notes": notes}},
-			Undo:  &Write{"PATCH", "/applications/" + a.ID, before},
+			Write: write("PATCH", "/applications/"+a.ID, map[string]any{"tags": tags, "notes": notes}),
+			Undo:  undo("PATCH", "/applications/"+a.ID, before),
 			Note:  "tag " + QuarantineTag + " and a line in notes"})
 	case appwarden.ActionDisableServicePrincipal:
 		for _, sp := range app.ServicePrincipals {
@@ -82,8 +75,8 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 				continue
 			}
 			out = append(out, Step{Kind: kind, Target: sp.ID, Before: map[string]any{"accountEnabled": true},
-				Write: Write{"PATCH", "/servicePrincipals/" + sp.ID, map[string]any{"accountEnabled": false}},
-				Undo:  &Write{"PATCH", "/servicePrincipals/" + sp.ID, map[string]any{"accountEnabled": true}},
+				Write: write("PATCH", "/servicePrincipals/"+sp.ID, map[string]any{"accountEnabled": false}),
+				Undo:  undo("PATCH", "/servicePrincipals/"+sp.ID, map[string]any{"accountEnabled": true}),
 				Note:  "service principal disabled in this tenant: no new tokens"})
 		}
 	case appwarden.ActionDeactivateApplication:
@@ -91,8 +84,8 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 			return nil
 		}
 		out = append(out, Step{Kind: kind, Target: a.ID, Before: map[string]any{"isDisabled": false},
-			Write: Write{"PATCH", "/applications/" + a.ID, map[string]any{"isDisabled": true}},
-			Undo:  &Write{"PATCH", "/applications/" + a.ID, map[string]any{"isDisabled": false}},
+			Write: write("PATCH", "/applications/"+a.ID, map[string]any{"isDisabled": true}),
+			Undo:  undo("PATCH", "/applications/"+a.ID, map[string]any{"isDisabled": false}),
 			Note:  "registration deactivated everywhere; existing tokens live until they expire"})
 	case appwarden.ActionRemovePasswords:
 		if a == nil {
@@ -101,7 +94,7 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 		for _, c := range a.PasswordCredentials {
 			out = append(out, Step{Kind: kind, Target: a.ID + "/" + c.KeyID,
 				Before: map[string]any{"keyId": c.KeyID, "displayName": c.DisplayName, "hint": c.Hint, "endDateTime": c.EndDateTime},
-				Write:  Write{"POST", "/applications/" + a.ID + "/removePassword", map[string]any{"keyId": c.KeyID}},
+				Write:  write("POST", "/applications/"+a.ID+"/removePassword", map[string]any{"keyId": c.KeyID}),
 				Note:   "client secret " + c.KeyID + " removed; a removed secret cannot come back: create a new one (or better, a certificate)"})
 		}
 	case appwarden.ActionRemoveCriticalAppRoles:
@@ -113,8 +106,8 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 				}
 				re := map[string]any{"principalId": as.PrincipalID, "resourceId": as.ResourceID, "appRoleId": as.AppRoleID}
 				out = append(out, Step{Kind: kind, Target: sp.ID + "/" + as.ID, Before: as,
-					Write: Write{"DELETE", "/servicePrincipals/" + sp.ID + "/appRoleAssignments/" + as.ID, nil},
-					Undo:  &Write{"POST", "/servicePrincipals/" + sp.ID + "/appRoleAssignments", re},
+					Write: write("DELETE", "/servicePrincipals/"+sp.ID+"/appRoleAssignments/"+as.ID, nil),
+					Undo:  undo("POST", "/servicePrincipals/"+sp.ID+"/appRoleAssignments", re),
 					Note:  "app role assignment " + as.AppRoleID + " removed"})
 			}
 		}
@@ -126,8 +119,8 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 					re["principalId"] = g.PrincipalID
 				}
 				out = append(out, Step{Kind: kind, Target: g.ID, Before: g,
-					Write: Write{"DELETE", "/oauth2PermissionGrants/" + g.ID, nil},
-					Undo:  &Write{"POST", "/oauth2PermissionGrants", re},
+					Write: write("DELETE", "/oauth2PermissionGrants/"+g.ID, nil),
+					Undo:  undo("POST", "/oauth2PermissionGrants", re),
 					Note:  "delegated grant (" + g.Scope + ") revoked"})
 			}
 		}
@@ -157,4 +150,15 @@ func criticalIDs(d appwarden.Decision) map[string]bool {
 		}
 	}
 	return ids
+}
+
+// write is one planned change.
+func write(method, path string, body any) appwarden.Write {
+	return appwarden.Write{Method: method, Path: path, Body: body}
+}
+
+// undo is the change that restores what a step changed.
+func undo(method, path string, body any) *appwarden.Write {
+	w := write(method, path, body)
+	return &w
 }

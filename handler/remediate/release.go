@@ -53,7 +53,7 @@ func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Rel
 		rec       record
 	}
 	var todo []done
-	var writes []Write
+	var writes []appwarden.Write
 	fps := map[string]bool{}
 	for _, sr := range recs {
 		if sr.Kind != appwarden.KindAction || !strings.HasPrefix(sr.Key, "action|") {

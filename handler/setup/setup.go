@@ -75,25 +75,6 @@ func (s *Stages) Server(log *slog.Logger) *functions.Server {
 	}
 }
 
-// GraphWriter adapts the Graph client to remediation's small interface.
-type GraphWriter struct{ C *graph.Client }
-
-func (g GraphWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
-	in := make([]graph.Write, len(ws))
-	for i, w := range ws {
-		in[i] = graph.Write{Method: w.Method, Path: w.Path, Body: w.Body}
-	}
-	res, err := g.C.Apply(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]remediate.Result, len(res))
-	for i, r := range res {
-		out[i] = remediate.Result{Status: r.Status, Err: r.Err, Created: r.Created}
-	}
-	return out, nil
-}
-
 // InstanceName names this process in action claims.
 func InstanceName() string {
 	host, _ := os.Hostname()
@@ -121,7 +102,7 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	}
 	tr := trail.New(st)
 	rem := &remediate.Remediator{
-		Graph: GraphWriter{gc}, Store: st, Guard: cfg.Guard(),
+		Graph: gc, Store: st, Guard: cfg.Guard(),
 		MaxPerHour: cfg.MaxActionsPerHour, Owner: InstanceName(),
 	}
 	nt := notify.New(notify.Options{

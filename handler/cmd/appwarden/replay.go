@@ -396,7 +396,7 @@ func runReplay(ctx context.Context, o replayOptions, input string, stdin io.Read
 			}
 			actStore, rec.trail = st, trail.New(st)
 		}
-		writes := &countingWriter{next: setup.GraphWriter{C: target.client}}
+		writes := &countingWriter{next: target.client}
 		rem := &remediate.Remediator{Graph: writes, Store: actStore, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: setup.InstanceName()}
 		var actor pipeline.Actor = auditActor{rem}
 		if *enforce {

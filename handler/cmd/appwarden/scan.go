@@ -208,7 +208,7 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 		if !*yes && !confirm(ctx, stdin, stderr, what) {
 			return 2
 		}
-		writes = &countingWriter{next: setup.GraphWriter{C: target.client}}
+		writes = &countingWriter{next: target.client}
 		sc.actor = &remediate.Remediator{Graph: writes, Store: st, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: setup.InstanceName()}
 		sc.trail = trail.New(st)
 	}

@@ -13,11 +13,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/graph"
 	awpolicy "github.com/appwarden/appwarden/handler/policy"
-	"github.com/appwarden/appwarden/handler/remediate"
 	"github.com/appwarden/appwarden/handler/setup"
 	"github.com/appwarden/appwarden/handler/store"
 )
@@ -143,11 +143,11 @@ func (t *cliTarget) stateStore(ctx context.Context, cfg config.Config) (store.St
 
 // countingWriter counts the writes a command sends to Graph.
 type countingWriter struct {
-	next remediate.Graph
+	next appwarden.Writer
 	n    atomic.Int64
 }
 
-func (c *countingWriter) Apply(ctx context.Context, ws []remediate.Write) ([]remediate.Result, error) {
+func (c *countingWriter) Apply(ctx context.Context, ws []appwarden.Write) ([]appwarden.WriteResult, error) {
 	c.n.Add(int64(len(ws)))
 	return c.next.Apply(ctx, ws)
 }

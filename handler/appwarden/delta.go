@@ -49,3 +49,8 @@ type DeltaFeed interface {
 	// ErrResyncRequired means the link must be given up.
 	DeltaPages(ctx context.Context, feed, link string, fn func(DeltaPage) error) error
 }
+
+// SweepStats counts what a delta sweep saw.
+type SweepStats struct {
+	Pages, Objects, Judged, Baseline, Removed, Skipped int
+}

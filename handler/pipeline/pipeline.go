@@ -28,7 +28,7 @@ type Resolver interface {
 // Sweeper runs a delta sweep, handing every new or changed app back to
 // HandleApp.
 type Sweeper interface {
-	Sweep(ctx context.Context, log *slog.Logger) error
+	Sweep(ctx context.Context, log *slog.Logger) (appwarden.SweepStats, error)
 }
 
 // Evaluator is policy: a pure function from App to Decision.
@@ -113,7 +113,7 @@ func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Si
 			redriveErr = fmt.Errorf("re-driving the inbox: %w", redriveErr)
 		}
 	}
-	sweepErr := p.Sweeper.Sweep(ctx, log)
+	_, sweepErr := p.Sweeper.Sweep(ctx, log)
 	if sweepErr != nil {
 		sweepErr = fmt.Errorf("sweep after %s: %w", sig.Kind, sweepErr)
 	}

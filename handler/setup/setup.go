@@ -126,17 +126,9 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		Inbox:     ib,
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
-	p.Sweeper = SweepAdapter{sw}
+	p.Sweeper = sw
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
 	return &Stages{Pipeline: p, Trail: tr, Graph: gc, Store: st, Inbox: ib, Remediator: rem, Notifier: nt}, nil
-}
-
-// SweepAdapter drops the sweep's stats for the pipeline.
-type SweepAdapter struct{ S *sweep.Sweeper }
-
-func (a SweepAdapter) Sweep(ctx context.Context, log *slog.Logger) error {
-	_, err := a.S.Sweep(ctx, log)
-	return err
 }
 
 // OpenStore opens the configured state store: Table Storage through a

@@ -48,11 +48,6 @@ type Sweeper struct {
 	Now      func() time.Time
 }
 
-// Stats counts what a sweep saw.
-type Stats struct {
-	Pages, Objects, Judged, Baseline, Removed, Skipped int
-}
-
 // cursor is a feed's persisted position.
 type cursor struct {
 	Link string `json:"link"`
@@ -61,8 +56,8 @@ type cursor struct {
 }
 
 // Sweep runs both feeds to their current end.
-func (s *Sweeper) Sweep(ctx context.Context, log *slog.Logger) (Stats, error) {
-	var total Stats
+func (s *Sweeper) Sweep(ctx context.Context, log *slog.Logger) (appwarden.SweepStats, error) {
+	var total appwarden.SweepStats
 	for _, feed := range []string{appwarden.FeedApplications, appwarden.FeedServicePrincipals} {
 		st, err := s.sweepFeed(ctx, log.With("feed", feed), feed)
 		total.Pages += st.Pages
@@ -87,8 +82,8 @@ func (s *Sweeper) now() time.Time {
 	return time.Now()
 }
 
-func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) (Stats, error) {
-	var st Stats
+func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) (appwarden.SweepStats, error) {
+	var st appwarden.SweepStats
 	rec, found, err := s.Store.Get(ctx, appwarden.PartitionCursors, feed)
 	if err != nil {
 		return st, fmt.Errorf("sweep: reading %s cursor: %w", feed, err)
@@ -143,7 +138,7 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 // Pending; one app's failure does not stop the others (the group has no
 // shared context to cancel). Only what must fail the page (see keep) is
 // returned, all of it.
-func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.DeltaPage, first bool, cutoff time.Time, st *Stats) error {
+func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.DeltaPage, first bool, cutoff time.Time, st *appwarden.SweepStats) error {
 	par := s.Parallel
 	if par <= 0 {
 		par = 8

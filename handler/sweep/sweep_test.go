@@ -12,7 +12,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/store"
-	"github.com/appwarden/appwarden/handler/sweep"
 )
 
 // The first sweep records old apps as a baseline and judges only those
@@ -46,7 +45,7 @@ func TestFirstSweepBaselinesOldApps(t *testing.T) {
 		}
 	}
 	apps, sps := tenant.Counts()
-	want := sweep.Stats{Objects: apps + sps, Judged: len(recent), Baseline: len(old) + sps}
+	want := appwarden.SweepStats{Objects: apps + sps, Judged: len(recent), Baseline: len(old) + sps}
 	stats.Pages = 0
 	if stats != want {
 		t.Errorf("stats %+v, want %+v", stats, want)

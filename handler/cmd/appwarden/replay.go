@@ -221,10 +221,10 @@ type replayResult struct {
 }
 
 type replaySignal struct {
-	Signal  appwarden.Signal `json:"signal"`
-	Sweep   *sweep.Stats     `json:"sweep,omitempty"`
-	Results []replayResult   `json:"results"`
-	Error   string           `json:"error,omitempty"`
+	Signal  appwarden.Signal      `json:"signal"`
+	Sweep   *appwarden.SweepStats `json:"sweep,omitempty"`
+	Results []replayResult        `json:"results"`
+	Error   string                `json:"error,omitempty"`
 }
 
 type replayOutput struct {
@@ -307,13 +307,13 @@ func (a auditActor) Act(ctx context.Context, log *slog.Logger, app *appwarden.Ap
 // replaySweeper keeps the stats of the sweep a signal triggers.
 type replaySweeper struct {
 	s     *sweep.Sweeper
-	stats *sweep.Stats
+	stats *appwarden.SweepStats
 }
 
-func (r *replaySweeper) Sweep(ctx context.Context, log *slog.Logger) error {
+func (r *replaySweeper) Sweep(ctx context.Context, log *slog.Logger) (appwarden.SweepStats, error) {
 	st, err := r.s.Sweep(ctx, log)
 	r.stats = &st
-	return err
+	return st, err
 }
 
 func runReplay(ctx context.Context, o replayOptions, input string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -1,5 +1,7 @@
-# AppWarden build targets. `make package` builds the deployment package;
-# tests/run is the test suite (the README's test command).
+# AppWarden build targets. `make package` builds the deployment package (the
+# custom handler, ./handler, only); `make cli` builds the operator CLI
+# (./handler/cmd/appwarden); tests/run is the test suite (the README's test
+# command).
 
 GO ?= go
 NODE ?= node
@@ -19,10 +21,11 @@ export GOFLAGS
 # One folder per function: the function-app/<Name>/function.json files.
 FUNCTIONS := $(patsubst function-app/%/function.json,%,$(wildcard function-app/*/function.json))
 
-.PHONY: help package bicep test clean
+.PHONY: help package cli bicep test clean
 
 help:
 	@echo "make package   build $(ZIP) (linux/amd64 static handler, host.json, one folder per function)"
+	@echo "make cli       build $(DIST)/appwarden, the operator CLI, for this machine"
 	@echo "make bicep     syntax-check every infra/*.bicep file (needs npm ci in tests/)"
 	@echo "make test      run the whole test suite (tests/run)"
 	@echo "make clean     remove $(DIST)/"
@@ -42,6 +45,13 @@ package:
 	chmod 0755 "$(STAGING)/handler"
 	$(GO) run ./tests/tools/mkzip -o "$(ZIP)" "$(STAGING)"
 	@echo "built $(ZIP)"
+
+# The operator CLI, for this machine. It is not part of the package: the
+# function app runs only the custom handler.
+cli:
+	mkdir -p "$(DIST)"
+	$(GO) build -trimpath -o "$(DIST)/appwarden" ./handler/cmd/appwarden
+	@echo "built $(DIST)/appwarden"
 
 bicep:
 	$(NODE) tests/bicep/parse.mjs infra

@@ -55,7 +55,7 @@ type Stages struct {
 	Pipeline *pipeline.Pipeline
 	Trail    *trail.Trail
 	Graph    *graph.Client
-	Store    store.Store
+	Store    appwarden.Store
 	Inbox    *inbox.Inbox
 
 	Remediator *remediate.Remediator
@@ -133,7 +133,7 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 
 // OpenStore opens the configured state store: Table Storage through a
 // connection string or the managed identity, in memory when neither is set.
-func OpenStore(ctx context.Context, cfg config.Config, managedIdentity bool) (store.Store, error) {
+func OpenStore(ctx context.Context, cfg config.Config, managedIdentity bool) (appwarden.Store, error) {
 	sc := cfg.Storage
 	switch {
 	case sc.InMemory():

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"testing"
 
 	"github.com/appwarden/appwarden/handler/store"
@@ -10,7 +11,7 @@ import (
 )
 
 func TestMemoryContract(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return store.NewMemory() })
+	storetest.Run(t, func(*testing.T) appwarden.Store { return store.NewMemory() })
 }
 
 // TestTableContract runs the same contract against Table Storage, as Azurite
@@ -21,10 +22,10 @@ func TestTableContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Run(t, func(*testing.T) store.Store { return tbl })
+	storetest.Run(t, func(*testing.T) appwarden.Store { return tbl })
 }
 
 // TestBoundedMemoryContract: a bound on history changes nothing else.
 func TestBoundedMemoryContract(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return store.NewMemoryWithHistory(store.DefaultMemoryHistory) })
+	storetest.Run(t, func(*testing.T) appwarden.Store { return store.NewMemoryWithHistory(store.DefaultMemoryHistory) })
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"sort"
 	"strconv"
 	"sync"
@@ -20,7 +21,7 @@ import (
 // is in the log lines either way.
 type Memory struct {
 	mu    sync.Mutex
-	parts map[string]map[string]*Record // pointers: a one-record partition's map stays small
+	parts map[string]map[string]*appwarden.Record // pointers: a one-record partition's map stays small
 	seq   int64
 
 	// history is a ring of the history records kept, oldest at next once
@@ -38,7 +39,7 @@ type recordID struct{ partition, key string }
 const DefaultMemoryHistory = 1000
 
 // NewMemory returns an empty in-memory store that keeps everything.
-func NewMemory() *Memory { return &Memory{parts: map[string]map[string]*Record{}} }
+func NewMemory() *Memory { return &Memory{parts: map[string]map[string]*appwarden.Record{}} }
 
 // NewMemoryWithHistory returns an empty in-memory store that keeps at most
 // limit history records (at least one).
@@ -51,8 +52,8 @@ func NewMemoryWithHistory(limit int) *Memory {
 // IsHistory says whether a record only tells the story (and so may be
 // forgotten by a bounded Memory): a signal, a decision, or a signal's
 // dedupe marker, which at worst lets a late duplicate be reconciled again.
-func IsHistory(r Record) bool {
-	return r.Kind == KindSignal || r.Kind == KindDecision || r.Partition == PartitionDedupe
+func IsHistory(r appwarden.Record) bool {
+	return r.Kind == appwarden.KindSignal || r.Kind == appwarden.KindDecision || r.Partition == appwarden.PartitionDedupe
 }
 
 // Forgotten reports how many history records a bounded Memory has dropped.
@@ -64,7 +65,7 @@ func (m *Memory) Forgotten() int64 {
 
 // remember notes a new history record and forgets the oldest one beyond the
 // bound. The caller holds mu.
-func (m *Memory) remember(rec Record) {
+func (m *Memory) remember(rec appwarden.Record) {
 	if m.history == nil || !IsHistory(rec) {
 		return
 	}
@@ -94,7 +95,7 @@ func (m *Memory) etag() string {
 
 // owned copies a record's data, so that neither a writer nor a reader shares
 // bytes with the stored record (Table Storage keeps its own copy too).
-func owned(r Record) Record {
+func owned(r appwarden.Record) appwarden.Record {
 	if r.Data != nil {
 		r.Data = append(json.RawMessage(nil), r.Data...)
 	}
@@ -102,18 +103,18 @@ func owned(r Record) Record {
 }
 
 // stored is the copy a partition keeps.
-func stored(r Record) *Record {
+func stored(r appwarden.Record) *appwarden.Record {
 	r = owned(r)
 	return &r
 }
 
 // Put implements Store.
-func (m *Memory) Put(_ context.Context, rec Record) (bool, error) {
+func (m *Memory) Put(_ context.Context, rec appwarden.Record) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.parts[rec.Partition]
 	if p == nil {
-		p = map[string]*Record{}
+		p = map[string]*appwarden.Record{}
 		m.parts[rec.Partition] = p
 	}
 	if _, ok := p[rec.Key]; ok {
@@ -126,32 +127,32 @@ func (m *Memory) Put(_ context.Context, rec Record) (bool, error) {
 }
 
 // Get implements Store.
-func (m *Memory) Get(_ context.Context, partition, key string) (Record, bool, error) {
+func (m *Memory) Get(_ context.Context, partition, key string) (appwarden.Record, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.parts[partition][key]
 	if !ok {
-		return Record{}, false, nil
+		return appwarden.Record{}, false, nil
 	}
 	return owned(*r), true, nil
 }
 
 // Replace implements Store.
-func (m *Memory) Replace(_ context.Context, rec Record) (string, error) {
+func (m *Memory) Replace(_ context.Context, rec appwarden.Record) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.parts[rec.Partition]
 	cur, exists := p[rec.Key]
 	if rec.ETag != "" {
 		if !exists {
-			return "", ErrNotFound
+			return "", appwarden.ErrNotFound
 		}
 		if cur.ETag != rec.ETag {
-			return "", ErrConflict
+			return "", appwarden.ErrConflict
 		}
 	}
 	if p == nil {
-		p = map[string]*Record{}
+		p = map[string]*appwarden.Record{}
 		m.parts[rec.Partition] = p
 	}
 	rec.ETag = m.etag()
@@ -163,10 +164,10 @@ func (m *Memory) Replace(_ context.Context, rec Record) (string, error) {
 }
 
 // List implements Store.
-func (m *Memory) List(_ context.Context, partition string) ([]Record, error) {
+func (m *Memory) List(_ context.Context, partition string) ([]appwarden.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Record, 0, len(m.parts[partition]))
+	out := make([]appwarden.Record, 0, len(m.parts[partition]))
 	for _, r := range m.parts[partition] {
 		out = append(out, owned(*r))
 	}

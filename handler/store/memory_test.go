@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"slices"
 	"sync"
 	"testing"
@@ -14,8 +15,8 @@ import (
 
 var ctx = context.Background()
 
-func rec(partition, key, data string) store.Record {
-	return store.Record{Partition: partition, Key: key, Kind: store.KindMarker, Data: json.RawMessage(data)}
+func rec(partition, key, data string) appwarden.Record {
+	return appwarden.Record{Partition: partition, Key: key, Kind: appwarden.KindMarker, Data: json.RawMessage(data)}
 }
 
 func TestMemoryPutIfAbsent(t *testing.T) {
@@ -51,7 +52,7 @@ func TestMemoryReplaceChecksTheETag(t *testing.T) {
 
 	stale := first
 	stale.Data = json.RawMessage(`"v3"`)
-	if _, err := m.Replace(ctx, stale); !errors.Is(err, store.ErrConflict) {
+	if _, err := m.Replace(ctx, stale); !errors.Is(err, appwarden.ErrConflict) {
 		t.Fatalf("Replace with a stale ETag = %v; want ErrConflict", err)
 	}
 	got, _, _ := m.Get(ctx, "p", "k")
@@ -77,7 +78,7 @@ func TestMemoryReplaceOfAMissingRecordWithAnETag(t *testing.T) {
 	m := store.NewMemory()
 	r := rec("p", "gone", `1`)
 	r.ETag = "7"
-	if _, err := m.Replace(ctx, r); !errors.Is(err, store.ErrNotFound) {
+	if _, err := m.Replace(ctx, r); !errors.Is(err, appwarden.ErrNotFound) {
 		t.Fatalf("Replace = %v, want ErrNotFound", err)
 	}
 	if _, found, _ := m.Get(ctx, "p", "gone"); found {
@@ -183,7 +184,7 @@ func TestMemoryConcurrentReplaceWithOneETagHasOneWinner(t *testing.T) {
 			switch {
 			case err == nil:
 				wins++
-			case errors.Is(err, store.ErrConflict):
+			case errors.Is(err, appwarden.ErrConflict):
 				conflicts++
 			default:
 				t.Error(err)
@@ -245,13 +246,13 @@ func TestMemoryDoesNotShareData(t *testing.T) {
 func TestMemoryHistoryIsBounded(t *testing.T) {
 	const limit = 10
 	m := store.NewMemoryWithHistory(limit)
-	kept := []store.Record{
-		{Partition: "app-0", Key: "action|fp|disable", Kind: store.KindAction},
-		{Partition: "app-0", Key: "release|fp", Kind: store.KindRelease},
-		{Partition: store.PartitionCursors, Key: "applications", Kind: store.KindCursor},
-		{Partition: store.PartitionPoison, Key: "p1", Kind: store.KindPoison},
-		{Partition: "_notified", Key: "n1", Kind: store.KindMarker},
-		{Partition: "_outbox", Key: "o1", Kind: store.KindNotice},
+	kept := []appwarden.Record{
+		{Partition: "app-0", Key: "action|fp|disable", Kind: appwarden.KindAction},
+		{Partition: "app-0", Key: "release|fp", Kind: appwarden.KindRelease},
+		{Partition: appwarden.PartitionCursors, Key: "applications", Kind: appwarden.KindCursor},
+		{Partition: appwarden.PartitionPoison, Key: "p1", Kind: appwarden.KindPoison},
+		{Partition: "_notified", Key: "n1", Kind: appwarden.KindMarker},
+		{Partition: "_outbox", Key: "o1", Kind: appwarden.KindNotice},
 	}
 	for _, r := range kept {
 		if _, err := m.Put(ctx, r); err != nil {
@@ -261,10 +262,10 @@ func TestMemoryHistoryIsBounded(t *testing.T) {
 	const apps = 25
 	for i := range apps {
 		app := fmt.Sprintf("app-%d", i)
-		for _, r := range []store.Record{
-			{Partition: store.PartitionDedupe, Key: "signal|" + app, Kind: store.KindMarker},
-			{Partition: app, Key: "1|signal", Kind: store.KindSignal},
-			{Partition: app, Key: "2|decision", Kind: store.KindDecision},
+		for _, r := range []appwarden.Record{
+			{Partition: appwarden.PartitionDedupe, Key: "signal|" + app, Kind: appwarden.KindMarker},
+			{Partition: app, Key: "1|signal", Kind: appwarden.KindSignal},
+			{Partition: app, Key: "2|decision", Kind: appwarden.KindDecision},
 		} {
 			if ok, err := m.Put(ctx, r); !ok || err != nil {
 				t.Fatalf("Put %s/%s = %v, %v", r.Partition, r.Key, ok, err)
@@ -280,7 +281,7 @@ func TestMemoryHistoryIsBounded(t *testing.T) {
 	for i := range apps {
 		app := fmt.Sprintf("app-%d", i)
 		recs, _ := m.List(ctx, app)
-		_, marker, _ := m.Get(ctx, store.PartitionDedupe, "signal|"+app)
+		_, marker, _ := m.Get(ctx, appwarden.PartitionDedupe, "signal|"+app)
 		n := 0
 		for _, r := range recs {
 			if store.IsHistory(r) {
@@ -308,7 +309,7 @@ func TestMemoryHistoryIsBounded(t *testing.T) {
 	// An unbounded Memory forgets nothing.
 	all := store.NewMemory()
 	for i := range 3 * limit {
-		_, _ = all.Put(ctx, store.Record{Partition: "a", Key: fmt.Sprint(i), Kind: store.KindDecision})
+		_, _ = all.Put(ctx, appwarden.Record{Partition: "a", Key: fmt.Sprint(i), Kind: appwarden.KindDecision})
 	}
 	if recs, _ := all.List(ctx, "a"); len(recs) != 3*limit {
 		t.Errorf("NewMemory kept %d of %d decisions", len(recs), 3*limit)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"net/http"
 	"strconv"
 	"strings"
@@ -65,7 +66,7 @@ func hasCode(err error, code aztables.TableErrorCode, status int) bool {
 }
 
 // entity is a Record as Table Storage holds it.
-func entity(rec Record) ([]byte, error) {
+func entity(rec appwarden.Record) ([]byte, error) {
 	e := map[string]any{
 		"PartitionKey": escapeKey(rec.Partition),
 		"RowKey":       escapeKey(rec.Key),
@@ -81,13 +82,13 @@ func entity(rec Record) ([]byte, error) {
 	return json.Marshal(e)
 }
 
-func record(raw []byte, etag azcore.ETag) (Record, error) {
+func record(raw []byte, etag azcore.ETag) (appwarden.Record, error) {
 	var e map[string]any
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return Record{}, fmt.Errorf("store: decoding entity: %w", err)
+		return appwarden.Record{}, fmt.Errorf("store: decoding entity: %w", err)
 	}
 	s := func(k string) string { v, _ := e[k].(string); return v }
-	rec := Record{Partition: unescapeKey(s("PartitionKey")), Key: unescapeKey(s("RowKey")), Kind: s("Kind"), ETag: string(etag)}
+	rec := appwarden.Record{Partition: unescapeKey(s("PartitionKey")), Key: unescapeKey(s("RowKey")), Kind: s("Kind"), ETag: string(etag)}
 	rec.Time, _ = time.Parse(time.RFC3339Nano, s("At"))
 	var b strings.Builder
 	for i := 0; ; i++ {
@@ -120,7 +121,7 @@ func unescapeKey(k string) string {
 }
 
 // Put implements Store.
-func (t *Table) Put(ctx context.Context, rec Record) (bool, error) {
+func (t *Table) Put(ctx context.Context, rec appwarden.Record) (bool, error) {
 	e, err := entity(rec)
 	if err != nil {
 		return false, err
@@ -135,20 +136,20 @@ func (t *Table) Put(ctx context.Context, rec Record) (bool, error) {
 }
 
 // Get implements Store.
-func (t *Table) Get(ctx context.Context, partition, key string) (Record, bool, error) {
+func (t *Table) Get(ctx context.Context, partition, key string) (appwarden.Record, bool, error) {
 	resp, err := t.client.GetEntity(ctx, escapeKey(partition), escapeKey(key), nil)
 	if err != nil {
 		if hasCode(err, aztables.ResourceNotFound, http.StatusNotFound) {
-			return Record{}, false, nil
+			return appwarden.Record{}, false, nil
 		}
-		return Record{}, false, fmt.Errorf("store: reading %s/%s: %w", partition, key, err)
+		return appwarden.Record{}, false, fmt.Errorf("store: reading %s/%s: %w", partition, key, err)
 	}
 	rec, err := record(resp.Value, resp.ETag)
 	return rec, err == nil, err
 }
 
 // Replace implements Store.
-func (t *Table) Replace(ctx context.Context, rec Record) (string, error) {
+func (t *Table) Replace(ctx context.Context, rec appwarden.Record) (string, error) {
 	e, err := entity(rec)
 	if err != nil {
 		return "", err
@@ -165,9 +166,9 @@ func (t *Table) Replace(ctx context.Context, rec Record) (string, error) {
 	if err != nil {
 		switch {
 		case hasCode(err, aztables.UpdateConditionNotSatisfied, http.StatusPreconditionFailed):
-			return "", ErrConflict
+			return "", appwarden.ErrConflict
 		case hasCode(err, aztables.ResourceNotFound, http.StatusNotFound):
-			return "", ErrNotFound
+			return "", appwarden.ErrNotFound
 		}
 		return "", fmt.Errorf("store: replacing %s/%s: %w", rec.Partition, rec.Key, err)
 	}
@@ -175,10 +176,10 @@ func (t *Table) Replace(ctx context.Context, rec Record) (string, error) {
 }
 
 // List implements Store. Table Storage returns a partition in RowKey order.
-func (t *Table) List(ctx context.Context, partition string) ([]Record, error) {
+func (t *Table) List(ctx context.Context, partition string) ([]appwarden.Record, error) {
 	filter := "PartitionKey eq '" + strings.ReplaceAll(escapeKey(partition), "'", "''") + "'"
 	pager := t.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	var out []Record
+	var out []appwarden.Record
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {

@@ -24,7 +24,6 @@ import (
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/functions"
 	"github.com/appwarden/appwarden/handler/setup"
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 const demoLong = `Runs AppWarden's main job locally on its embedded defaults: a Graph stand-in
@@ -312,7 +311,7 @@ func expectWord(e demo.Expect, mode appwarden.Mode) string {
 }
 
 // lastDecision reads the latest decision recorded for an app.
-func lastDecision(ctx context.Context, st store.Store, appID string) (*appwarden.Decision, *appwarden.Outcome, error) {
+func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwarden.Decision, *appwarden.Outcome, error) {
 	recs, err := st.List(ctx, strings.ToLower(appID))
 	if err != nil {
 		return nil, nil, err
@@ -321,7 +320,7 @@ func lastDecision(ctx context.Context, st store.Store, appID string) (*appwarden
 	var out *appwarden.Outcome
 	var latest time.Time
 	for _, r := range recs {
-		if r.Kind != store.KindDecision || r.Time.Before(latest) {
+		if r.Kind != appwarden.KindDecision || r.Time.Before(latest) {
 			continue
 		}
 		var v struct {

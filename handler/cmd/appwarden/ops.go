@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"io"
 	"log/slog"
 	"strings"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/setup"
-	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/trail"
 )
 
@@ -121,9 +121,9 @@ func summarize(e trail.Entry) string {
 		return strings.Join(parts, " ")
 	}
 	switch e.Kind {
-	case store.KindSignal:
+	case appwarden.KindSignal:
 		return s("kind", "source", "activity", "dedupeKey")
-	case store.KindDecision:
+	case appwarden.KindDecision:
 		line := ""
 		if a, ok := v["app"].(map[string]any); ok {
 			// Nothing was judged: say why.
@@ -140,7 +140,7 @@ func summarize(e trail.Entry) string {
 			line += fmt.Sprintf(" (skipped: %v)", o["skipped"])
 		}
 		return line
-	case store.KindAction:
+	case appwarden.KindAction:
 		// The before-state is what a release restores: show it exactly.
 		line := s("kind", "target", "status", "dryRun")
 		if b, ok := v["before"]; ok && b != nil {
@@ -151,11 +151,11 @@ func summarize(e trail.Entry) string {
 			line += " " + note
 		}
 		return line
-	case store.KindRelease:
+	case appwarden.KindRelease:
 		return s("by", "reason", "restored", "lost")
-	case store.KindPoison:
+	case appwarden.KindPoison:
 		return s("function", "errors")
-	case store.KindInbox:
+	case appwarden.KindInbox:
 		// A signal an invocation could not decide: the timer re-drives it
 		// while pending; expired says why it was given up.
 		line := s("state", "attempts", "lastError", "reason")

@@ -380,7 +380,7 @@ func runReplay(ctx context.Context, o replayOptions, input string, stdin io.Read
 		}
 		log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 		scratch := store.NewMemory() // signals, the sweep's cursor, dry-run action records
-		actStore := store.Store(scratch)
+		actStore := appwarden.Store(scratch)
 		rec := &replayRecorder{enforce: *enforce}
 		if *enforce {
 			st, volatile, err := target.stateStore(ctx, cfg)

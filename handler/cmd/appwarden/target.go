@@ -133,7 +133,7 @@ func (t *cliTarget) Close() {
 // stateStore is where --enforce records its actions: the configured store
 // for the live tenant (so appwarden release can undo them), memory for a
 // snapshot. It says whether undo records are lost when the command ends.
-func (t *cliTarget) stateStore(ctx context.Context, cfg config.Config) (store.Store, bool, error) {
+func (t *cliTarget) stateStore(ctx context.Context, cfg config.Config) (appwarden.Store, bool, error) {
 	if t.server != nil || cfg.Storage.InMemory() {
 		return store.NewMemoryWithHistory(store.DefaultMemoryHistory), t.server == nil, nil
 	}

@@ -1,4 +1,4 @@
-// Package storetest is the contract every store.Store must pass: the
+// Package storetest is the contract every appwarden.Store must pass: the
 // in-memory store and the Table Storage store (against Azurite) run the same
 // suite, so the embedded default cannot drift from production.
 package storetest
@@ -8,24 +8,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/appwarden/appwarden/handler/store"
 )
 
 // Run runs the contract against stores made by open; each test gets a fresh,
 // empty store (or a fresh partition namespace on a shared one).
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) appwarden.Store) {
 	ctx := context.Background()
 	ns := func(t *testing.T) string { return strings.ReplaceAll(t.Name(), "/", "_") }
 
 	t.Run("PutInsertsOnce", func(t *testing.T) {
 		s, p := open(t), ns(t)
-		rec := store.Record{Partition: p, Key: "k1", Kind: store.KindSignal, Time: time.Unix(1700000000, 0).UTC(), Data: json.RawMessage(`{"a":1}`)}
+		rec := appwarden.Record{Partition: p, Key: "k1", Kind: appwarden.KindSignal, Time: time.Unix(1700000000, 0).UTC(), Data: json.RawMessage(`{"a":1}`)}
 		ok, err := s.Put(ctx, rec)
 		if err != nil || !ok {
 			t.Fatalf("first Put = %v, %v; want true, nil", ok, err)
@@ -39,7 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		if err != nil || !found {
 			t.Fatalf("Get = %v, %v", found, err)
 		}
-		if string(got.Data) != `{"a":1}` || got.Kind != store.KindSignal || !got.Time.Equal(rec.Time) {
+		if string(got.Data) != `{"a":1}` || got.Kind != appwarden.KindSignal || !got.Time.Equal(rec.Time) {
 			t.Fatalf("Get returned %+v; the first write must win", got)
 		}
 		if got.ETag == "" {
@@ -56,7 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 	t.Run("ReplaceChecksETag", func(t *testing.T) {
 		s, p := open(t), ns(t)
-		if _, err := s.Replace(ctx, store.Record{Partition: p, Key: "c", Kind: store.KindCursor, Data: json.RawMessage(`"v1"`)}); err != nil {
+		if _, err := s.Replace(ctx, appwarden.Record{Partition: p, Key: "c", Kind: appwarden.KindCursor, Data: json.RawMessage(`"v1"`)}); err != nil {
 			t.Fatalf("unconditional Replace: %v", err)
 		}
 		cur, _, err := s.Get(ctx, p, "c")
@@ -70,14 +69,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("Replace with the current ETag = %q, %v", tag, err)
 		}
 		stale.Data = json.RawMessage(`"v3"`)
-		if _, err := s.Replace(ctx, stale); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.Replace(ctx, stale); !errors.Is(err, appwarden.ErrConflict) {
 			t.Fatalf("Replace with a stale ETag = %v; want ErrConflict", err)
 		}
 		got, _, _ := s.Get(ctx, p, "c")
 		if string(got.Data) != `"v2"` {
 			t.Fatalf("after a conflict the record is %s; want \"v2\"", got.Data)
 		}
-		if _, err := s.Replace(ctx, store.Record{Partition: p, Key: "absent", ETag: got.ETag}); !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+		if _, err := s.Replace(ctx, appwarden.Record{Partition: p, Key: "absent", ETag: got.ETag}); !errors.Is(err, appwarden.ErrNotFound) && !errors.Is(err, appwarden.ErrConflict) {
 			t.Fatalf("conditional Replace of a missing record = %v; want ErrNotFound", err)
 		}
 	})
@@ -85,11 +84,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ListInKeyOrder", func(t *testing.T) {
 		s, p := open(t), ns(t)
 		for _, k := range []string{"2026-01-03|b", "2026-01-01|a", "2026-01-02|c"} {
-			if _, err := s.Put(ctx, store.Record{Partition: p, Key: k, Kind: store.KindDecision}); err != nil {
+			if _, err := s.Put(ctx, appwarden.Record{Partition: p, Key: k, Kind: appwarden.KindDecision}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.Put(ctx, store.Record{Partition: p + "other", Key: "x"}); err != nil {
+		if _, err := s.Put(ctx, appwarden.Record{Partition: p + "other", Key: "x"}); err != nil {
 			t.Fatal(err)
 		}
 		recs, err := s.List(ctx, p)
@@ -108,7 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LargeData", func(t *testing.T) {
 		s, p := open(t), ns(t)
 		big := json.RawMessage(`"` + strings.Repeat("x", 100_000) + `"`)
-		if _, err := s.Put(ctx, store.Record{Partition: p, Key: "big", Data: big}); err != nil {
+		if _, err := s.Put(ctx, appwarden.Record{Partition: p, Key: "big", Data: big}); err != nil {
 			t.Fatal(err)
 		}
 		got, _, err := s.Get(ctx, p, "big")
@@ -120,7 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AwkwardKeys", func(t *testing.T) {
 		s, p := open(t), ns(t)
 		key := "audit:Directory_7d1c/0b9e#x?y\\z"
-		if ok, err := s.Put(ctx, store.Record{Partition: p + "/x", Key: key}); err != nil || !ok {
+		if ok, err := s.Put(ctx, appwarden.Record{Partition: p + "/x", Key: key}); err != nil || !ok {
 			t.Fatalf("Put awkward key = %v, %v", ok, err)
 		}
 		if _, found, err := s.Get(ctx, p+"/x", key); err != nil || !found {
@@ -136,7 +135,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				ok, err := s.Put(ctx, store.Record{Partition: p, Key: "once", Data: json.RawMessage(fmt.Sprint(i))})
+				ok, err := s.Put(ctx, appwarden.Record{Partition: p, Key: "once", Data: json.RawMessage(fmt.Sprint(i))})
 				if err != nil {
 					t.Error(err)
 				}
@@ -153,7 +152,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 	t.Run("Delete", func(t *testing.T) {
 		s, p := open(t), ns(t)
-		_, _ = s.Put(ctx, store.Record{Partition: p, Key: "d"})
+		_, _ = s.Put(ctx, appwarden.Record{Partition: p, Key: "d"})
 		if err := s.Delete(ctx, p, "d"); err != nil {
 			t.Fatal(err)
 		}

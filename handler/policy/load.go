@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,16 +17,6 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 )
-
-// Load reads and compiles the policy file at path. Errors name the path as
-// given, with line and field (see Error).
-func Load(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load policy: %w", err)
-	}
-	return Parse(path, data)
-}
 
 // Parse compiles a policy from YAML. name is used in error messages and
 // should be the file's name. On failure the error is an Errors listing every

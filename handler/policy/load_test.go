@@ -2,9 +2,7 @@ package policy
 
 import (
 	"errors"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -150,21 +148,6 @@ func TestLoadReportsEveryError(t *testing.T) {
 	want := []string{"rules[0].severity", "rules[1].title", "rules[1].titel", "rules[2].condition"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("error paths %v, want %v\n%v", got, want, err)
-	}
-}
-
-func TestLoadNamesThePathGiven(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(path, []byte(withLine14("    condition: size(ap.owners) == 0\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Load(path)
-	if err == nil || !strings.HasPrefix(err.Error(), path+":14 rules[2].condition: ") {
-		t.Fatalf("Load error %v, want it to start with %s:14", err, path)
-	}
-	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Load of a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
 

@@ -41,7 +41,7 @@ func (e Evaluator) Evaluate(app *appwarden.App) appwarden.Decision {
 // LoadPolicy reads APPWARDEN_POLICY_FILE, or the built-in policy.
 func LoadPolicy(cfg config.Config) (*policy.Policy, error) {
 	if cfg.PolicyFile != "" {
-		p, err := policy.Load(cfg.PolicyFile)
+		p, err := ReadPolicy(cfg.PolicyFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", config.PolicyFile, err)
 		}
@@ -164,4 +164,15 @@ func OpenStore(ctx context.Context, cfg config.Config, managedIdentity bool) (ap
 		return nil, fmt.Errorf("%s: %w", config.StorageAccountName, err)
 	}
 	return st, nil
+}
+
+// ReadPolicy reads and compiles the policy file at path; errors name the
+// path as given, with line and field (policy.Error). The policy package
+// itself reads no files.
+func ReadPolicy(path string) (*policy.Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	return policy.Parse(path, data)
 }

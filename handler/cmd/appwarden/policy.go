@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/setup"
 	"io"
 	"os"
 	"strings"
@@ -170,7 +171,7 @@ func loadPolicyArg(arg string) (*policy.Policy, error) {
 	if arg == defaultArg {
 		return policy.Default()
 	}
-	return policy.Load(arg)
+	return setup.ReadPolicy(arg)
 }
 
 // readApp reads an appwarden.App from JSON, refusing unknown fields so a

@@ -60,7 +60,7 @@ func cliPolicy(cfg config.Config, file string) (*awpolicy.Policy, string, error)
 		p, err := awpolicy.Default()
 		return p, "built-in", err
 	}
-	p, err := awpolicy.Load(file)
+	p, err := setup.ReadPolicy(file)
 	if err != nil {
 		return nil, "", err
 	}

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Whole-tenant listing for `handler snapshot export`: collections read as
+// Whole-tenant listing for `appwarden snapshot export`: collections read as
 // Graph's own JSON, page by page, so a tool can copy a tenant without
 // modelling it and without holding it in memory. Everything here is a GET.
 

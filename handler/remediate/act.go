@@ -176,7 +176,7 @@ func (r *Remediator) act(ctx context.Context, log *slog.Logger, app *appwarden.A
 	}
 	if tripped {
 		out.Mode = appwarden.ModeAudit
-		out.Skipped = "blast-radius limit tripped: decisions are audit-only until an operator resets it (handler limit reset)"
+		out.Skipped = "blast-radius limit tripped: decisions are audit-only until an operator resets it (appwarden limit reset)"
 		log.Error("blast-radius limit is tripped; recording as audit-only", "event", "limit", "appId", app.AppID)
 		return r.record(ctx, log, app, fp, steps, out)
 	}

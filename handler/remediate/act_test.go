@@ -146,7 +146,7 @@ var actionCases = []actionCase{
 					t.Errorf("the app's own tag %q was dropped: %v", tag, now.Tags)
 				}
 			}
-			if !strings.HasPrefix(now.Notes, orig.Notes) || !strings.Contains(now.Notes, "Quarantined") || !strings.Contains(now.Notes, "handler release --app") {
+			if !strings.HasPrefix(now.Notes, orig.Notes) || !strings.Contains(now.Notes, "Quarantined") || !strings.Contains(now.Notes, "appwarden release --app") {
 				t.Errorf("notes %q do not keep the app's notes and add the quarantine line", now.Notes)
 			}
 		},
@@ -601,8 +601,8 @@ func TestBlastRadiusLimit(t *testing.T) {
 			if !strings.Contains(w.logs.String(), "level=ERROR") || !strings.Contains(w.logs.String(), "blast-radius limit reached") {
 				t.Errorf("no ERROR line about the limit:\n%s", w.logs.String())
 			}
-			if got := alerts.Messages(); len(got) != 1 || !strings.Contains(got[0], "handler limit reset") {
-				t.Errorf("alerts %q, want exactly one naming handler limit reset", got)
+			if got := alerts.Messages(); len(got) != 1 || !strings.Contains(got[0], "appwarden limit reset") {
+				t.Errorf("alerts %q, want exactly one naming appwarden limit reset", got)
 			}
 
 			was, err := w.rem.ResetLimit(bg, "x")

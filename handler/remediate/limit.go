@@ -80,7 +80,7 @@ func (r *Remediator) reserve(ctx context.Context, log *slog.Logger, app *appward
 		return false, fmt.Errorf("remediate: tripping the blast-radius flag: %w", err)
 	}
 	msg := fmt.Sprintf("AppWarden blast-radius limit reached: %d enforce actions in the last hour (limit %d, APPWARDEN_MAX_ACTIONS_PER_HOUR). "+
-		"Every decision is audit-only until an operator runs `handler limit reset --by <upn>`. Last app: %s.", count, r.MaxPerHour, app.AppID)
+		"Every decision is audit-only until an operator runs `appwarden limit reset --by <upn>`. Last app: %s.", count, r.MaxPerHour, app.AppID)
 	log.Error(msg, "event", "limit", "count", count, "limit", r.MaxPerHour)
 	if first && r.Alerter != nil {
 		r.Alerter.Alert(ctx, log, msg)

@@ -58,7 +58,7 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 			return nil
 		}
 		tags := append(slices.Clone(a.Tags), QuarantineTag)
-		line := fmt.Sprintf("[AppWarden %s] Quarantined: %s Release: handler release --app %s --reason \"...\" --by <upn>.",
+		line := fmt.Sprintf("[AppWarden %s] Quarantined: %s Release: appwarden release --app %s --reason \"...\" --by <upn>.",
 			now.UTC().Format("2006-01-02"), d.Explanation, app.AppID)
 		notes := strings.TrimSpace(a.Notes + "\n" + line)
 		if len(notes) > maxNotes {

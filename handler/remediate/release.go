@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Release is what `handler release` did.
+// Release is what `appwarden release` did.
 type Release struct {
 	AppID    string    `json:"appId"`
 	By       string    `json:"by"`

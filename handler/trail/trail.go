@@ -1,6 +1,6 @@
 // Package trail is AppWarden's audit trail: every signal, decision, action,
 // release and piece of poison becomes a record in the state store, readable
-// in order per app (`handler history`), and the same facts are emitted as
+// in order per app (`appwarden history`), and the same facts are emitted as
 // structured log lines with stable field names for Log Analytics and
 // Sentinel.
 package trail

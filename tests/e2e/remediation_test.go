@@ -275,7 +275,7 @@ func TestBlastRadiusLimitInTheHandler(t *testing.T) {
 	if got := writePaths(g.Writes()); !slices.Equal(got, want) {
 		t.Errorf("writes %q, want %q", got, want)
 	}
-	if n := hook.count("AppWarden alert", "blast-radius limit reached", "handler limit reset"); n != 1 {
+	if n := hook.count("AppWarden alert", "blast-radius limit reached", "appwarden limit reset"); n != 1 {
 		t.Errorf("%d alerts in the security channel, want 1", n)
 	}
 	for i := 2; i < 5; i++ {

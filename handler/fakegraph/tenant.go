@@ -1,7 +1,6 @@
 package fakegraph
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -19,6 +18,8 @@ import (
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/appwarden/appwarden/handler/snapshot"
 )
 
 // Tenant is the directory state the stand-in serves: applications, service
@@ -632,27 +633,14 @@ func parseAll[T any](raws [][]byte, f absser.ParsableFactory) []T {
 
 // ---- snapshot ----
 
-type snapshotFile struct {
-	TenantID               string                       `json:"tenantId"`
-	Applications           []json.RawMessage            `json:"applications"`
-	ServicePrincipals      []json.RawMessage            `json:"servicePrincipals"`
-	Owners                 map[string][]json.RawMessage `json:"owners"`
-	AppRoleAssignments     []json.RawMessage            `json:"appRoleAssignments"`
-	OAuth2PermissionGrants []json.RawMessage            `json:"oauth2PermissionGrants"`
-}
-
 // Load reads a snapshot: {"tenantId", "applications", "servicePrincipals",
 // "owners", "appRoleAssignments", "oauth2PermissionGrants"}, each object in
 // Graph's JSON form. Objects are parsed through the msgraph-sdk-go models;
 // missing object ids are generated. Objects enter the change log in file
 // order, so a first delta round pages through them in that order.
 func Load(r io.Reader) (*Tenant, error) {
-	data, err := io.ReadAll(r)
+	f, err := snapshot.Load(r)
 	if err != nil {
-		return nil, fmt.Errorf("fakegraph: reading snapshot: %w", err)
-	}
-	var f snapshotFile
-	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("fakegraph: reading snapshot: %w", err)
 	}
 	t := NewTenant(f.TenantID)
@@ -744,36 +732,24 @@ func parseParallel[T any](raws []json.RawMessage, f absser.ParsableFactory) ([]T
 	return out, nil
 }
 
-// Save writes the tenant as a snapshot Load reads back: Graph JSON, one
-// object per line. Deleted objects are left out.
+// Save writes the tenant as a snapshot Load reads back (through
+// snapshot.Writer: Graph JSON, one object per line). Deleted objects are
+// left out.
 func (t *Tenant) Save(w io.Writer) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	buf := bufio.NewWriterSize(w, 64<<10)
-	bw := &errWriter{w: buf}
-	tid, _ := json.Marshal(t.tenantID)
-	bw.str("{\n\"tenantId\": ")
-	bw.bytes(tid)
-	writeList := func(name string, n int, item func(i int) []byte) {
-		bw.str(",\n\"" + name + "\": [")
-		first := true
-		for i := 0; i < n; i++ {
-			raw := item(i)
-			if raw == nil {
-				continue
-			}
-			if !first {
-				bw.str(",")
-			}
-			first = false
-			bw.str("\n")
-			bw.bytes(raw)
+	sw := snapshot.NewWriter(w, t.tenantID)
+	defer sw.Discard()
+	for _, o := range t.apps.order {
+		if err := sw.Add(snapshot.Applications, o.raw); err != nil {
+			return err
 		}
-		bw.str("\n]")
 	}
-	writeList("applications", len(t.apps.order), func(i int) []byte { return t.apps.order[i].raw })
-	writeList("servicePrincipals", len(t.sps.order), func(i int) []byte { return t.sps.order[i].raw })
-	bw.str(",\n\"owners\": {")
+	for _, o := range t.sps.order {
+		if err := sw.Add(snapshot.ServicePrincipals, o.raw); err != nil {
+			return err
+		}
+	}
 	keys := make([]string, 0, len(t.owners))
 	for k, v := range t.owners {
 		if len(v) > 0 {
@@ -781,53 +757,31 @@ func (t *Tenant) Save(w io.Writer) error {
 		}
 	}
 	sort.Strings(keys)
-	for i, k := range keys {
-		if i > 0 {
-			bw.str(",")
+	for _, k := range keys {
+		raws := make([]json.RawMessage, len(t.owners[k]))
+		for i, o := range t.owners[k] {
+			raws[i] = o.raw
 		}
-		kj, _ := json.Marshal(k)
-		bw.str("\n")
-		bw.bytes(kj)
-		bw.str(": [")
-		for j, o := range t.owners[k] {
-			if j > 0 {
-				bw.str(", ")
+		if err := sw.AddOwners(k, raws); err != nil {
+			return err
+		}
+	}
+	for _, a := range t.assignOrder {
+		if !a.deleted {
+			if err := sw.Add(snapshot.AppRoleAssignments, a.raw); err != nil {
+				return err
 			}
-			bw.bytes(o.raw)
 		}
-		bw.str("]")
 	}
-	bw.str("\n}")
-	writeList("appRoleAssignments", len(t.assignOrder), func(i int) []byte {
-		if a := t.assignOrder[i]; !a.deleted {
-			return a.raw
+	for _, g := range t.grantOrder {
+		if !g.deleted {
+			if err := sw.Add(snapshot.OAuth2PermissionGrants, g.raw); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
-	writeList("oauth2PermissionGrants", len(t.grantOrder), func(i int) []byte {
-		if g := t.grantOrder[i]; !g.deleted {
-			return g.raw
-		}
-		return nil
-	})
-	bw.str("\n}\n")
-	if bw.err != nil {
-		return bw.err
 	}
-	return buf.Flush()
+	return sw.Close()
 }
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) bytes(b []byte) {
-	if e.err == nil {
-		_, e.err = e.w.Write(b)
-	}
-}
-func (e *errWriter) str(s string) { e.bytes([]byte(s)) }
 
 // now is the time source for createdDateTime and similar stamps.
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }

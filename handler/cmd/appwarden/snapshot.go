@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/graph"
+	"github.com/appwarden/appwarden/handler/snapshot"
 )
 
 const snapshotLong = `Reads a live tenant's app registrations, service principals, their owners,
@@ -136,14 +135,11 @@ func runSnapshotExport(ctx context.Context, o exportOptions, stdout, stderr io.W
 			return 2
 		}
 	}
-	ex := &exporter{c: target.client, w: bufio.NewWriterSize(dst, 256<<10), parallel: *parallel, started: time.Now()}
+	ex := &exporter{c: target.client, w: snapshot.NewWriter(dst, tid), parallel: *parallel, started: time.Now()}
 	if !*quiet {
 		ex.progress = stderr
 	}
-	err = ex.run(ctx, tid)
-	if err == nil {
-		err = ex.w.Flush()
-	}
+	err = ex.run(ctx)
 	if err == nil && tmp != nil {
 		if err = tmp.Close(); err == nil {
 			err = os.Rename(tmp.Name(), *out)
@@ -193,15 +189,16 @@ func tokenTenantID(ctx context.Context, t *cliTarget) string {
 	return claims.Tid
 }
 
-// exporter writes a snapshot as it reads the tenant.
+// exporter writes a snapshot as it reads the tenant, through
+// snapshot.Writer: applications and service principals page by page, their
+// owners and app role assignments held (in temporary files) until their
+// sections.
 type exporter struct {
 	c        *graph.Client
-	w        *bufio.Writer
+	w        *snapshot.Writer
 	parallel int
 	progress io.Writer
 	started  time.Time
-
-	owners, assigned sectionSpool
 
 	apps, sps, ownerLists, assignments, grants int
 }
@@ -209,23 +206,16 @@ type exporter struct {
 // ownerSelect keeps owners to what AppWarden reads.
 const ownerSelect = "?$select=id,displayName,userPrincipalName,mail"
 
-func (e *exporter) run(ctx context.Context, tenantID string) error {
-	defer e.owners.discard()
-	defer e.assigned.discard()
-	tid, _ := json.Marshal(tenantID)
-	fmt.Fprintf(e.w, "{\n\"tenantId\": %s", tid)
-
-	e.w.WriteString(",\n\"applications\": [")
-	err := e.list(ctx, "/applications?$top=999", &e.apps, "applications", func(ids []string) error {
+// run reads the tenant into the snapshot and closes it.
+func (e *exporter) run(ctx context.Context) error {
+	defer e.w.Discard()
+	err := e.list(ctx, "/applications?$top=999", snapshot.Applications, &e.apps, "applications", func(ids []string) error {
 		return e.readOwners(ctx, "/applications/", ids)
 	})
 	if err != nil {
 		return err
 	}
-	e.w.WriteString("\n]")
-
-	e.w.WriteString(",\n\"servicePrincipals\": [")
-	err = e.list(ctx, "/servicePrincipals?$top=999", &e.sps, "service principals", func(ids []string) error {
+	err = e.list(ctx, "/servicePrincipals?$top=999", snapshot.ServicePrincipals, &e.sps, "service principals", func(ids []string) error {
 		if err := e.readOwners(ctx, "/servicePrincipals/", ids); err != nil {
 			return err
 		}
@@ -239,7 +229,7 @@ func (e *exporter) run(ctx context.Context, tenantID string) error {
 		}
 		for _, col := range cols {
 			for _, raw := range col {
-				if err := e.assigned.item(raw); err != nil {
+				if err := e.w.Hold(snapshot.AppRoleAssignments, raw); err != nil {
 					return err
 				}
 				e.assignments++
@@ -250,24 +240,9 @@ func (e *exporter) run(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	e.w.WriteString("\n]")
-
-	e.w.WriteString(",\n\"owners\": {")
-	if err := e.owners.copyTo(e.w); err != nil {
-		return err
-	}
-	e.w.WriteString("\n}")
-	e.w.WriteString(",\n\"appRoleAssignments\": [")
-	if err := e.assigned.copyTo(e.w); err != nil {
-		return err
-	}
-	e.w.WriteString("\n]")
-
-	e.w.WriteString(",\n\"oauth2PermissionGrants\": [")
-	first := true
 	err = e.c.ListPages(ctx, "/oauth2PermissionGrants", func(objs []json.RawMessage) error {
 		for _, raw := range objs {
-			if err := writeObject(e.w, raw, &first); err != nil {
+			if err := e.w.Add(snapshot.OAuth2PermissionGrants, raw); err != nil {
 				return err
 			}
 			e.grants++
@@ -277,14 +252,12 @@ func (e *exporter) run(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.w.WriteString("\n]\n}\n")
-	return err
+	return e.w.Close()
 }
 
-// list copies a collection into the current array, page by page, and hands
-// each page's object ids to more.
-func (e *exporter) list(ctx context.Context, path string, count *int, what string, more func(ids []string) error) error {
-	first := true
+// list copies a collection into its section, page by page, and hands each
+// page's object ids to more.
+func (e *exporter) list(ctx context.Context, path string, section snapshot.Section, count *int, what string, more func(ids []string) error) error {
 	return e.c.ListPages(ctx, path, func(objs []json.RawMessage) error {
 		ids := make([]string, 0, len(objs))
 		for _, raw := range objs {
@@ -294,7 +267,7 @@ func (e *exporter) list(ctx context.Context, path string, count *int, what strin
 			if err := json.Unmarshal(raw, &v); err != nil || v.ID == "" {
 				return fmt.Errorf("%s: an object without an id", what)
 			}
-			if err := writeObject(e.w, raw, &first); err != nil {
+			if err := e.w.Add(section, raw); err != nil {
 				return err
 			}
 			ids = append(ids, v.ID)
@@ -310,7 +283,8 @@ func (e *exporter) list(ctx context.Context, path string, count *int, what strin
 	})
 }
 
-// readOwners reads the owners of a page of objects into the owners spool.
+// readOwners reads the owners of a page of objects and holds them for the
+// owners section.
 func (e *exporter) readOwners(ctx context.Context, set string, ids []string) error {
 	paths := make([]string, len(ids))
 	for i, id := range ids {
@@ -324,103 +298,10 @@ func (e *exporter) readOwners(ctx context.Context, set string, ids []string) err
 		if len(col) == 0 {
 			continue
 		}
-		if err := e.owners.entry(ids[i], col); err != nil {
+		if err := e.w.HoldOwners(ids[i], col); err != nil {
 			return err
 		}
 		e.ownerLists++
 	}
 	return nil
-}
-
-// writeObject writes one object of an array, compacted to one line.
-func writeObject(w *bufio.Writer, raw json.RawMessage, first *bool) error {
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return fmt.Errorf("an object Graph sent is not valid JSON: %w", err)
-	}
-	if !*first {
-		w.WriteByte(',')
-	}
-	*first = false
-	w.WriteByte('\n')
-	_, err := w.Write(b.Bytes())
-	return err
-}
-
-// sectionSpool holds a section of the snapshot that is read before its
-// place in the file comes, in a temporary file.
-type sectionSpool struct {
-	f     *os.File
-	w     *bufio.Writer
-	first bool
-}
-
-func (s *sectionSpool) open() error {
-	if s.f != nil {
-		return nil
-	}
-	f, err := os.CreateTemp("", "appwarden-snapshot-*")
-	if err != nil {
-		return fmt.Errorf("temporary file: %w", err)
-	}
-	s.f, s.w, s.first = f, bufio.NewWriterSize(f, 64<<10), true
-	return nil
-}
-
-// item appends one array element.
-func (s *sectionSpool) item(raw json.RawMessage) error {
-	if err := s.open(); err != nil {
-		return err
-	}
-	return writeObject(s.w, raw, &s.first)
-}
-
-// entry appends one "key": [objects] member.
-func (s *sectionSpool) entry(key string, objs []json.RawMessage) error {
-	if err := s.open(); err != nil {
-		return err
-	}
-	k, _ := json.Marshal(key)
-	if !s.first {
-		s.w.WriteByte(',')
-	}
-	s.first = false
-	s.w.WriteByte('\n')
-	s.w.Write(k)
-	s.w.WriteString(": [")
-	for i, raw := range objs {
-		var b bytes.Buffer
-		if err := json.Compact(&b, raw); err != nil {
-			return fmt.Errorf("an owner Graph sent is not valid JSON: %w", err)
-		}
-		if i > 0 {
-			s.w.WriteString(", ")
-		}
-		s.w.Write(b.Bytes())
-	}
-	_, err := s.w.WriteString("]")
-	return err
-}
-
-func (s *sectionSpool) copyTo(w io.Writer) error {
-	if s.f == nil {
-		return nil
-	}
-	if err := s.w.Flush(); err != nil {
-		return err
-	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	_, err := io.Copy(w, s.f)
-	return err
-}
-
-func (s *sectionSpool) discard() {
-	if s.f != nil {
-		name := s.f.Name()
-		s.f.Close()
-		os.Remove(name)
-		s.f = nil
-	}
 }

@@ -1,7 +1,10 @@
 // Package notify tells an app's owners, and the security team, what
-// AppWarden found and did, and how to fix it: a Teams Adaptive Card posted to
-// a Workflows webhook, and the same content as an HTML email sent through
-// Microsoft Graph.
+// AppWarden found and did, and how to fix it. It decides who hears about a
+// decision (the owners' Teams channel, the security channel, email) and
+// delivers each copy exactly once; what a copy says is a notice.Notice,
+// rendered as an Adaptive Card by package teams and posted to a Workflows
+// webhook, or as an HTML email by package mail and sent through a Mailer
+// (Microsoft Graph).
 //
 // A notification is never lost and never sent twice: Notify first writes it
 // to an outbox in the state store (insert-if-absent, keyed by a fingerprint

@@ -9,7 +9,7 @@ func PostForTest(ctx context.Context, n *Notifier, channel string, body []byte) 
 	if w == nil {
 		return nil
 	}
-	if err := w.post(ctx, body); err != nil {
+	if err := w.Post(ctx, body); err != nil {
 		return err
 	}
 	return nil

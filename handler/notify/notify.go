@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/mail"
+	"github.com/appwarden/appwarden/handler/notice"
+	"github.com/appwarden/appwarden/handler/teams"
 	"github.com/appwarden/appwarden/handler/transport"
 )
 
@@ -55,10 +58,16 @@ type Options struct {
 	RetryFirst, RetryMax time.Duration
 }
 
+// Mailer sends an HTML email as sender (Graph's POST /users/{sender}/sendMail;
+// *graph.Client implements it).
+type Mailer interface {
+	SendMail(ctx context.Context, sender string, to []string, subject, html string) error
+}
+
 // Notifier implements pipeline.Notifier and remediate.Alerter.
 type Notifier struct {
 	store       appwarden.Store
-	hooks       map[string]*webhook
+	hooks       map[string]*teams.Webhook
 	teams       bool
 	security    bool
 	sender      string
@@ -71,7 +80,7 @@ type Notifier struct {
 	maxAttempts int
 	retryFirst  time.Duration
 	retryMax    time.Duration
-	scrub       *redactor
+	scrub       *teams.Redactor
 
 	// downUntil is a circuit breaker per channel: after a failed delivery,
 	// Notify only queues for that channel until the time given, so that a
@@ -87,8 +96,8 @@ func New(o Options) *Notifier {
 		store: o.Store, sender: strings.TrimSpace(o.MailSender), mailer: o.Mailer, minSev: o.MinSeverity,
 		now: o.Now, owner: o.Owner, budget: o.Budget, lease: o.Lease, maxAttempts: o.MaxAttempts,
 		retryFirst: o.RetryFirst, retryMax: o.RetryMax,
-		hooks: map[string]*webhook{},
-		scrub: newRedactor(o.Teams, o.Security),
+		hooks: map[string]*teams.Webhook{},
+		scrub: teams.NewRedactor(o.Teams, o.Security),
 
 		downUntil: map[string]time.Time{},
 	}
@@ -122,7 +131,7 @@ func New(o Options) *Notifier {
 	}
 	for ch, u := range map[string]string{ChannelTeams: strings.TrimSpace(o.Teams), ChannelSecurity: strings.TrimSpace(o.Security)} {
 		if u != "" {
-			n.hooks[ch] = &webhook{channel: ch, url: u, client: client, lim: limiterFor(u), scrub: n.scrub}
+			n.hooks[ch] = teams.NewWebhook(ch, u, client, n.scrub)
 		}
 	}
 	n.teams, n.security = n.hooks[ChannelTeams] != nil, n.hooks[ChannelSecurity] != nil
@@ -140,7 +149,7 @@ type route struct {
 
 // routes decides who hears about a decision: the owners' channel, the
 // security channel for critical findings and ownerless apps, and email.
-func (n *Notifier) routes(app *appwarden.App, d appwarden.Decision, r report) []route {
+func (n *Notifier) routes(app *appwarden.App, d appwarden.Decision, r notice.Notice) []route {
 	critical := false
 	for _, f := range d.Findings {
 		if f.Severity >= appwarden.SeverityCritical {
@@ -169,7 +178,7 @@ func (n *Notifier) routes(app *appwarden.App, d appwarden.Decision, r report) []
 			out = append(out, route{channel: ChannelTeams, routing: "Sent here because the app has no owners and no security channel is configured."})
 		}
 	}
-	if n.mailer != nil && len(recipients(r)) > 0 {
+	if n.mailer != nil && len(mail.Recipients(r)) > 0 {
 		out = append(out, route{channel: ChannelMail})
 	}
 	return out
@@ -198,7 +207,7 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 	if !notable && !acted {
 		return nil
 	}
-	base := build(app, d, o, n.minSev, fullLimits)
+	base := notice.Build(app, d, o, n.minSev, notice.FullLimits)
 	routes := n.routes(app, d, base)
 	if len(routes) == 0 {
 		log.Info("nothing to notify through: no webhook or mail sender configured for this app", "event", "notify", "appId", app.AppID)
@@ -288,15 +297,15 @@ func (n *Notifier) compose(app *appwarden.App, d appwarden.Decision, o appwarden
 	e := entry{Channel: rt.channel, AppID: app.AppID, Fingerprint: fp, Status: StatusPending, Created: now}
 	switch rt.channel {
 	case ChannelMail:
-		r, subject, html, err := fitEmail(app, d, o, n.minSev)
+		r, subject, html, err := mail.Fit(app, d, o, n.minSev)
 		if err != nil {
 			return e, fmt.Errorf("notify: rendering the email for %s: %w", app.AppID, err)
 		}
 		e.Subject = subject
-		e.Mail = &mailPayload{Sender: n.sender, To: recipients(r), Subject: subject, HTML: html}
+		e.Mail = &mailPayload{Sender: n.sender, To: mail.Recipients(r), Subject: subject, HTML: html}
 	default:
-		card := fitCard(app, d, o, n.minSev, rt.routing)
-		raw, err := json.Marshal(Message(card))
+		card := teams.Fit(app, d, o, n.minSev, rt.routing)
+		raw, err := json.Marshal(teams.Message(card))
 		if err != nil {
 			return e, fmt.Errorf("notify: encoding the card for %s: %w", app.AppID, err)
 		}
@@ -320,7 +329,7 @@ func (n *Notifier) Alert(ctx context.Context, log *slog.Logger, message string) 
 	now := n.now().UTC()
 	fp := "alert-" + hash(message + "\n" + now.Truncate(time.Minute).Format(time.RFC3339))[:16]
 	key := fp + "|" + ch
-	raw, err := json.Marshal(Message(AlertCard(message)))
+	raw, err := json.Marshal(teams.Message(teams.AlertCard(message)))
 	if err != nil {
 		log.Error("alert not sent: encoding failed", "event", "alert", "error", err.Error())
 		return

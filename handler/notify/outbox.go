@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/appwarden/appwarden/handler/appwarden"
 	"log/slog"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/retry"
+	"github.com/appwarden/appwarden/handler/teams"
 )
 
 // Outbox partitions: pending notifications, and markers of what was
@@ -30,7 +33,7 @@ const (
 	StatusClaimed   = "claimed"
 	StatusDelivered = "delivered"
 	// StatusDead is an entry given up after MaxAttempts; it stays in the
-	// outbox for an operator to see (handler history --app _outbox).
+	// outbox for an operator to see (appwarden history --app _outbox).
 	StatusDead = "dead"
 )
 
@@ -148,9 +151,9 @@ func (n *Notifier) deliver(ctx context.Context, log *slog.Logger, key string, fo
 		return resultDelivered, n.finish(book, key, e)
 	}
 
-	msg := n.scrub.clean(sendErr.Error())
-	var de *deliveryError
-	wait := backoff(e.Attempts, n.retryFirst, n.retryMax)
+	msg := n.scrub.Clean(sendErr.Error())
+	var de *teams.DeliveryError
+	wait := retry.Backoff(e.Attempts, n.retryFirst, n.retryMax)
 	breaker := breakerOpen
 	if errors.As(sendErr, &de) && de.RetryAfter > 0 {
 		wait = max(wait, min(de.RetryAfter, n.retryMax))
@@ -184,18 +187,18 @@ func (n *Notifier) send(ctx context.Context, e entry) error {
 	switch e.Channel {
 	case ChannelMail:
 		if n.mailer == nil || e.Mail == nil {
-			return &deliveryError{Permanent: true, msg: "no mailer configured"}
+			return errors.New("no mailer configured")
 		}
 		if err := n.mailer.SendMail(ctx, e.Mail.Sender, e.Mail.To, e.Mail.Subject, e.Mail.HTML); err != nil {
-			return &deliveryError{msg: "sending mail: " + n.scrub.clean(err.Error())}
+			return errors.New("sending mail: " + n.scrub.Clean(err.Error()))
 		}
 		return nil
 	case ChannelTeams, ChannelSecurity:
 		w := n.hooks[e.Channel]
 		if w == nil {
-			return &deliveryError{Permanent: true, msg: "the " + e.Channel + " webhook is not configured"}
+			return errors.New("the " + e.Channel + " webhook is not configured")
 		}
-		return w.post(ctx, e.Message)
+		return w.Post(ctx, e.Message)
 	}
-	return &deliveryError{Permanent: true, msg: "unknown channel " + e.Channel}
+	return errors.New("unknown channel " + e.Channel)
 }

@@ -574,7 +574,7 @@ func TestRouting(t *testing.T) {
 
 func TestAlert(t *testing.T) {
 	r, n := newRouted(t, true)
-	n.Alert(context.Background(), quietLog(), "AppWarden blast-radius limit reached: 21 enforce actions in the last hour (limit 20). Run `handler limit reset --by <upn>`.")
+	n.Alert(context.Background(), quietLog(), "AppWarden blast-radius limit reached: 21 enforce actions in the last hour (limit 20). Run `appwarden limit reset --by <upn>`.")
 	if len(r.security.delivered()) != 1 || len(r.teams.all()) != 0 {
 		t.Fatalf("security %d teams %d", len(r.security.delivered()), len(r.teams.all()))
 	}

@@ -1,14 +1,16 @@
-// Package retry holds the two things every retry loop of the handler needs:
-// how long the server asked it to wait (Retry-After), and a wait that gives
-// up early rather than overrun the invocation. Graph throttling, Graph
-// replication lag, webhook delivery and claim polling all wait through here,
-// so that they agree on what a deadline means.
+// Package retry holds the things every retry loop of the handler needs:
+// how long the server asked it to wait (Retry-After), a backoff for when it
+// did not say, and a wait that gives up early rather than overrun the
+// invocation. Graph throttling, Graph replication lag, webhook delivery and
+// claim polling all wait through here, so that they agree on what a
+// deadline means.
 package retry
 
 import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,4 +87,15 @@ func Sleep(ctx context.Context, d time.Duration) error {
 func Outlasts(ctx context.Context, d time.Duration) bool {
 	deadline, ok := ctx.Deadline()
 	return ok && time.Until(deadline) < d
+}
+
+// Backoff is the wait before attempt+1: first doubled per attempt up to
+// cap, with full jitter in its upper half.
+func Backoff(attempt int, first, cap time.Duration) time.Duration {
+	d := first
+	for i := 1; i < attempt && d < cap; i++ {
+		d *= 2
+	}
+	d = min(d, cap)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }

@@ -24,8 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appwarden/appwarden/handler/notify"
 	"github.com/appwarden/appwarden/handler/notify/notifytest"
+	"github.com/appwarden/appwarden/handler/teams"
 	"github.com/appwarden/appwarden/tests/ci"
 )
 
@@ -58,7 +58,7 @@ func writeCards(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	for _, s := range notifytest.All() {
-		msg := notify.Message(notify.Card(s.App, s.Decision, s.Outcome))
+		msg := teams.Message(teams.Card(s.App, s.Decision, s.Outcome))
 		b, err := json.MarshalIndent(msg, "", "  ")
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +69,7 @@ func writeCards(t *testing.T, dir string) map[string]string {
 		}
 		files[s.Name] = p
 	}
-	alert, _ := json.Marshal(notify.Message(notify.AlertCard("AppWarden blast-radius limit reached: 21 enforce actions in the last hour (limit 20). Run `handler limit reset --by <upn>`.")))
+	alert, _ := json.Marshal(teams.Message(teams.AlertCard("AppWarden blast-radius limit reached: 21 enforce actions in the last hour (limit 20). Run `appwarden limit reset --by <upn>`.")))
 	p := filepath.Join(dir, "alert.json")
 	if err := os.WriteFile(p, alert, 0o644); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestCardsValidate(t *testing.T) {
 // stamp: a card with typical mistakes must be refused, each one named.
 func TestValidatorCatchesMistakes(t *testing.T) {
 	bad := map[string]any{
-		"type": "AdaptiveCard", "version": "1.5", "$schema": notify.CardSchema,
+		"type": "AdaptiveCard", "version": "1.5", "$schema": teams.CardSchema,
 		"body": []any{
 			map[string]any{"type": "TextBlock", "text": "x", "wrapp": true},
 			map[string]any{"type": "TextBlock", "text": "y", "color": "purple"},
@@ -357,7 +357,7 @@ func TestRender(t *testing.T) {
 		dir = d // keep the pictures to look at
 	}
 	for _, s := range []notifytest.Sample{notifytest.Enforced(), notifytest.Audited(), notifytest.FindingsOnly(), notifytest.Ownerless()} {
-		img := screenshot(t, bin, script, notify.Card(s.App, s.Decision, s.Outcome), dir, s.Name)
+		img := screenshot(t, bin, script, teams.Card(s.App, s.Decision, s.Outcome), dir, s.Name)
 		inspect(t, s.Name, img)
 		out := filepath.Join(dir, s.Name+"-card.png")
 		writePNG(t, out, img)

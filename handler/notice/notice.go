@@ -1,4 +1,8 @@
-package notify
+// Package notice is what a notification says about a decision, whatever
+// its form: the Teams card (package teams) and the email (package mail) are
+// both rendered from one Notice, so they always agree. Package notify
+// decides who gets it and delivers it.
+package notice
 
 import (
 	"cmp"
@@ -12,20 +16,20 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 )
 
-// report is what a notification says, independent of its form: the Teams
+// Notice is what a notification says, independent of its form: the Teams
 // card and the email are both rendered from it, so they always agree.
-type report struct {
+type Notice struct {
 	// Kind says which of the three stories this is.
-	Kind storyKind
+	Kind Story
 	// Headline is the card's title, without the app's name.
 	Headline string
 	// Lead is one sentence under the headline.
 	Lead string
-	App  appFacts
+	App  Facts
 	// Max is the highest severity shown.
 	Max appwarden.Severity
 
-	Findings     []findingView
+	Findings     []Finding
 	MoreFindings int
 
 	// DoneTitle is "What AppWarden did" or "What AppWarden would have done".
@@ -34,32 +38,35 @@ type report struct {
 	Done      []string
 	MoreDone  int
 
-	Fix     []fixView
+	Fix     []Fix
 	Restore []string
 	// ReleaseCommand is the exact command the security team runs to undo
 	// what AppWarden did; empty when nothing was changed.
 	ReleaseCommand string
 
 	// People are the owners and the creator, mentioned in Teams and mailed.
-	People []person
+	People []Person
 	// Others are owners that cannot be mentioned (service principals) and a
 	// creator that is an app.
 	Others []string
 	// Routing says why a copy went to the security channel; empty for the
 	// owners' copy.
 	Routing string
-	Links   []link
+	Links   []Link
 }
 
-type storyKind int
+// Story is which of the three stories a notice tells.
+type Story int
 
+// The stories.
 const (
-	storyFindings storyKind = iota // found problems, changed nothing
-	storyAudit                     // would have acted (audit mode)
-	storyEnforce                   // acted
+	StoryFindings Story = iota // found problems, changed nothing
+	StoryAudit                 // would have acted (audit mode)
+	StoryEnforce               // acted
 )
 
-type appFacts struct {
+// Facts identify the app: its names and ids, when and by whom it was created.
+type Facts struct {
 	Name      string
 	AppID     string
 	ObjectID  string
@@ -68,7 +75,8 @@ type appFacts struct {
 	CreatedBy string
 }
 
-type findingView struct {
+// Finding is one finding as the notice shows it.
+type Finding struct {
 	RuleID   string
 	Title    string
 	Severity appwarden.Severity
@@ -77,13 +85,14 @@ type findingView struct {
 	More     int
 }
 
-type fixView struct {
+// Fix is the concrete steps that fix one finding.
+type Fix struct {
 	Title string
 	Steps []string
 }
 
-// person is someone to mention and mail.
-type person struct {
+// Person is someone to mention and mail.
+type Person struct {
 	Name string
 	// MentionID is the UPN, or the object id when there is no UPN.
 	MentionID string
@@ -91,26 +100,28 @@ type person struct {
 	Role      string // "owner", "creator", "owner and creator"
 }
 
-type link struct {
+// Link is a portal link.
+type Link struct {
 	Title string
 	URL   string
 }
 
-// limits bound how much of a decision a notification shows.
-type limits struct {
+// Limits bound how much of a decision a notification shows.
+type Limits struct {
 	Findings int
 	Evidence int
 	Actions  int
 	Text     int
 }
 
-var fullLimits = limits{Findings: 50, Evidence: 8, Actions: 20, Text: 400}
+// FullLimits are the most a notice shows; the renderers lower them until it fits.
+var FullLimits = Limits{Findings: 50, Evidence: 8, Actions: 20, Text: 400}
 
-const releaseDocs = "handler release --app %s --reason \"<what was fixed, or why it is accepted>\" --by <your UPN>"
+const releaseDocs = "appwarden release --app %s --reason \"<what was fixed, or why it is accepted>\" --by <your UPN>"
 
-// build makes the report for one decision and its outcome.
-func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev appwarden.Severity, lim limits) report {
-	r := report{App: facts(app)}
+// Build makes the notice for one decision and its outcome.
+func Build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev appwarden.Severity, lim Limits) Notice {
+	r := Notice{App: facts(app)}
 
 	// Findings: those at or above the threshold, or all of them when the
 	// notification is about actions only.
@@ -133,24 +144,24 @@ func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 	}
 	said := map[string]bool{} // a step shared by two findings is said once
 	for _, f := range shown {
-		fv := findingView{RuleID: f.RuleID, Title: clip(f.Title, lim.Text), Severity: f.Severity, Why: why(f)}
+		fv := Finding{RuleID: f.RuleID, Title: Clip(f.Title, lim.Text), Severity: f.Severity, Why: why(f)}
 		for i, e := range f.Evidence {
 			if i == lim.Evidence {
 				fv.More = len(f.Evidence) - i
 				break
 			}
-			fv.Evidence = append(fv.Evidence, clip(evidenceLine(e), lim.Text))
+			fv.Evidence = append(fv.Evidence, Clip(evidenceLine(e), lim.Text))
 		}
 		r.Findings = append(r.Findings, fv)
 		var steps []string
 		for _, s := range fixSteps(f, lim.Evidence) {
 			if !said[s] {
 				said[s] = true
-				steps = append(steps, clip(s, lim.Text))
+				steps = append(steps, Clip(s, lim.Text))
 			}
 		}
 		if len(steps) > 0 {
-			r.Fix = append(r.Fix, fixView{Title: clip(f.Title, lim.Text), Steps: steps})
+			r.Fix = append(r.Fix, Fix{Title: Clip(f.Title, lim.Text), Steps: steps})
 		}
 	}
 
@@ -168,7 +179,7 @@ func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 	name := r.App.Name
 	switch {
 	case len(done) > 0:
-		r.Kind = storyEnforce
+		r.Kind = StoryEnforce
 		r.Headline = "AppWarden contained your app"
 		r.Lead = fmt.Sprintf("AppWarden changed %s in this tenant because of the problems below. Fix them, then ask the security team to release the app.", name)
 		r.DoneTitle = "What AppWarden did"
@@ -185,7 +196,7 @@ func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 		r.ReleaseCommand = fmt.Sprintf(releaseDocs, app.AppID)
 		r.Restore = restoreSteps(done)
 	case len(would) > 0:
-		r.Kind = storyAudit
+		r.Kind = StoryAudit
 		r.Headline = "AppWarden would have contained your app (audit mode)"
 		r.Lead = fmt.Sprintf("Nothing was changed: AppWarden runs in audit mode for this app. With enforcement on, it would have changed %s because of the problems below.", name)
 		r.DoneTitle = "What AppWarden would have done"
@@ -196,7 +207,7 @@ func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 		r.Restore = []string{"Nothing to get back: AppWarden changed nothing.",
 			"If the app really needs what is reported, ask the security team for a reviewed exception with an expiry date (in the AppWarden policy) before enforcement is switched on."}
 	default:
-		r.Kind = storyFindings
+		r.Kind = StoryFindings
 		r.Headline = "AppWarden found security problems in your app"
 		r.Lead = fmt.Sprintf("AppWarden checked %s and found the problems below. It did not change anything.", name)
 		r.DoneTitle = "What AppWarden did"
@@ -205,9 +216,9 @@ func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 			"If these findings are expected, ask the security team for a reviewed exception with an expiry date in the AppWarden policy."}
 	}
 	if o.Skipped != "" {
-		r.Done = append(r.Done, "Not acted on: "+clip(o.Skipped, lim.Text)+".")
+		r.Done = append(r.Done, "Not acted on: "+Clip(o.Skipped, lim.Text)+".")
 	} else if d.Protected != "" {
-		r.Done = append(r.Done, "Never acted on: "+clip(d.Protected, lim.Text)+".")
+		r.Done = append(r.Done, "Never acted on: "+Clip(d.Protected, lim.Text)+".")
 	}
 	if len(r.Done) > lim.Actions {
 		r.MoreDone = len(r.Done) - lim.Actions
@@ -219,8 +230,8 @@ func build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 	return r
 }
 
-func facts(app *appwarden.App) appFacts {
-	f := appFacts{Name: firstOf(app.DisplayName, appName(app), app.AppID), AppID: app.AppID, CreatedBy: app.Creator.String()}
+func facts(app *appwarden.App) Facts {
+	f := Facts{Name: firstOf(app.DisplayName, appName(app), app.AppID), AppID: app.AppID, CreatedBy: app.Creator.String()}
 	if a := app.Application; a != nil {
 		f.ObjectID = a.ID
 		if !a.CreatedDateTime.IsZero() {
@@ -391,7 +402,7 @@ func fixSteps(f appwarden.Finding, max int) []string {
 		steps = append(steps, "Add at least two people who are responsible for the app as owners (app registration > Owners).")
 	}
 	if len(steps) == 0 && f.Remedy != "" {
-		steps = append(steps, oneLine(f.Remedy))
+		steps = append(steps, OneLine(f.Remedy))
 	}
 	if len(steps) == 0 {
 		steps = append(steps, "Ask the security team what to change: the policy gives no remedy for this finding.")
@@ -483,10 +494,10 @@ func restoreSteps(done []appwarden.Action) []string {
 }
 
 // people lists the owners and the creator, each once.
-func people(app *appwarden.App) ([]person, []string) {
-	var ps []person
+func people(app *appwarden.App) ([]Person, []string) {
+	var ps []Person
 	var others []string
-	add := func(p person) {
+	add := func(p Person) {
 		for i := range ps {
 			if strings.EqualFold(ps[i].MentionID, p.MentionID) {
 				if !strings.Contains(ps[i].Role, p.Role) {
@@ -506,7 +517,7 @@ func people(app *appwarden.App) ([]person, []string) {
 		if id == "" {
 			continue
 		}
-		add(person{Name: mentionName(firstOf(o.DisplayName, o.UPN, o.ID)), MentionID: id, Mail: firstOf(o.Mail, o.UPN), Role: "owner"})
+		add(Person{Name: mentionName(firstOf(o.DisplayName, o.UPN, o.ID)), MentionID: id, Mail: firstOf(o.Mail, o.UPN), Role: "owner"})
 	}
 	c := app.Creator
 	switch {
@@ -518,7 +529,7 @@ func people(app *appwarden.App) ([]person, []string) {
 				id = firstOf(mentionUPN(o.UPN), o.ID)
 			}
 		}
-		add(person{Name: mentionName(firstOf(c.DisplayName, c.UPN, c.UserID)), MentionID: id, Mail: c.UPN, Role: "creator"})
+		add(Person{Name: mentionName(firstOf(c.DisplayName, c.UPN, c.UserID)), MentionID: id, Mail: c.UPN, Role: "creator"})
 	}
 	return ps, others
 }
@@ -543,7 +554,7 @@ func mentionName(s string) string {
 		return ' '
 	}, s)
 	s = strings.Join(strings.Fields(s), " ")
-	return clip(s, 80)
+	return Clip(s, 80)
 }
 
 // Portal links.
@@ -552,13 +563,13 @@ const (
 	enterpriseURL   = "https://entra.microsoft.com/#view/Microsoft_AAD_IAM/ManagedAppMenuBlade/~/Overview/objectId/%s/appId/%s"
 )
 
-func links(app *appwarden.App) []link {
-	var ls []link
+func links(app *appwarden.App) []Link {
+	var ls []Link
 	if app.Application != nil && app.AppID != "" {
-		ls = append(ls, link{"Open the app registration", fmt.Sprintf(registrationURL, url.PathEscape(app.AppID))})
+		ls = append(ls, Link{"Open the app registration", fmt.Sprintf(registrationURL, url.PathEscape(app.AppID))})
 	}
 	if sp := app.ServicePrincipal(); sp != nil && sp.ID != "" {
-		ls = append(ls, link{"Open the enterprise app", fmt.Sprintf(enterpriseURL, url.PathEscape(sp.ID), url.PathEscape(app.AppID))})
+		ls = append(ls, Link{"Open the enterprise app", fmt.Sprintf(enterpriseURL, url.PathEscape(sp.ID), url.PathEscape(app.AppID))})
 	}
 	return ls
 }
@@ -572,10 +583,11 @@ func firstOf(ss ...string) string {
 	return ""
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// OneLine joins s into one line of single spaces.
+func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// clip shortens s to n runes, marking the cut.
-func clip(s string, n int) string {
+// Clip shortens s to n runes, marking the cut.
+func Clip(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if n <= 0 || len(s) <= n {
 		return s
@@ -587,7 +599,8 @@ func clip(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func severityLabel(s appwarden.Severity) string {
+// SeverityLabel names a severity for people.
+func SeverityLabel(s appwarden.Severity) string {
 	switch s {
 	case appwarden.SeverityCritical:
 		return "Critical"

@@ -1,4 +1,4 @@
-package notify_test
+package teams_test
 
 import (
 	"encoding/json"
@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/notify"
 	"github.com/appwarden/appwarden/handler/notify/notifytest"
+	"github.com/appwarden/appwarden/handler/teams"
 )
 
 // node is a card decoded from its JSON, as Teams would see it.
@@ -75,7 +75,7 @@ var atRE = regexp.MustCompile(`<at>(.*?)</at>`)
 func TestCardShape(t *testing.T) {
 	for _, s := range notifytest.All() {
 		t.Run(s.Name, func(t *testing.T) {
-			msg := decode(t, notify.Message(notify.Card(s.App, s.Decision, s.Outcome)))
+			msg := decode(t, teams.Message(teams.Card(s.App, s.Decision, s.Outcome)))
 			if msg["type"] != "message" {
 				t.Fatalf("message type %v", msg["type"])
 			}
@@ -97,7 +97,7 @@ func TestCardShape(t *testing.T) {
 				}
 			})
 			b, _ := json.Marshal(msg)
-			if len(b) > notify.MaxMessageBytes || len(b) >= 28*1024 {
+			if len(b) > teams.MaxMessageBytes || len(b) >= 28*1024 {
 				t.Errorf("message is %d bytes, over the limit", len(b))
 			}
 			// The links open the registration and the enterprise app.
@@ -126,7 +126,7 @@ func TestCardShape(t *testing.T) {
 func TestMentions(t *testing.T) {
 	for _, s := range notifytest.All() {
 		t.Run(s.Name, func(t *testing.T) {
-			card := decode(t, notify.Card(s.App, s.Decision, s.Outcome))
+			card := decode(t, teams.Card(s.App, s.Decision, s.Outcome))
 			tx := textsOf(card)
 			var inText []string
 			for _, b := range tx.blocks {
@@ -202,7 +202,7 @@ func firstOf(ss ...string) string {
 func TestCardSaysWhatHappened(t *testing.T) {
 	for _, s := range []notifytest.Sample{notifytest.Enforced(), notifytest.Audited(), notifytest.FindingsOnly(), notifytest.Ownerless()} {
 		t.Run(s.Name, func(t *testing.T) {
-			all := textsOf(decode(t, notify.Card(s.App, s.Decision, s.Outcome))).all()
+			all := textsOf(decode(t, teams.Card(s.App, s.Decision, s.Outcome))).all()
 			for _, want := range []string{s.App.DisplayName, s.App.AppID, s.App.Application.ID, s.App.ServicePrincipals[0].ID,
 				s.App.Application.CreatedDateTime.Format("2006-01-02 15:04 UTC"), firstOf(s.App.Creator.DisplayName, s.App.Creator.UPN)} {
 				if !strings.Contains(all, want) {
@@ -230,12 +230,12 @@ func TestCardSaysWhatHappened(t *testing.T) {
 		})
 	}
 	// Concrete steps, naming the evidence.
-	all := textsOf(decode(t, notify.Card(notifytest.Enforced().App, notifytest.Enforced().Decision, notifytest.Enforced().Outcome))).all()
+	all := textsOf(decode(t, teams.Card(notifytest.Enforced().App, notifytest.Enforced().Decision, notifytest.Enforced().Outcome))).all()
 	for _, want := range []string{
 		"Remove RoleManagement.ReadWrite.Directory from the app registration's API permissions",
 		"revoke the admin consent",
 		`Replace the client secret "ci-deploy" (key id ` + notifytest.SecretKey + `) with a certificate`,
-		"handler release --app " + notifytest.AppID + " --reason",
+		"appwarden release --app " + notifytest.AppID + " --reason",
 		"the security team",
 	} {
 		if !strings.Contains(all, want) {
@@ -251,9 +251,9 @@ func TestCardSaysWhatHappened(t *testing.T) {
 // never what was done, and the enforce card the opposite.
 func TestAuditWordingDiffers(t *testing.T) {
 	enf, aud := notifytest.Enforced(), notifytest.Audited()
-	e := textsOf(decode(t, notify.Card(enf.App, enf.Decision, enf.Outcome))).all()
-	a := textsOf(decode(t, notify.Card(aud.App, aud.Decision, aud.Outcome))).all()
-	for _, want := range []string{"AppWarden contained your app", "What AppWarden did", "Disabled the enterprise app", "These changes are in effect now", "handler release --app"} {
+	e := textsOf(decode(t, teams.Card(enf.App, enf.Decision, enf.Outcome))).all()
+	a := textsOf(decode(t, teams.Card(aud.App, aud.Decision, aud.Outcome))).all()
+	for _, want := range []string{"AppWarden contained your app", "What AppWarden did", "Disabled the enterprise app", "These changes are in effect now", "appwarden release --app"} {
 		if !strings.Contains(e, want) {
 			t.Errorf("enforce card lacks %q", want)
 		}
@@ -275,7 +275,7 @@ func TestAuditWordingDiffers(t *testing.T) {
 	// Outcome.Mode audit alone (DryRun unset) also reads as audit.
 	aud2 := notifytest.Enforced()
 	aud2.Outcome.Mode = appwarden.ModeAudit
-	a2 := textsOf(decode(t, notify.Card(aud2.App, aud2.Decision, aud2.Outcome))).all()
+	a2 := textsOf(decode(t, teams.Card(aud2.App, aud2.Decision, aud2.Outcome))).all()
 	if !strings.Contains(a2, "Would have disabled") || strings.Contains(a2, "These changes are in effect now") {
 		t.Error("Outcome.Mode audit is not worded as audit")
 	}
@@ -285,16 +285,16 @@ func TestAuditWordingDiffers(t *testing.T) {
 // the card says how much was left out.
 func TestCardFitsTeams(t *testing.T) {
 	s := notifytest.Huge()
-	card := notify.Card(s.App, s.Decision, s.Outcome)
-	b, _ := json.Marshal(notify.Message(card))
-	if len(b) > notify.MaxMessageBytes {
+	card := teams.Card(s.App, s.Decision, s.Outcome)
+	b, _ := json.Marshal(teams.Message(card))
+	if len(b) > teams.MaxMessageBytes {
 		t.Fatalf("%d bytes", len(b))
 	}
 	all := textsOf(decode(t, card)).all()
 	if !regexp.MustCompile(`…and \d+ more findings`).MatchString(all) {
 		t.Error("no \"and N more findings\"")
 	}
-	if !strings.Contains(all, "handler history --app "+notifytest.AppID) {
+	if !strings.Contains(all, "appwarden history --app "+notifytest.AppID) {
 		t.Error("no pointer to the whole decision")
 	}
 	// The most severe findings are the ones kept.
@@ -308,7 +308,7 @@ func TestCardFitsTeams(t *testing.T) {
 // they must not become links, markdown or extra mentions.
 func TestHostileNames(t *testing.T) {
 	s := notifytest.Hostile()
-	card := decode(t, notify.Card(s.App, s.Decision, s.Outcome))
+	card := decode(t, teams.Card(s.App, s.Decision, s.Outcome))
 	tx := textsOf(card)
 	for _, b := range tx.blocks {
 		if strings.Contains(b, "://") || strings.Contains(b, "](") || strings.Contains(b, "**") {
@@ -332,58 +332,5 @@ func TestHostileNames(t *testing.T) {
 		if strings.ContainsAny(name, "<>[]()") {
 			t.Errorf("mention name %q not sanitized", name)
 		}
-	}
-}
-
-func TestEmail(t *testing.T) {
-	s := notifytest.Hostile()
-	subject, html, err := notify.Email(s.App, s.Decision, s.Outcome)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(subject, "AppWarden contained your app") {
-		t.Errorf("subject %q", subject)
-	}
-	if strings.Contains(html, "<at>") || strings.Contains(html, `<a href="https://evil.example`) {
-		t.Error("untrusted names are not escaped in the email")
-	}
-	if !strings.Contains(html, "[Click to verify](https://evil.example/login) &lt;at&gt;Eve&lt;/at&gt;") {
-		t.Error("the app's name is not shown escaped")
-	}
-	for _, want := range []string{"RoleManagement.ReadWrite.Directory", notifytest.SecretKey, "handler release --app " + notifytest.AppID,
-		"What AppWarden did", "Disabled the enterprise app", "https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Overview/appId/" + notifytest.AppID} {
-		if !strings.Contains(html, want) {
-			t.Errorf("email lacks %q", want)
-		}
-	}
-	a := notifytest.Audited()
-	_, ah, _ := notify.Email(a.App, a.Decision, a.Outcome)
-	if !strings.Contains(ah, "Would have disabled") || strings.Contains(ah, "These changes are in effect now") {
-		t.Error("audit email wording")
-	}
-}
-
-func TestFingerprint(t *testing.T) {
-	s := notifytest.Enforced()
-	fp := notify.Fingerprint(s.App.AppID, s.Decision, s.Outcome)
-	// Stable: action times and the order of findings do not matter.
-	d2 := s.Decision
-	d2.Findings = slices.Clone(d2.Findings)
-	slices.Reverse(d2.Findings)
-	o2 := s.Outcome
-	o2.Actions = slices.Clone(o2.Actions)
-	o2.Actions[0].At = o2.Actions[0].At.Add(3600e9)
-	if got := notify.Fingerprint(strings.ToUpper(s.App.AppID), d2, o2); got != fp {
-		t.Errorf("fingerprint changed: %s vs %s", got, fp)
-	}
-	a := notifytest.Audited()
-	if notify.Fingerprint(a.App.AppID, a.Decision, a.Outcome) == fp {
-		t.Error("audit and enforce outcomes share a fingerprint")
-	}
-	d3 := s.Decision
-	d3.Findings = slices.Clone(d3.Findings)
-	d3.Findings[2].Evidence = append(slices.Clone(d3.Findings[2].Evidence), appwarden.Evidence{Kind: "credential", ID: "new-key"})
-	if notify.Fingerprint(s.App.AppID, d3, s.Outcome) == fp {
-		t.Error("a new secret does not change the fingerprint")
 	}
 }

@@ -1,23 +1,20 @@
-package notify
+// Package mail is the email channel: the HTML email of a notice, with the
+// same content as the Teams card, and its recipients. Package notify queues
+// it and sends it through a Mailer (Microsoft Graph's sendMail).
+package mail
 
 import (
 	"bytes"
-	"context"
 	"html/template"
 	"slices"
 	"strings"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/notice"
 )
 
-// Mailer sends an HTML email as sender (Graph's POST /users/{sender}/sendMail;
-// *graph.Client implements it).
-type Mailer interface {
-	SendMail(ctx context.Context, sender string, to []string, subject, html string) error
-}
-
 // mailLimits keep an email readable; it has no hard size limit like Teams.
-var mailLimits = limits{Findings: 30, Evidence: 20, Actions: 50, Text: 1000}
+var mailLimits = notice.Limits{Findings: 30, Evidence: 20, Actions: 50, Text: 1000}
 
 // maxMailBytes keeps an email (and its outbox entry) well inside Table
 // Storage's 1 MB entity.
@@ -26,15 +23,17 @@ const maxMailBytes = 256 * 1024
 // Email is the HTML email for a decision: the same content as the card,
 // escaped by html/template. It returns the subject and the body.
 func Email(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome) (subject, html string, err error) {
-	_, subject, html, err = fitEmail(app, d, o, appwarden.SeverityMedium)
+	_, subject, html, err = Fit(app, d, o, appwarden.SeverityMedium)
 	return subject, html, err
 }
 
-// fitEmail renders the email with as much detail as fits in maxMailBytes.
-func fitEmail(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev appwarden.Severity) (report, string, string, error) {
+// Fit renders the email of a notification that shows the findings at or
+// above minSev, with as much detail as fits in maxMailBytes. It returns the
+// notice it rendered, the subject and the body.
+func Fit(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev appwarden.Severity) (notice.Notice, string, string, error) {
 	lim := mailLimits
 	for {
-		r := build(app, d, o, minSev, lim)
+		r := notice.Build(app, d, o, minSev, lim)
 		subject, html, err := renderEmail(r)
 		if err != nil || len(html) <= maxMailBytes || lim.Text <= 100 {
 			return r, subject, html, err
@@ -48,9 +47,9 @@ func fitEmail(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, min
 	}
 }
 
-// recipients are the owners' and the creator's addresses (mail, else UPN),
+// Recipients are the owners' and the creator's addresses (mail, else UPN),
 // each once.
-func recipients(r report) []string {
+func Recipients(r notice.Notice) []string {
 	var to []string
 	for _, p := range r.People {
 		a := strings.TrimSpace(p.Mail)
@@ -68,31 +67,31 @@ func recipients(r report) []string {
 	return to
 }
 
-func renderEmail(r report) (string, string, error) {
-	subject := "[AppWarden] " + r.Headline + ": " + oneLine(r.App.Name)
+func renderEmail(r notice.Notice) (string, string, error) {
+	subject := "[AppWarden] " + r.Headline + ": " + notice.OneLine(r.App.Name)
 	var b bytes.Buffer
-	if err := mailTemplate.Execute(&b, mailView{report: r, Severity: severityLabel(r.Max)}); err != nil {
+	if err := mailTemplate.Execute(&b, mailView{Notice: r, Severity: notice.SeverityLabel(r.Max)}); err != nil {
 		return "", "", err
 	}
-	return clip(subject, 250), b.String(), nil
+	return notice.Clip(subject, 250), b.String(), nil
 }
 
 type mailView struct {
-	report
+	notice.Notice
 	Severity string
 }
 
 var mailTemplate = template.Must(template.New("mail").Funcs(template.FuncMap{
-	"sev": severityLabel,
+	"sev": notice.SeverityLabel,
 	"color": func(s appwarden.Severity) string {
 		return map[bool]string{true: "#c4314b", false: "#c19c00"}[s >= appwarden.SeverityHigh]
 	},
 	"add1": func(i int) int { return i + 1 },
-	"banner": func(k storyKind) string {
+	"banner": func(k notice.Story) string {
 		switch k {
-		case storyEnforce:
+		case notice.StoryEnforce:
 			return "#fde7e9"
-		case storyAudit:
+		case notice.StoryAudit:
 			return "#fff4ce"
 		}
 		return "#fff4ce"
@@ -127,7 +126,7 @@ var mailTemplate = template.Must(template.New("mail").Funcs(template.FuncMap{
 <ul style="margin:4px 0">{{range .Evidence}}<li>{{.}}</li>{{end}}{{if .More}}<li><i>…and {{.More}} more items.</i></li>{{end}}</ul>
 </div>
 {{end}}
-{{if .MoreFindings}}<p><i>…and {{.MoreFindings}} more findings. The whole decision: <code>handler history --app {{.App.AppID}}</code></i></p>{{end}}
+{{if .MoreFindings}}<p><i>…and {{.MoreFindings}} more findings. The whole decision: <code>appwarden history --app {{.App.AppID}}</code></i></p>{{end}}
 
 <h3>{{.DoneTitle}}</h3>
 {{if .DoneNote}}<p><b>{{.DoneNote}}</b></p>{{end}}

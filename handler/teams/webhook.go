@@ -1,12 +1,13 @@
-package notify
+package teams
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appwarden/appwarden/handler/notice"
 	"github.com/appwarden/appwarden/handler/retry"
 	"golang.org/x/time/rate"
 )
@@ -44,37 +46,45 @@ func newLimiter() *rate.Limiter {
 }
 
 // limiters are shared by every Notifier in the process, per webhook URL.
-var limiters sync.Map // hash(url) -> *rate.Limiter
+var limiters sync.Map // sha256(url) -> *rate.Limiter
 
 func limiterFor(u string) *rate.Limiter {
-	l, _ := limiters.LoadOrStore(hash(u), newLimiter())
+	sum := sha256.Sum256([]byte(u))
+	l, _ := limiters.LoadOrStore(hex.EncodeToString(sum[:]), newLimiter())
 	return l.(*rate.Limiter)
 }
 
-// deliveryError is a failed delivery, already scrubbed of secrets. It does
+// DeliveryError is a failed delivery, already scrubbed of secrets. It does
 // not wrap the underlying error, so nothing can unwrap the URL back out.
-type deliveryError struct {
+type DeliveryError struct {
 	Status     int
 	RetryAfter time.Duration
 	Permanent  bool
 	msg        string
 }
 
-func (e *deliveryError) Error() string { return e.msg }
+func (e *DeliveryError) Error() string { return e.msg }
 
-// webhook posts to one secret URL.
-type webhook struct {
+// Webhook posts to one secret Workflows webhook URL.
+type Webhook struct {
 	channel string
 	url     string
 	client  *http.Client
 	lim     *rate.Limiter
-	scrub   *redactor
+	scrub   *Redactor
 }
 
-// post sends the message, retrying throttling and server errors while the
+// NewWebhook posts to url, paced with every other poster to the same URL
+// in the process. channel names it in errors; scrub removes the URL (and
+// any other secret URL) from them.
+func NewWebhook(channel, url string, client *http.Client, scrub *Redactor) *Webhook {
+	return &Webhook{channel: channel, url: url, client: client, lim: limiterFor(url), scrub: scrub}
+}
+
+// Post sends the message, retrying throttling and server errors while the
 // context allows. Errors never contain the URL.
-func (w *webhook) post(ctx context.Context, body []byte) error {
-	var last *deliveryError
+func (w *Webhook) Post(ctx context.Context, body []byte) error {
+	var last *DeliveryError
 	for attempt := 1; ; attempt++ {
 		if err := w.lim.Wait(ctx); err != nil {
 			if last != nil {
@@ -91,7 +101,7 @@ func (w *webhook) post(ctx context.Context, body []byte) error {
 		}
 		wait := last.RetryAfter
 		if wait <= 0 {
-			wait = backoff(attempt, 500*time.Millisecond, 8*time.Second)
+			wait = retry.Backoff(attempt, 500*time.Millisecond, 8*time.Second)
 		}
 		if wait > maxInlineWait {
 			return last
@@ -102,10 +112,10 @@ func (w *webhook) post(ctx context.Context, body []byte) error {
 	}
 }
 
-func (w *webhook) once(ctx context.Context, body []byte) *deliveryError {
+func (w *Webhook) once(ctx context.Context, body []byte) *DeliveryError {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return w.fail(0, 0, true, "building the request: %s", w.scrub.clean(plainError(err)))
+		return w.fail(0, 0, true, "building the request: %s", w.scrub.Clean(plainError(err)))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.client.Do(req)
@@ -125,18 +135,18 @@ func (w *webhook) once(ctx context.Context, body []byte) *deliveryError {
 	// so that it no longer matches).
 	text := ""
 	if len(snippet) <= 4096 {
-		text = strings.Join(strings.Fields(w.scrub.clean(string(snippet))), " ")
+		text = strings.Join(strings.Fields(w.scrub.Clean(string(snippet))), " ")
 	}
 	if text != "" {
-		text = ": " + clip(text, 200)
+		text = ": " + notice.Clip(text, 200)
 	}
 	ra, _ := retry.After(resp.Header.Get("Retry-After"), time.Now()) // 0 when absent: post's own backoff
 	return w.fail(resp.StatusCode, ra, !retryable, "HTTP %d%s", resp.StatusCode, text)
 }
 
-func (w *webhook) fail(status int, ra time.Duration, permanent bool, format string, args ...any) *deliveryError {
+func (w *Webhook) fail(status int, ra time.Duration, permanent bool, format string, args ...any) *DeliveryError {
 	msg := fmt.Sprintf("posting to the %s webhook [webhook]: ", w.channel) + fmt.Sprintf(format, args...)
-	return &deliveryError{Status: status, RetryAfter: ra, Permanent: permanent, msg: w.scrub.clean(msg)}
+	return &DeliveryError{Status: status, RetryAfter: ra, Permanent: permanent, msg: w.scrub.Clean(msg)}
 }
 
 // plainError describes a transport error without its URL: *url.Error
@@ -155,23 +165,13 @@ func plainError(err error) string {
 	return err.Error()
 }
 
-// backoff is exponential with full jitter in its upper half.
-func backoff(attempt int, first, cap time.Duration) time.Duration {
-	d := first
-	for i := 1; i < attempt && d < cap; i++ {
-		d *= 2
-	}
-	d = min(d, cap)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-// redactor replaces every form of the secret URLs in a text by "[webhook]":
+// Redactor replaces every form of the secret URLs in a text by "[webhook]":
 // the URL as given, as parsed, escaped, without its query, and each long
 // query value (the sig= signature) on its own.
-type redactor struct{ secrets []string }
+type Redactor struct{ secrets []string }
 
-func newRedactor(urls ...string) *redactor {
-	r := &redactor{}
+func NewRedactor(urls ...string) *Redactor {
+	r := &Redactor{}
 	add := func(s string) {
 		if len(s) >= 6 {
 			r.secrets = append(r.secrets, s)
@@ -211,7 +211,7 @@ func newRedactor(urls ...string) *redactor {
 	return r
 }
 
-func (r *redactor) clean(s string) string {
+func (r *Redactor) Clean(s string) string {
 	if r == nil {
 		return s
 	}

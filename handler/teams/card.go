@@ -1,4 +1,4 @@
-package notify
+package teams
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/notice"
 )
 
 // Adaptive Card constants. Teams Workflows renders schema 1.5; only
@@ -23,7 +24,7 @@ const (
 // fit a Teams message. It shows every finding at or above medium severity
 // (all findings when none is).
 func Card(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome) map[string]any {
-	return fitCard(app, d, o, appwarden.SeverityMedium, "")
+	return Fit(app, d, o, appwarden.SeverityMedium, "")
 }
 
 // Message wraps a card as a Workflows webhook message.
@@ -37,13 +38,13 @@ func Message(card map[string]any) map[string]any {
 	}
 }
 
-// fitCard builds the card with as much detail as fits in MaxMessageBytes:
+// Fit builds the card with as much detail as fits in MaxMessageBytes:
 // fewer evidence items per finding first, then fewer findings ("and N
 // more"), then shorter texts.
-func fitCard(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev appwarden.Severity, routing string) map[string]any {
-	lim := fullLimits
+func Fit(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev appwarden.Severity, routing string) map[string]any {
+	lim := notice.FullLimits
 	for {
-		r := build(app, d, o, minSev, lim)
+		r := notice.Build(app, d, o, minSev, lim)
 		r.Routing = routing
 		card := renderCard(r)
 		if size(Message(card)) <= MaxMessageBytes {
@@ -123,12 +124,12 @@ func severityColor(s appwarden.Severity) string {
 	return "Default"
 }
 
-// renderCard turns a report into an Adaptive Card.
-func renderCard(r report) map[string]any {
+// renderCard turns a notice into an Adaptive Card.
+func renderCard(r notice.Notice) map[string]any {
 	var body []any
 
 	style := "warning"
-	if r.Kind == storyEnforce {
+	if r.Kind == notice.StoryEnforce {
 		style = "attention"
 	}
 	header := []any{
@@ -152,7 +153,7 @@ func renderCard(r report) map[string]any {
 	if r.App.Created != "" {
 		facts = append(facts, fact("Created", r.App.Created))
 	}
-	facts = append(facts, fact("Highest severity", severityLabel(r.Max)))
+	facts = append(facts, fact("Highest severity", notice.SeverityLabel(r.Max)))
 	body = append(body, heading("What happened"), map[string]any{"type": "FactSet", "facts": facts})
 	if !hasCreator(r.People) {
 		body = append(body, rich(run("Created by: ", "weight", "Bolder"), run(r.App.CreatedBy)))
@@ -173,7 +174,7 @@ func renderCard(r report) map[string]any {
 	body = append(body, heading(fmt.Sprintf("Why (%d %s)", len(r.Findings)+r.MoreFindings, plural(len(r.Findings)+r.MoreFindings, "problem", "problems"))))
 	for _, f := range r.Findings {
 		items := []any{
-			rich(run(strings.ToUpper(severityLabel(f.Severity))+"  ", "weight", "Bolder", "color", severityColor(f.Severity)),
+			rich(run(strings.ToUpper(notice.SeverityLabel(f.Severity))+"  ", "weight", "Bolder", "color", severityColor(f.Severity)),
 				run(f.Title, "weight", "Bolder")),
 			rich(run(f.Why)),
 		}
@@ -181,14 +182,14 @@ func renderCard(r report) map[string]any {
 		body = append(body, map[string]any{"type": "Container", "spacing": "Medium", "items": items})
 	}
 	if r.MoreFindings > 0 {
-		body = append(body, rich(run(fmt.Sprintf("…and %d more %s. The whole decision: handler history --app %s", r.MoreFindings, plural(r.MoreFindings, "finding", "findings"), r.App.AppID), "italic", true)))
+		body = append(body, rich(run(fmt.Sprintf("…and %d more %s. The whole decision: appwarden history --app %s", r.MoreFindings, plural(r.MoreFindings, "finding", "findings"), r.App.AppID), "italic", true)))
 	}
 
 	// What AppWarden did, or would have done.
 	body = append(body, heading(r.DoneTitle))
 	if r.DoneNote != "" {
 		color := "Attention"
-		if r.Kind == storyAudit {
+		if r.Kind == notice.StoryAudit {
 			color = "Warning"
 		}
 		body = append(body, rich(run(r.DoneNote, "weight", "Bolder", "color", color)))
@@ -243,7 +244,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func hasOwner(ps []person) bool {
+func hasOwner(ps []notice.Person) bool {
 	for _, p := range ps {
 		if strings.HasPrefix(p.Role, "owner") {
 			return true
@@ -252,7 +253,7 @@ func hasOwner(ps []person) bool {
 	return false
 }
 
-func hasCreator(ps []person) bool {
+func hasCreator(ps []notice.Person) bool {
 	for _, p := range ps {
 		if strings.Contains(p.Role, "creator") {
 			return true
@@ -261,10 +262,10 @@ func hasCreator(ps []person) bool {
 	return false
 }
 
-func mentionText(p person) string { return "<at>" + p.Name + "</at>" }
+func mentionText(p notice.Person) string { return "<at>" + p.Name + "</at>" }
 
 // mentionLine is the TextBlock that mentions the owners and the creator.
-func mentionLine(ps []person) string {
+func mentionLine(ps []notice.Person) string {
 	if len(ps) == 0 {
 		return ""
 	}
@@ -291,7 +292,7 @@ func mentionLine(ps []person) string {
 
 // mentionEntities are the msteams.entities that make the <at> texts real
 // mentions: the UPN, or the object id when the user has no UPN.
-func mentionEntities(ps []person) []any {
+func mentionEntities(ps []notice.Person) []any {
 	out := []any{}
 	for _, p := range ps {
 		out = append(out, map[string]any{
@@ -313,7 +314,7 @@ func AlertCard(message string) map[string]any {
 			map[string]any{"type": "Container", "style": "attention", "bleed": true, "items": []any{
 				textBlock("AppWarden alert", "weight", "Bolder", "size", "Large"),
 			}},
-			rich(run(clip(message, 4000))),
+			rich(run(notice.Clip(message, 4000))),
 		},
 		"msteams": map[string]any{"width": "Full"},
 	}

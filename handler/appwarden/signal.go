@@ -120,7 +120,7 @@ func (b *Batch) Add(o Batch) {
 }
 
 // Poison is input that could not be decoded, kept with its errors so that
-// nothing is silently dropped (`handler history --app _poison` shows it).
+// nothing is silently dropped (`appwarden history --app _poison` shows it).
 type Poison struct {
 	Function     string    `json:"function"`
 	InvocationID string    `json:"invocationId"`

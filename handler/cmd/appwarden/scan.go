@@ -12,10 +12,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/graph"
+	"github.com/appwarden/appwarden/handler/pipeline"
 	awpolicy "github.com/appwarden/appwarden/handler/policy"
 	"github.com/appwarden/appwarden/handler/remediate"
 	"github.com/appwarden/appwarden/handler/report"
@@ -191,10 +193,11 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 		}
 	}
 
-	sc := &scanner{graph: target.client, policy: pol, guard: cfg.Guard(), parallel: *parallel}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	sc.log = log
-	var writes *countingWriter
+	var (
+		writes *countingWriter
+		rem    *remediate.Remediator
+		tr     *trail.Trail
+	)
 	if *enforce {
 		st, volatile, err := target.stateStore(ctx, cfg)
 		if err != nil {
@@ -209,9 +212,12 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 			return 2
 		}
 		writes = &countingWriter{next: target.client}
-		sc.actor = &remediate.Remediator{Graph: writes, Store: st, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: setup.InstanceName()}
-		sc.trail = trail.New(st)
+		rem = &remediate.Remediator{Graph: writes, Store: st, Guard: cfg.Guard(), MaxPerHour: cfg.MaxActionsPerHour, Owner: setup.InstanceName()}
+		tr = trail.New(st)
 	}
+	sc := newScanner(target.client, pol, cfg.Guard(), rem, tr)
+	sc.parallel = *parallel
+	sc.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	outputs, err := openScanOutputs(outs, *format, formatSet, stdout)
 	if err != nil {
 		return usageErr("%v", err)
@@ -286,34 +292,66 @@ func orStdout(name string) string {
 	return name
 }
 
-// scanner judges every app of a tenant.
+// scanner judges every app of a tenant through the pipeline: each object of
+// the delta feeds becomes a signal for pipeline.HandleApp, which resolves
+// it, evaluates the policy and acts (with --enforce the remediator; in a dry
+// run planActor, which only records what it would do); scanRecorder, the
+// pipeline's decision recorder, turns each outcome into the app's report
+// entry.
 type scanner struct {
 	graph    *graph.Client
-	policy   *awpolicy.Policy
-	guard    appwarden.Guard
+	pipeline *pipeline.Pipeline
 	parallel int
 	log      *slog.Logger
 	progress *report.Progress
-	// actor and trail are set with --enforce.
-	actor *remediate.Remediator
-	trail *trail.Trail
 }
 
-// pendingApp is an app being judged; done delivers its result.
-type pendingApp struct{ done chan report.App }
+// newScanner wires the pipeline scan runs. With rem (--enforce) it acts
+// and records each decision in tr; without, it plans.
+func newScanner(c *graph.Client, pol *awpolicy.Policy, guard appwarden.Guard, rem *remediate.Remediator, tr *trail.Trail) *scanner {
+	var actor pipeline.Actor = planActor{}
+	if rem != nil {
+		actor = rem
+	}
+	return &scanner{graph: c, pipeline: &pipeline.Pipeline{
+		Resolver:  c,
+		Policy:    setup.Evaluator{Policy: pol, Mode: appwarden.ModeEnforce, Guard: guard},
+		Actor:     actor,
+		Decisions: &scanRecorder{trail: tr},
+	}}
+}
+
+// pendingApp is an app being judged: the pipeline's stages fill it (they
+// find it in the context), and done delivers its report entry.
+type pendingApp struct {
+	planned  []report.Action // planActor's
+	recorded bool            // scanRecorder has set res
+	res      report.App
+	done     chan report.App
+}
+
+type pendingKey struct{}
+
+func pendingOf(ctx context.Context) *pendingApp {
+	p, _ := ctx.Value(pendingKey{}).(*pendingApp)
+	return p
+}
 
 // run streams both delta feeds from their start and judges each app, up to
 // s.parallel at once; emit sees the results one at a time in feed order.
 // Only a window of 2×parallel apps is in flight, and of the apps seen only
 // their appIds are kept (to judge a service principal once, with its
-// application).
-func (s *scanner) run(ctx context.Context, emit func(report.App) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// application). An error of emit cancels the scan; an error of the feeds
+// ends the listing, and the apps already read are still judged and
+// emitted before run returns it.
+func (s *scanner) run(parent context.Context, emit func(report.App) error) error {
+	g, ctx := errgroup.WithContext(parent)
+	var judges errgroup.Group // judges return no error: theirs go into the report
+	judges.SetLimit(s.parallel)
+	defer judges.Wait()
 	queue := make(chan *pendingApp, 2*s.parallel)
-	sem := make(chan struct{}, s.parallel)
 	var feedErr error
-	go func() {
+	g.Go(func() error {
 		defer close(queue)
 		seen := map[uuid.UUID]struct{}{}
 		for _, feed := range []string{graph.FeedApplications, graph.FeedServicePrincipals} {
@@ -333,16 +371,14 @@ func (s *scanner) run(ctx context.Context, emit func(report.App) error) error {
 					if feed == graph.FeedApplications {
 						seen[key] = struct{}{}
 					}
-					p := &pendingApp{done: make(chan report.App, 1)}
-					select {
-					case sem <- struct{}{}:
-					case <-ctx.Done():
-						return ctx.Err()
+					if err := ctx.Err(); err != nil {
+						return err
 					}
-					go func() {
-						defer func() { <-sem }()
-						p.done <- s.judge(ctx, o)
-					}()
+					p := &pendingApp{done: make(chan report.App, 1)}
+					judges.Go(func() error {
+						p.done <- s.judge(ctx, p, o)
+						return nil
+					})
 					select {
 					case queue <- p:
 					case <-ctx.Done():
@@ -352,64 +388,118 @@ func (s *scanner) run(ctx context.Context, emit func(report.App) error) error {
 				return nil
 			})
 			if err != nil {
-				feedErr = err
-				return
+				feedErr = err // read after g.Wait
+				return nil
 			}
 		}
-	}()
-	var emitErr error
-	for p := range queue {
-		a := <-p.done
-		if emitErr != nil {
-			continue
+		return nil
+	})
+	g.Go(func() error {
+		for p := range queue {
+			if err := emit(<-p.done); err != nil {
+				return err
+			}
 		}
-		if err := emit(a); err != nil {
-			emitErr = err
-			cancel()
-		}
-	}
-	if emitErr != nil {
-		return emitErr
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if feedErr != nil {
 		return feedErr
 	}
-	return ctx.Err()
+	return parent.Err()
 }
 
-// judge resolves one object's app and decides; with an actor it acts too.
-func (s *scanner) judge(ctx context.Context, o graph.DeltaObject) report.App {
-	typ, kind := appwarden.ObjectApplication, report.KindApplication
+// judge takes one object through the pipeline and returns its report entry.
+func (s *scanner) judge(ctx context.Context, p *pendingApp, o graph.DeltaObject) report.App {
+	typ := appwarden.ObjectApplication
 	if o.Feed == graph.FeedServicePrincipals {
-		typ, kind = appwarden.ObjectServicePrincipal, report.KindServicePrincipal
+		typ = appwarden.ObjectServicePrincipal
 	}
-	res := report.App{AppID: o.AppID, DisplayName: o.DisplayName, Kind: kind, Severity: "none"}
-	app, err := s.graph.Resolve(ctx, graph.Subject{AppID: o.AppID, ObjectID: o.ID, ObjectType: typ})
-	if err != nil {
-		res.Error = err.Error()
+	sig := appwarden.Signal{Kind: appwarden.AppUpdated, AppID: o.AppID, ObjectID: o.ID, ObjectType: typ, DisplayName: o.DisplayName,
+		Source: appwarden.SourceCLI, Activity: "appwarden scan"}
+	err := s.pipeline.HandleApp(context.WithValue(ctx, pendingKey{}, p), s.log, sig)
+	// The pipeline wraps its stages' errors ("resolving …", "acting on …");
+	// the report gives the stage's own.
+	cause := err
+	if u := errors.Unwrap(err); u != nil {
+		cause = u
+	}
+	switch {
+	case !p.recorded && err == nil:
+		res := sigEntry(sig)
+		res.Error = "the pipeline recorded no decision"
 		return res
-	}
-	if app.Deleted {
-		res.Deleted = true
+	case !p.recorded:
+		res := sigEntry(sig)
+		res.Error = cause.Error()
 		return res
+	case err != nil:
+		p.res.Error = "acting: " + cause.Error()
 	}
-	d := s.policy.Evaluate(app, awpolicy.Env{Now: app.ResolvedAt, Mode: appwarden.ModeEnforce, Guard: s.guard})
-	res = appResult(app, d)
-	if s.actor == nil {
-		res.Actions = plannedActions(app, d)
-		return res
+	return p.res
+}
+
+// sigEntry is the report entry of an app known only by its signal.
+func sigEntry(sig appwarden.Signal) report.App {
+	kind := report.KindApplication
+	if sig.ObjectType == appwarden.ObjectServicePrincipal {
+		kind = report.KindServicePrincipal
 	}
-	out, err := s.actor.Act(ctx, s.log, app, d)
-	res.Actions = outcomeActions(d, out)
-	if err != nil {
-		res.Error = "acting: " + err.Error()
+	return report.App{AppID: sig.AppID, DisplayName: sig.DisplayName, Kind: kind, Severity: "none"}
+}
+
+// planActor is scan's actor in a dry run: it records, in the app's
+// pendingApp, what AppWarden would do with the decision, and does nothing.
+type planActor struct{}
+
+func (planActor) Act(ctx context.Context, _ *slog.Logger, app *appwarden.App, d appwarden.Decision) (appwarden.Outcome, error) {
+	if p := pendingOf(ctx); p != nil {
+		p.planned = plannedActions(app, d)
 	}
-	sig := appwarden.Signal{Kind: appwarden.AppUpdated, AppID: app.AppID, ObjectID: o.ID, ObjectType: typ, DisplayName: app.DisplayName,
-		Time: app.ResolvedAt, Source: appwarden.SourceCLI, Activity: "appwarden scan --enforce", DedupeKey: "scan:" + o.ID + ":" + app.ResolvedAt.Format(time.RFC3339Nano)}
-	if rerr := s.trail.RecordDecision(ctx, s.log, sig, app, &d, &out); rerr != nil && res.Error == "" {
-		res.Error = "recording the decision: " + rerr.Error()
+	return appwarden.Outcome{Mode: appwarden.ModeAudit}, nil
+}
+
+// scanRecorder is scan's pipeline.DecisionRecorder: it builds each app's
+// report entry from what the pipeline found, decided and did, and with
+// --enforce (trail set) records the decision in the trail as the handler
+// does. A failure to record is the app's error in the report, not the
+// pipeline's: an acting error, which the pipeline returns after recording,
+// then still reaches the report.
+type scanRecorder struct {
+	trail *trail.Trail
+}
+
+func (r *scanRecorder) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error {
+	p := pendingOf(ctx)
+	if p == nil {
+		return errors.New("scan: a decision recorded outside scan")
 	}
-	return res
+	p.recorded = true
+	if d == nil {
+		// Unresolvable or deleted: reported, not judged.
+		p.res = sigEntry(sig)
+		if app.Unresolvable != "" {
+			p.res.Error = app.Unresolvable
+		} else {
+			p.res.Deleted = app.Deleted
+		}
+		return nil
+	}
+	p.res = appResult(app, *d)
+	if r.trail == nil {
+		p.res.Actions = p.planned
+		return nil
+	}
+	p.res.Actions = outcomeActions(*d, *o)
+	sig.Time = app.ResolvedAt
+	sig.Activity = "appwarden scan --enforce"
+	sig.DedupeKey = "scan:" + sig.ObjectID + ":" + app.ResolvedAt.Format(time.RFC3339Nano)
+	if err := r.trail.RecordDecision(ctx, log, sig, app, d, o); err != nil {
+		p.res.Error = "recording the decision: " + err.Error()
+	}
+	return nil
 }
 
 // appResult is an app's report entry without its actions.

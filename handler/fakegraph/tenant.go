@@ -635,8 +635,8 @@ func parseAll[T any](raws [][]byte, f absser.ParsableFactory) []T {
 
 // Load reads a snapshot: {"tenantId", "applications", "servicePrincipals",
 // "owners", "appRoleAssignments", "oauth2PermissionGrants"}, each object in
-// Graph's JSON form. Objects are parsed through the msgraph-sdk-go models;
-// missing object ids are generated. Objects enter the change log in file
+// Graph's JSON form (the format is package snapshot's). Objects are parsed
+// through the msgraph-sdk-go models; missing object ids are generated. Objects enter the change log in file
 // order, so a first delta round pages through them in that order.
 func Load(r io.Reader) (*Tenant, error) {
 	f, err := snapshot.Load(r)

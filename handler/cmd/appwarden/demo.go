@@ -23,6 +23,7 @@ import (
 	"github.com/appwarden/appwarden/handler/demo"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/report"
 	"github.com/appwarden/appwarden/handler/setup"
 )
 
@@ -250,7 +251,7 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 		}
 		fmt.Fprintf(stdout, "    decision   %s\n", dec.Explanation)
 		for _, f := range dec.Findings {
-			fmt.Fprintf(stdout, "    finding    %-29s %-8s %s\n", f.RuleID, f.Severity, evidenceLine(f.Evidence))
+			fmt.Fprintf(stdout, "    finding    %-29s %-8s %s\n", f.RuleID, f.Severity, report.EvidenceText(f.Evidence))
 		}
 		if out != nil {
 			for _, act := range out.Actions {
@@ -333,24 +334,6 @@ func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwa
 		dec, out, latest = v.Decision, v.Outcome, r.Time
 	}
 	return dec, out, nil
-}
-
-func evidenceLine(ev []appwarden.Evidence) string {
-	var parts []string
-	for _, e := range ev {
-		s := e.Name
-		if s == "" {
-			s = e.Detail
-		}
-		if e.ID != "" && e.ID != e.Name {
-			s += " (" + e.ID + ")"
-		}
-		if e.EndDateTime != nil {
-			s += " until " + e.EndDateTime.Format("2006-01-02")
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, "; ")
 }
 
 var severityAtLeastMedium = regexp.MustCompile(`^(medium|high|critical)$`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/appwarden/appwarden/handler/setup"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/pipeline"
-	"github.com/appwarden/appwarden/handler/policy"
 	"github.com/appwarden/appwarden/handler/remediate"
 	"github.com/appwarden/appwarden/handler/store"
 	"github.com/appwarden/appwarden/handler/trail"
@@ -393,17 +393,6 @@ func TestPartialFailureThenRedelivery(t *testing.T) {
 	}
 }
 
-// evaluator binds a policy to its settings, as main does.
-type evaluator struct {
-	p     *policy.Policy
-	mode  appwarden.Mode
-	guard appwarden.Guard
-}
-
-func (e evaluator) Evaluate(app *appwarden.App) appwarden.Decision {
-	return e.p.Evaluate(app, policy.Env{Now: app.ResolvedAt, Mode: e.mode, Guard: e.guard})
-}
-
 // decisionEntry is a decision record as the trail keeps it.
 type decisionEntry struct {
 	Signal   string              `json:"signal"`
@@ -424,7 +413,7 @@ func TestDuplicatesActOnce(t *testing.T) {
 			pol := criticalPolicy(t, appwarden.ActionMarkQuarantined, appwarden.ActionDisableServicePrincipal, appwarden.ActionNotify)
 			tr := trail.New(st)
 			p := &pipeline.Pipeline{
-				Trail: tr, Resolver: w.graph, Policy: evaluator{p: pol, mode: appwarden.ModeEnforce},
+				Trail: tr, Resolver: w.graph, Policy: setup.Evaluator{Policy: pol, Mode: appwarden.ModeEnforce},
 				Actor: w.rem, Decisions: tr,
 			}
 			sig := appwarden.Signal{

@@ -216,15 +216,26 @@ func addBy(fs *pflag.FlagSet, by *string, usage string) {
 	fs.StringVar(by, "by", "", usage)
 }
 
-func runRelease(ctx context.Context, appID, reason, by string, stdout, stderr io.Writer) int {
+// opsStages wires AppWarden as the deployed handler does (the same state
+// store and Graph) for an operator command that acts; warnings go to
+// stderr. false means the error has been printed.
+func opsStages(ctx context.Context, command string, stderr io.Writer) (*setup.Stages, bool) {
 	cfg, ok := opsEnv(stderr)
 	if !ok {
-		return 2
+		return nil, false
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	stg, err := setup.Wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
 	if err != nil {
-		fmt.Fprintf(stderr, "appwarden release: %v\n", err)
+		fmt.Fprintf(stderr, "appwarden %s: %v\n", command, err)
+		return nil, false
+	}
+	return stg, true
+}
+
+func runRelease(ctx context.Context, appID, reason, by string, stdout, stderr io.Writer) int {
+	stg, ok := opsStages(ctx, "release", stderr)
+	if !ok {
 		return 2
 	}
 	rel, err := stg.Remediator.Release(ctx, appID, reason, by)
@@ -277,14 +288,8 @@ enforce decisions act again. The reset is recorded.
 }
 
 func runLimitReset(ctx context.Context, by string, stdout, stderr io.Writer) int {
-	cfg, ok := opsEnv(stderr)
+	stg, ok := opsStages(ctx, "limit reset", stderr)
 	if !ok {
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stg, err := setup.Wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
-	if err != nil {
-		fmt.Fprintf(stderr, "appwarden limit reset: %v\n", err)
 		return 2
 	}
 	was, err := stg.Remediator.ResetLimit(ctx, by)

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"github.com/appwarden/appwarden/handler/graph/graphtest"
 	"testing"
 	"time"
 
@@ -40,17 +41,7 @@ func serve(t testing.TB, tenant *fakegraph.Tenant, opts ...fakegraph.Option) *fa
 // makes a new client with its own permission cache.
 func client(t *testing.T, srv *fakegraph.Server, retry graph.RetryPolicy) *graph.Client {
 	t.Helper()
-	t.Setenv("IDENTITY_ENDPOINT", srv.TokenURL())
-	t.Setenv("IDENTITY_HEADER", srv.IdentityHeader())
-	cred, err := graph.NewCredential(true, srv.ManagedIdentityClientID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := graph.New(graph.Options{Endpoint: srv.URL(), Credential: cred, Retry: retry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return graphtest.Client(t, srv, retry)
 }
 
 // batches counts the $batch requests among calls, and the inner requests

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/appwarden/appwarden/handler/graph/graphtest"
 	"io"
 	"log/slog"
 	"strings"
@@ -57,18 +58,9 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	w.srv = srv
-	t.Setenv("IDENTITY_ENDPOINT", srv.TokenURL())
-	t.Setenv("IDENTITY_HEADER", srv.IdentityHeader())
-	cred, err := graph.NewCredential(true, srv.ManagedIdentityClientID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := graph.New(graph.Options{Endpoint: srv.URL(), Credential: cred, Retry: graph.RetryPolicy{
+	c := graphtest.Client(t, srv, graph.RetryPolicy{
 		MaxWait: 50 * time.Millisecond, LagBudget: 200 * time.Millisecond, LagFirst: 20 * time.Millisecond, LagMax: 50 * time.Millisecond,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	w.trail = trail.New(store.NewMemory())
 	j := judge{t}
 	w.p = &pipeline.Pipeline{Trail: w.trail, Resolver: c, Policy: j, Actor: j, Notifier: j, Decisions: w.trail}

@@ -3,6 +3,7 @@ package sweep_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/appwarden/appwarden/handler/graph/graphtest"
 	"io"
 	"log/slog"
 	"sort"
@@ -53,19 +54,9 @@ func serve(t testing.TB, tenant *fakegraph.Tenant, opts ...fakegraph.Option) *fa
 // credential through the stand-in's token endpoint, and graph.New.
 func client(t testing.TB, srv *fakegraph.Server) *graph.Client {
 	t.Helper()
-	t.Setenv("IDENTITY_ENDPOINT", srv.TokenURL())
-	t.Setenv("IDENTITY_HEADER", srv.IdentityHeader())
-	cred, err := graph.NewCredential(true, srv.ManagedIdentityClientID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := graph.New(graph.Options{Endpoint: srv.URL(), Credential: cred, Retry: graph.RetryPolicy{
+	return graphtest.Client(t, srv, graph.RetryPolicy{
 		MaxWait: 50 * time.Millisecond, LagBudget: time.Second, LagFirst: 5 * time.Millisecond, LagMax: 20 * time.Millisecond,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	})
 }
 
 // handled records the signals a sweep hands over, and can fail some.

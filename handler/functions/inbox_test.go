@@ -233,10 +233,11 @@ func TestBudgetBoundsTheInvocation(t *testing.T) {
 // TestTimerTickIsNotHeld: a tick is replaced by the next one, and is what
 // re-drives the inbox; it is never held itself.
 func TestTimerTickIsNotHeld(t *testing.T) {
-	proc := &checkingProcessor{unheld: true}
+	// The tick fails, so a tick that had been held would stay pending.
+	proc := &checkingProcessor{unheld: true, err: errors.New("graph: 503")}
 	h, b := inboxHarness(t, store.NewMemory(), proc)
-	if rec := h.invoke(t, fnTimer, hostemu.Tick(now, now)); rec.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	if rec := h.invoke(t, fnTimer, hostemu.Tick(now, now)); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 for a failed tick: %s", rec.Code, rec.Body)
 	}
 	if es, _ := b.List(context.Background()); len(es) != 0 {
 		t.Errorf("the inbox holds %+v after a tick", es)

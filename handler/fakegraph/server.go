@@ -466,8 +466,11 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			resp = s.dispatch(op)
 		}
 	}
-	s.writeResponse(w, op, resp)
+	// Record before answering: a client that has read the response must find
+	// its call in the record (recording after the write let a test count the
+	// calls before the last one was recorded).
 	s.record(op, resp, body)
+	s.writeResponse(w, op, resp)
 }
 
 func (s *Server) writeResponse(w http.ResponseWriter, op *op, resp response) {

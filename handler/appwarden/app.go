@@ -32,6 +32,22 @@ type App struct {
 	// Permissions lists every permission requested or granted, with names and
 	// privilege levels.
 	Permissions []Permission `json:"permissions,omitempty"`
+	// FederatedIdentityCredentials are the registration's federated
+	// credentials: trust in another issuer's tokens (GitHub Actions, a
+	// Kubernetes cluster...), a credential with no secret to steal but one to
+	// forge. Read only where they can matter (see graph.Resolve); Read lists
+	// what was read.
+	FederatedIdentityCredentials []FederatedCredential `json:"federatedIdentityCredentials,omitempty"`
+	// DirectoryRoles are the directory roles the service principal holds
+	// (Global Administrator...), which can outweigh any permission.
+	DirectoryRoles []DirectoryRole `json:"directoryRoles,omitempty"`
+	// Read lists the optional parts that resolution read ("federatedIdentityCredentials",
+	// "directoryRoles"): a part not read is unknown, not empty.
+	Read []string `json:"read,omitempty"`
+	// Change is what the signal being judged added to the app, against the
+	// facts AppWarden recorded before (see Change); nil when the app is
+	// judged as a whole (scan, policy test).
+	Change *Change `json:"change,omitempty"`
 	// Deleted is set when the app is gone: Graph lists it in deleted items,
 	// or it still answers 404 after the re-reads and the change is too old
 	// (or the sweep saw it too recently) for replication lag to explain it.
@@ -132,7 +148,13 @@ type ServicePrincipal struct {
 	AppOwnerOrganizationID string                  `json:"appOwnerOrganizationId,omitempty"`
 	ServicePrincipalType   string                  `json:"servicePrincipalType,omitempty"`
 	Tags                   []string                `json:"tags,omitempty"`
-	AppRoleAssignments     []AppRoleAssignment     `json:"appRoleAssignments,omitempty"`
+	// PasswordCredentials and KeyCredentials are the service principal's
+	// own secrets and certificates, separate from the registration's: the
+	// path by which a Microsoft first-party app that holds wide permissions
+	// in the tenant can be given a key.
+	PasswordCredentials []Credential        `json:"passwordCredentials,omitempty"`
+	KeyCredentials      []Credential        `json:"keyCredentials,omitempty"`
+	AppRoleAssignments  []AppRoleAssignment `json:"appRoleAssignments,omitempty"`
 	OAuth2PermissionGrants []OAuth2PermissionGrant `json:"oauth2PermissionGrants,omitempty"`
 }
 
@@ -190,6 +212,30 @@ type Permission struct {
 	// GrantIDs are the appRoleAssignment or oauth2PermissionGrant ids behind
 	// a granted permission.
 	GrantIDs []string `json:"grantIds,omitempty"`
+	// Hidden is set on an application permission granted to the service
+	// principal that the app's registration in this tenant never requested:
+	// a grant made straight to the service principal, invisible on the
+	// registration's API permissions page.
+	Hidden bool `json:"hidden,omitempty"`
+}
+
+// FederatedCredential is one federated identity credential of a registration.
+type FederatedCredential struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Issuer      string   `json:"issuer"`
+	Subject     string   `json:"subject"`
+	Audiences   []string `json:"audiences,omitempty"`
+	Description string   `json:"description,omitempty"`
+}
+
+// DirectoryRole is a directory role the service principal is a member of.
+type DirectoryRole struct {
+	// ID is the activated role's object id in this tenant; RoleTemplateID is
+	// the same in every tenant (62e90394-... is Global Administrator).
+	ID             string `json:"id"`
+	RoleTemplateID string `json:"roleTemplateId"`
+	DisplayName    string `json:"displayName"`
 }
 
 // ServicePrincipal returns the app's first service principal, or nil.

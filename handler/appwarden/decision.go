@@ -89,6 +89,9 @@ type Evidence struct {
 	Detail string `json:"detail,omitempty"`
 	// EndDateTime is a credential's or an exception's expiry.
 	EndDateTime *time.Time `json:"endDateTime,omitempty"`
+	// Added is set when the change being judged added this item (see
+	// Change): the new secret, the new owner, the grant.
+	Added bool `json:"added,omitempty"`
 }
 
 // Finding is one rule that matched an app.
@@ -99,6 +102,14 @@ type Finding struct {
 	Evidence []Evidence `json:"evidence,omitempty"`
 	// Remedy tells the app's owners, in words, how to fix it.
 	Remedy string `json:"remedy,omitempty"`
+	// Actions are the actions the finding's rule asks for; actions that
+	// target items (removeCredentials, removeAppRoleGrants) act on this
+	// finding's evidence only.
+	Actions []ActionKind `json:"actions,omitempty"`
+	// Baseline is set when the app already held everything the finding
+	// names before the change being judged: posture, which scan reports,
+	// not an incident. Such a finding chooses no action and notifies no one.
+	Baseline bool `json:"baseline,omitempty"`
 }
 
 // ActionKind names a remediation a policy can ask for.
@@ -113,11 +124,22 @@ const (
 	ActionRemoveCriticalAppRoles  ActionKind = "removeCriticalAppRoleAssignments"
 	ActionRevokeOAuth2Grants      ActionKind = "revokeOAuth2Grants"
 	ActionMarkQuarantined         ActionKind = "markQuarantined"
+	// ActionRemoveCredentials removes the credentials a finding names as
+	// evidence (an escalation rule names the ones the change added): a
+	// secret by keyId, which cannot come back; a certificate by rewriting
+	// keyCredentials from the recorded before-state, which can; a federated
+	// credential, recorded whole so that release re-creates it.
+	ActionRemoveCredentials ActionKind = "removeCredentials"
+	// ActionRemoveAppRoleGrants removes the app role assignments behind the
+	// granted application permissions a finding names as evidence (a hidden
+	// grant); release re-creates them.
+	ActionRemoveAppRoleGrants ActionKind = "removeAppRoleGrants"
 )
 
 // ActionKinds lists every action, in the order remediation applies them.
 var ActionKinds = []ActionKind{
-	ActionMarkQuarantined, ActionDisableServicePrincipal, ActionDeactivateApplication,
+	ActionMarkQuarantined, ActionRemoveCredentials, ActionRemoveAppRoleGrants,
+	ActionDisableServicePrincipal, ActionDeactivateApplication,
 	ActionRemovePasswords, ActionRemoveCriticalAppRoles, ActionRevokeOAuth2Grants, ActionNotify,
 }
 

@@ -47,6 +47,8 @@ const (
 	SourceTimer     Source = "timer"
 	SourceCLI       Source = "cli"
 	SourceSweep     Source = "sweep"
+	// SourceAuditPull is the timer's read of /auditLogs/directoryAudits.
+	SourceAuditPull Source = "auditpull"
 )
 
 // Object types named by audit records' targetResources[].type.
@@ -101,6 +103,11 @@ type Signal struct {
 	// Details carries extra facts from the input (ServicePrincipalProvisioningType,
 	// AppOwnerOrganizationId, subscriptionId...).
 	Details map[string]string `json:"details,omitempty"`
+	// Added is what the input says it added (the keyId of a new secret, the
+	// new owner, the role), where it says so. It is a hint like the rest:
+	// what counts is what Graph shows, but for an app whose facts AppWarden
+	// never recorded, it tells the new from what was always there.
+	Added []Fact `json:"added,omitempty"`
 }
 
 // Batch is what a decoder makes of one input: the signals, a reason for each

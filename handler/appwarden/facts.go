@@ -1,0 +1,181 @@
+package appwarden
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Fact kinds: the facts about an app that carry privilege, or that a rule
+// judges when they change. The names match Evidence.Kind, so that policy
+// can tell which of a finding's evidence a change added.
+const (
+	FactPermission          = "permission"
+	FactCredential          = "credential"
+	FactFederatedCredential = "federatedCredential"
+	FactOwner               = "owner"
+	FactDirectoryRole       = "directoryRole"
+	FactRedirectURI         = "redirectUri"
+	FactAudience            = "audience"
+)
+
+// Permission states, a Fact's State for FactPermission.
+const (
+	StateRequested = "requested"
+	StateGranted   = "granted"
+	// StateConsented is a delegated scope granted tenant-wide (AllPrincipals).
+	StateConsented = "consented"
+)
+
+// Credential types, a Fact's State for FactCredential.
+const (
+	CredentialPassword    = "password"
+	CredentialCertificate = "certificate"
+)
+
+// Where a credential or an owner sits, a Fact's On.
+const (
+	OnApplication      = "application"
+	OnServicePrincipal = "servicePrincipal"
+)
+
+// Fact is one privilege-carrying fact about an app: a permission in one
+// state, a credential, a federated credential, an owner, a directory role,
+// a redirect URI, the sign-in audience. AppWarden records an app's facts
+// after each decision (its baseline), and judges the next change by the
+// facts it added.
+type Fact struct {
+	Kind string `json:"kind"`
+	// ID is the permission id, keyId, federated credential id, owner's
+	// object id or role template id; empty for a redirect URI or audience,
+	// which are named by Name.
+	ID     string `json:"id,omitempty"`
+	Name   string `json:"name,omitempty"`
+	State  string `json:"state,omitempty"`
+	On     string `json:"on,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Since is when the fact began, where Graph dates it (a credential's
+	// start, an app role assignment's creation); zero when it does not.
+	Since time.Time `json:"since,omitzero"`
+}
+
+// Key identifies the fact in a set: the kind, the id (else the name) and
+// the state. Two reads of the same app give the same keys.
+func (f Fact) Key() string {
+	return f.Kind + "|" + f.Ref() + "|" + f.State + "|" + f.On
+}
+
+// Ref is what evidence names the fact by: the id, else the name, in lower
+// case.
+func (f Fact) Ref() string { return strings.ToLower(cmp.Or(f.ID, f.Name)) }
+
+// Matches reports whether the evidence item is about this fact (same kind,
+// same id or, without one, same name).
+func (f Fact) Matches(e Evidence) bool {
+	return f.Kind == e.Kind && f.Ref() == strings.ToLower(cmp.Or(e.ID, e.Name))
+}
+
+// FactsOf lists the app's facts, sorted by key, each once.
+func FactsOf(app *App) []Fact {
+	if app == nil {
+		return nil
+	}
+	var out []Fact
+	for _, p := range app.Permissions {
+		base := Fact{Kind: FactPermission, ID: strings.ToLower(p.ID), Name: p.Name, Detail: p.ResourceName + " " + p.Type}
+		if p.Requested {
+			f := base
+			f.State = StateRequested
+			out = append(out, f)
+		}
+		if p.Granted {
+			f := base
+			f.State = StateGranted
+			out = append(out, f)
+		}
+		if p.AdminConsent {
+			f := base
+			f.State = StateConsented
+			out = append(out, f)
+		}
+	}
+	creds := func(on string, pw, keys []Credential) {
+		for _, c := range pw {
+			out = append(out, Fact{Kind: FactCredential, ID: strings.ToLower(c.KeyID), Name: c.DisplayName, State: CredentialPassword, On: on, Since: c.StartDateTime})
+		}
+		for _, c := range keys {
+			out = append(out, Fact{Kind: FactCredential, ID: strings.ToLower(c.KeyID), Name: c.DisplayName, State: CredentialCertificate, On: on, Since: c.StartDateTime})
+		}
+	}
+	if a := app.Application; a != nil {
+		creds(OnApplication, a.PasswordCredentials, a.KeyCredentials)
+		for _, r := range a.RedirectURIs {
+			out = append(out, Fact{Kind: FactRedirectURI, Name: r.URI, State: r.Kind})
+		}
+		if a.SignInAudience != "" {
+			out = append(out, Fact{Kind: FactAudience, Name: a.SignInAudience})
+		}
+	}
+	for _, sp := range app.ServicePrincipals {
+		creds(OnServicePrincipal, sp.PasswordCredentials, sp.KeyCredentials)
+	}
+	for _, c := range app.FederatedIdentityCredentials {
+		out = append(out, Fact{Kind: FactFederatedCredential, ID: strings.ToLower(c.ID), Name: c.Name, Detail: c.Issuer + " " + c.Subject})
+	}
+	for _, o := range app.Owners {
+		out = append(out, Fact{Kind: FactOwner, ID: strings.ToLower(o.ID), Name: cmp.Or(o.UPN, o.DisplayName), State: o.Type})
+	}
+	for _, r := range app.DirectoryRoles {
+		out = append(out, Fact{Kind: FactDirectoryRole, ID: strings.ToLower(r.RoleTemplateID), Name: r.DisplayName})
+	}
+	slices.SortFunc(out, func(a, b Fact) int { return strings.Compare(a.Key(), b.Key()) })
+	return slices.CompactFunc(out, func(a, b Fact) bool { return a.Key() == b.Key() })
+}
+
+// Change is what one signal changed about an app, as AppWarden judges it:
+// the facts it added against those recorded before. A change is judged by
+// what it added, so that a rename of an app that always held power is not
+// taken for an escalation.
+type Change struct {
+	Kind      SignalKind `json:"kind"`
+	Activity  string     `json:"activity,omitempty"`
+	Initiator Initiator  `json:"initiator"`
+	At        time.Time  `json:"at,omitzero"`
+	Source    Source     `json:"source,omitempty"`
+	// New is true when the app is new to AppWarden (created after its
+	// installation, or never recorded): everything it holds counts as added.
+	New bool `json:"new"`
+	// Since is when the facts compared against were recorded (for an app
+	// older than AppWarden whose facts were never read, the installation).
+	Since time.Time `json:"since,omitzero"`
+	// Added are the facts the app holds now that it did not hold then.
+	Added []Fact `json:"added"`
+	// Lazy is true when the baseline was never read (an app older than the
+	// installation, resolved for the first time): Added then holds only what
+	// the signal names and what Graph dates after Since.
+	Lazy bool `json:"lazy,omitempty"`
+}
+
+// AddedFact reports whether the change added a fact the evidence is about.
+func (c *Change) AddedFact(e Evidence) bool {
+	if c == nil {
+		return false
+	}
+	return slices.ContainsFunc(c.Added, func(f Fact) bool { return f.Matches(e) })
+}
+
+// Diff returns the facts in now that are not in before.
+func Diff(before, now []Fact) []Fact {
+	had := make(map[string]bool, len(before))
+	for _, f := range before {
+		had[f.Key()] = true
+	}
+	var out []Fact
+	for _, f := range now {
+		if !had[f.Key()] {
+			out = append(out, f)
+		}
+	}
+	return out
+}

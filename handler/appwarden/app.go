@@ -141,20 +141,20 @@ type RedirectURI struct {
 
 // ServicePrincipal is the subset of Graph's servicePrincipal resource AppWarden reads.
 type ServicePrincipal struct {
-	ID                     string                  `json:"id"`
-	AppID                  string                  `json:"appId"`
-	DisplayName            string                  `json:"displayName"`
-	AccountEnabled         bool                    `json:"accountEnabled"`
-	AppOwnerOrganizationID string                  `json:"appOwnerOrganizationId,omitempty"`
-	ServicePrincipalType   string                  `json:"servicePrincipalType,omitempty"`
-	Tags                   []string                `json:"tags,omitempty"`
+	ID                     string   `json:"id"`
+	AppID                  string   `json:"appId"`
+	DisplayName            string   `json:"displayName"`
+	AccountEnabled         bool     `json:"accountEnabled"`
+	AppOwnerOrganizationID string   `json:"appOwnerOrganizationId,omitempty"`
+	ServicePrincipalType   string   `json:"servicePrincipalType,omitempty"`
+	Tags                   []string `json:"tags,omitempty"`
 	// PasswordCredentials and KeyCredentials are the service principal's
 	// own secrets and certificates, separate from the registration's: the
 	// path by which a Microsoft first-party app that holds wide permissions
 	// in the tenant can be given a key.
-	PasswordCredentials []Credential        `json:"passwordCredentials,omitempty"`
-	KeyCredentials      []Credential        `json:"keyCredentials,omitempty"`
-	AppRoleAssignments  []AppRoleAssignment `json:"appRoleAssignments,omitempty"`
+	PasswordCredentials    []Credential            `json:"passwordCredentials,omitempty"`
+	KeyCredentials         []Credential            `json:"keyCredentials,omitempty"`
+	AppRoleAssignments     []AppRoleAssignment     `json:"appRoleAssignments,omitempty"`
 	OAuth2PermissionGrants []OAuth2PermissionGrant `json:"oauth2PermissionGrants,omitempty"`
 }
 

@@ -66,6 +66,14 @@ type Inbox interface {
 	Redrive(ctx context.Context, log *slog.Logger, process func(context.Context, *slog.Logger, appwarden.Signal) error) error
 }
 
+// AuditPuller reads the audit log from Graph on the timer, and takes each
+// record it has not seen through process (the same stages as a pushed
+// record). It keeps its own cursor, and what it cannot finish is left
+// where the next tick finds it.
+type AuditPuller interface {
+	Pull(ctx context.Context, log *slog.Logger, process func(context.Context, *slog.Logger, appwarden.Signal) error) error
+}
+
 // Pipeline processes signals. Every stage is idempotent, so a redelivered or
 // duplicate signal reconciles to the same state without acting twice.
 type Pipeline struct {
@@ -79,6 +87,9 @@ type Pipeline struct {
 	Decisions DecisionRecorder
 	// Inbox is re-driven on every timer tick; nil when there is none.
 	Inbox Inbox
+	// AuditPull runs on every timer tick, after the inbox and before the
+	// sweep; nil when the audit log is not pulled.
+	AuditPull AuditPuller
 }
 
 // Process takes one signal through the pipeline. An error is transient and
@@ -113,6 +124,12 @@ func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Si
 			redriveErr = fmt.Errorf("re-driving the inbox: %w", redriveErr)
 		}
 	}
+	var pullErr error
+	if p.AuditPull != nil && sig.Source == appwarden.SourceTimer {
+		if err := p.AuditPull.Pull(ctx, log, p.Process); err != nil {
+			pullErr = fmt.Errorf("pulling the audit log: %w", err)
+		}
+	}
 	_, sweepErr := p.Sweeper.Sweep(ctx, log)
 	if sweepErr != nil {
 		sweepErr = fmt.Errorf("sweep after %s: %w", sig.Kind, sweepErr)
@@ -124,7 +141,7 @@ func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Si
 			log.Warn("outbox flush incomplete", "event", "notification", "error", err)
 		}
 	}
-	return errors.Join(redriveErr, sweepErr)
+	return errors.Join(redriveErr, pullErr, sweepErr)
 }
 
 // halfOf is ctx bounded to half of the time it has left, if it has a

@@ -15,9 +15,10 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 )
 
-// SignalRecorder records each signal in the audit trail, once per dedupe key.
+// SignalRecorder records each signal in the audit trail, once per dedupe
+// key, and returns the entry point it first came through.
 type SignalRecorder interface {
-	RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (bool, error)
+	RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (appwarden.Source, error)
 }
 
 // Resolver reads the truth about the app a signal names.
@@ -95,8 +96,17 @@ type Pipeline struct {
 // Process takes one signal through the pipeline. An error is transient and
 // fails the invocation so the input is redelivered.
 func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
-	if _, err := p.Trail.RecordSignal(ctx, log, sig); err != nil {
+	via, err := p.Trail.RecordSignal(ctx, log, sig)
+	if err != nil {
 		return err
+	}
+	if via != sig.Source {
+		// The same record came both ways (pushed on Event Hub or a custom
+		// topic, and pulled from Graph): the entry point that saw it first
+		// handles it, and keeps it in the inbox until it is decided.
+		log.Info("signal already taken through another entry point", "event", "signal", "duplicate", true,
+			"source", string(sig.Source), "firstSource", string(via))
+		return nil
 	}
 	if sig.Kind.Sweeps() {
 		return p.sweep(ctx, log, sig)

@@ -58,27 +58,56 @@ func (t *Trail) put(ctx context.Context, partition, kind, key string, at time.Ti
 	return ok, nil
 }
 
-// RecordSignal records a signal once per dedupe key. It reports whether the
-// signal is new.
-func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (bool, error) {
-	first, err := t.Store.Put(ctx, appwarden.Record{Partition: appwarden.PartitionDedupe, Key: "signal|" + sig.DedupeKey, Kind: appwarden.KindMarker, Time: t.Now().UTC()})
+// marker is what a dedupe marker holds: the entry point the signal first
+// came through.
+type marker struct {
+	Source appwarden.Source `json:"source"`
+}
+
+// RecordSignal records a signal once per dedupe key. It returns the entry
+// point the signal first came through: sig.Source when it is new or comes
+// again the same way (a redelivery, to be reconciled again), another one
+// when the same record arrived both ways (pushed on Event Hub and pulled
+// from Graph), which the pipeline then leaves to the first.
+func (t *Trail) RecordSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (appwarden.Source, error) {
+	raw, _ := json.Marshal(marker{Source: sig.Source})
+	key := "signal|" + sig.DedupeKey
+	first, err := t.Store.Put(ctx, appwarden.Record{Partition: appwarden.PartitionDedupe, Key: key, Kind: appwarden.KindMarker, Time: t.Now().UTC(), Data: raw})
 	if err != nil {
-		return false, fmt.Errorf("trail: dedupe marker for %s: %w", sig.DedupeKey, err)
+		return "", fmt.Errorf("trail: dedupe marker for %s: %w", sig.DedupeKey, err)
 	}
 	if !first {
-		log.Info("signal already recorded; reconciling again", "event", "signal", "duplicate", true)
-		return false, nil
+		via := sig.Source
+		if rec, found, err := t.Store.Get(ctx, appwarden.PartitionDedupe, key); err != nil {
+			return "", fmt.Errorf("trail: reading dedupe marker for %s: %w", sig.DedupeKey, err)
+		} else if found {
+			var m marker
+			if json.Unmarshal(rec.Data, &m) == nil && m.Source != "" {
+				via = m.Source
+			}
+		}
+		log.Info("signal already recorded", "event", "signal", "duplicate", true, "firstSource", string(via))
+		return via, nil
 	}
 	at := sig.Time
 	if at.IsZero() {
 		at = t.Now()
 	}
 	if _, err := t.put(ctx, partitionFor(sig.AppID), appwarden.KindSignal, t.key(at, appwarden.KindSignal, sig.DedupeKey), at, sig); err != nil {
-		return false, err
+		return "", err
 	}
 	log.Info("signal recorded", "event", "signal", "signalKind", string(sig.Kind),
 		"objectId", sig.ObjectID, "initiator", sig.Initiator.String(), "source", string(sig.Source), "activity", sig.Activity)
-	return true, nil
+	return sig.Source, nil
+}
+
+// Seen reports whether a signal with this dedupe key was recorded.
+func (t *Trail) Seen(ctx context.Context, dedupeKey string) (bool, error) {
+	_, found, err := t.Store.Get(ctx, appwarden.PartitionDedupe, "signal|"+dedupeKey)
+	if err != nil {
+		return false, fmt.Errorf("trail: reading dedupe marker for %s: %w", dedupeKey, err)
+	}
+	return found, nil
 }
 
 // RecordPoison keeps input that could not be decoded.

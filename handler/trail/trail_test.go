@@ -19,12 +19,25 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func TestSignalRecordedOncePerDedupeKey(t *testing.T) {
 	ctx := context.Background()
 	tr := trail.New(store.NewMemory())
-	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: "5BEE10B5-db93-4475-ae1a-3d87e059d287", DedupeKey: "audit:x", Time: time.Unix(1700000000, 0)}
-	for i, want := range []bool{true, false, false} {
-		first, err := tr.RecordSignal(ctx, quiet, sig)
-		if err != nil || first != want {
-			t.Fatalf("delivery %d: RecordSignal = %v, %v; want %v", i+1, first, err, want)
+	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: "5BEE10B5-db93-4475-ae1a-3d87e059d287", DedupeKey: "audit:x", Time: time.Unix(1700000000, 0), Source: appwarden.SourceEventHub}
+	if seen, err := tr.Seen(ctx, "audit:x"); err != nil || seen {
+		t.Fatalf("Seen before any delivery = %v, %v", seen, err)
+	}
+	for i := range 3 {
+		via, err := tr.RecordSignal(ctx, quiet, sig)
+		if err != nil || via != appwarden.SourceEventHub {
+			t.Fatalf("delivery %d: RecordSignal = %q, %v; want eventhub", i+1, via, err)
 		}
+	}
+	if seen, err := tr.Seen(ctx, "audit:x"); err != nil || !seen {
+		t.Fatalf("Seen after delivery = %v, %v", seen, err)
+	}
+	// The same record pulled from Graph: the trail names the entry point
+	// that took it first, so the pipeline leaves it to that one.
+	pulled := sig
+	pulled.Source = appwarden.SourceAuditPull
+	if via, err := tr.RecordSignal(ctx, quiet, pulled); err != nil || via != appwarden.SourceEventHub {
+		t.Fatalf("pulled duplicate: RecordSignal = %q, %v; want eventhub", via, err)
 	}
 	h, err := tr.History(ctx, "5bee10b5-db93-4475-ae1a-3d87e059d287")
 	if err != nil || len(h) != 1 || h[0].Kind != appwarden.KindSignal {

@@ -92,6 +92,7 @@ func FactsOf(app *App) []Fact {
 		if p.Granted {
 			f := base
 			f.State = StateGranted
+			f.Since = grantedSince(app, p)
 			out = append(out, f)
 		}
 		if p.AdminConsent {
@@ -131,6 +132,21 @@ func FactsOf(app *App) []Fact {
 	}
 	slices.SortFunc(out, func(a, b Fact) int { return strings.Compare(a.Key(), b.Key()) })
 	return slices.CompactFunc(out, func(a, b Fact) bool { return a.Key() == b.Key() })
+}
+
+// grantedSince is when the latest app role assignment behind a granted
+// permission was created (zero for a delegated grant, which Graph does not
+// date).
+func grantedSince(app *App, p Permission) time.Time {
+	var t time.Time
+	for _, sp := range app.ServicePrincipals {
+		for _, a := range sp.AppRoleAssignments {
+			if slices.Contains(p.GrantIDs, a.ID) && a.CreatedDateTime.After(t) {
+				t = a.CreatedDateTime
+			}
+		}
+	}
+	return t
 }
 
 // Change is what one signal changed about an app, as AppWarden judges it:

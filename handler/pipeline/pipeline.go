@@ -67,6 +67,13 @@ type Inbox interface {
 	Redrive(ctx context.Context, log *slog.Logger, process func(context.Context, *slog.Logger, appwarden.Signal) error) error
 }
 
+// Baseline remembers each app's privilege-carrying facts, and tells a
+// signal what its change added (see appwarden.Change).
+type Baseline interface {
+	Change(ctx context.Context, app *appwarden.App, sig appwarden.Signal) (*appwarden.Change, error)
+	Record(ctx context.Context, app *appwarden.App) error
+}
+
 // AuditPuller reads the audit log from Graph on the timer, and takes each
 // record it has not seen through process (the same stages as a pushed
 // record). It keeps its own cursor, and what it cannot finish is left
@@ -88,6 +95,9 @@ type Pipeline struct {
 	Decisions DecisionRecorder
 	// Inbox is re-driven on every timer tick; nil when there is none.
 	Inbox Inbox
+	// Baseline judges each change by what it added; nil judges every app
+	// as a whole (scan).
+	Baseline Baseline
 	// AuditPull runs on every timer tick, after the inbox and before the
 	// sweep; nil when the audit log is not pulled.
 	AuditPull AuditPuller
@@ -184,6 +194,11 @@ func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarde
 	if app.Deleted {
 		return p.Decisions.RecordDecision(ctx, log, sig, app, nil, nil)
 	}
+	if p.Baseline != nil {
+		if app.Change, err = p.Baseline.Change(ctx, app, sig); err != nil {
+			return fmt.Errorf("comparing %s with its baseline: %w", app.AppID, err)
+		}
+	}
 	d := p.Policy.Evaluate(app)
 	// Act before recording: containment is the point, and an action that
 	// failed must fail the invocation so it is redelivered.
@@ -201,6 +216,14 @@ func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarde
 	if p.Notifier != nil {
 		if err := p.Notifier.Notify(ctx, log, app, d, out); err != nil {
 			return fmt.Errorf("queueing notifications for %s: %w", app.AppID, err)
+		}
+	}
+	if p.Baseline != nil {
+		// Only once the change is contained and its notifications queued
+		// does it become the baseline: a failure before leaves it to be
+		// judged again, as the addition it is.
+		if err := p.Baseline.Record(ctx, app); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,255 @@
+// Package baseline remembers, per app, the facts that carry privilege
+// (permissions, credentials, federated credentials, owners, directory
+// roles, redirect URIs, audience) and tells each new signal what it added.
+//
+// A change is judged by what it added: an app that already held power when
+// AppWarden was installed is posture, which scan reports, not an incident.
+// The facts are recorded after every decision, and for an app older than the
+// installation by the first sweep (what the delta feed carries: the
+// registration's permissions, credentials, redirect URIs and audience). What
+// was never recorded (owners, roles, federated credentials of an old app) is
+// completed at the app's first resolution: there, only what the signal names
+// and what Graph dates after the installation counts as added.
+package baseline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+)
+
+// Partitions of the state store the keeper uses.
+const (
+	// PartitionFacts holds one record per app (key: the appId).
+	PartitionFacts = "_facts"
+	// installedKey, in appwarden.PartitionCursors, is when AppWarden first
+	// judged anything in this tenant.
+	installedKey = "installed"
+	kindFacts    = "facts"
+)
+
+// Keeper records apps' facts and computes changes.
+type Keeper struct {
+	Store appwarden.Store
+	// Lookback: an app created this long before the installation is new
+	// too (the sweep's look-back window judges it as such).
+	Lookback time.Duration
+	// JudgeAll treats every app without recorded facts as new.
+	JudgeAll bool
+	Now      func() time.Time
+}
+
+// record is what the store keeps per app.
+type record struct {
+	At    time.Time        `json:"at"`
+	Facts []appwarden.Fact `json:"facts"`
+	// Partial is set when the facts came from the delta feed alone (see
+	// fromDelta): the other kinds were never read.
+	Partial bool `json:"partial,omitempty"`
+}
+
+func (k *Keeper) now() time.Time {
+	if k.Now != nil {
+		return k.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Installed returns when AppWarden was installed in this tenant: the first
+// time any keeper asked. Every instance agrees (Put inserts only once).
+func (k *Keeper) Installed(ctx context.Context) (time.Time, error) {
+	rec, found, err := k.Store.Get(ctx, appwarden.PartitionCursors, installedKey)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("baseline: reading the installation time: %w", err)
+	}
+	if !found {
+		now := k.now()
+		raw, _ := json.Marshal(map[string]time.Time{"at": now})
+		if _, err := k.Store.Put(ctx, appwarden.Record{Partition: appwarden.PartitionCursors, Key: installedKey, Kind: appwarden.KindMarker, Time: now, Data: raw}); err != nil {
+			return time.Time{}, fmt.Errorf("baseline: recording the installation time: %w", err)
+		}
+		if rec, found, err = k.Store.Get(ctx, appwarden.PartitionCursors, installedKey); err != nil || !found {
+			return time.Time{}, errors.Join(fmt.Errorf("baseline: re-reading the installation time"), err)
+		}
+	}
+	var v struct {
+		At time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(rec.Data, &v); err != nil {
+		return time.Time{}, fmt.Errorf("baseline: installation record is corrupt: %w", err)
+	}
+	return v.At, nil
+}
+
+func (k *Keeper) load(ctx context.Context, appID string) (*record, error) {
+	rec, found, err := k.Store.Get(ctx, PartitionFacts, strings.ToLower(appID))
+	if err != nil {
+		return nil, fmt.Errorf("baseline: reading the facts of %s: %w", appID, err)
+	}
+	if !found {
+		return nil, nil
+	}
+	var r record
+	if err := json.Unmarshal(rec.Data, &r); err != nil {
+		return nil, fmt.Errorf("baseline: facts of %s are corrupt: %w", appID, err)
+	}
+	return &r, nil
+}
+
+// Change says what the signal's change added to the app: the facts it holds
+// now and did not when they were last recorded. For an app new to AppWarden
+// everything counts as added.
+func (k *Keeper) Change(ctx context.Context, app *appwarden.App, sig appwarden.Signal) (*appwarden.Change, error) {
+	ch := &appwarden.Change{Kind: sig.Kind, Activity: sig.Activity, Initiator: sig.Initiator, At: sig.Time, Source: sig.Source}
+	now := appwarden.FactsOf(app)
+	prev, err := k.load(ctx, app.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && !prev.Partial {
+		ch.Since = prev.At
+		ch.Added = nonNil(appwarden.Diff(prev.Facts, now))
+		return ch, nil
+	}
+	installed, err := k.Installed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if prev == nil && (k.JudgeAll || isNew(app, sig, installed.Add(-k.Lookback))) {
+		ch.New = true
+		ch.Added = nonNil(now)
+		return ch, nil
+	}
+	// An app older than AppWarden: what the sweep recorded is compared; the
+	// rest was never read, so only what the signal names and what Graph
+	// dates after the installation is new.
+	ch.Lazy = true
+	ch.Since = installed
+	var had []appwarden.Fact
+	if prev != nil {
+		ch.Since = prev.At
+		had = prev.Facts
+	}
+	hadKey := map[string]bool{}
+	for _, f := range had {
+		hadKey[f.Key()] = true
+	}
+	ch.Added = []appwarden.Fact{}
+	for _, f := range now {
+		var added bool
+		switch {
+		case prev != nil && fromDelta(f):
+			added = !hadKey[f.Key()]
+		default:
+			added = f.Since.After(installed) || named(sig.Added, f)
+		}
+		if added {
+			ch.Added = append(ch.Added, f)
+		}
+	}
+	return ch, nil
+}
+
+// isNew reports whether an app without recorded facts is new to AppWarden:
+// its registration was created after cutoff, or the signal is the creation
+// of its service principal after cutoff (service principals carry no
+// creation date in Graph v1.0).
+func isNew(app *appwarden.App, sig appwarden.Signal, cutoff time.Time) bool {
+	if a := app.Application; a != nil && !a.CreatedDateTime.IsZero() {
+		return a.CreatedDateTime.After(cutoff)
+	}
+	switch sig.Kind {
+	case appwarden.AppCreated, appwarden.ServicePrincipalCreated:
+		return sig.Source != appwarden.SourceSweep && sig.Time.After(cutoff)
+	}
+	return false
+}
+
+// named reports whether the signal's own record names the fact as added.
+func named(hints []appwarden.Fact, f appwarden.Fact) bool {
+	return slices.ContainsFunc(hints, func(h appwarden.Fact) bool {
+		return h.Kind == f.Kind && h.Ref() == f.Ref() && (h.State == "" || h.State == f.State)
+	})
+}
+
+// Record keeps the app's facts as its new baseline, after its decision. A
+// concurrent write by another instance is not retried: both read the same
+// app, and the later of two changes will be judged against either.
+func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
+	if app == nil || app.AppID == "" || app.Deleted || app.Unresolvable != "" {
+		return nil
+	}
+	return k.put(ctx, app.AppID, record{At: k.now(), Facts: nonNil(appwarden.FactsOf(app))}, true)
+}
+
+// RecordDelta keeps, for an app older than the installation that the first
+// sweep passes, the facts its delta object carries (see fromDelta), unless
+// facts are recorded already.
+func (k *Keeper) RecordDelta(ctx context.Context, appID string, a *appwarden.Application) error {
+	if a == nil || appID == "" {
+		return nil
+	}
+	facts := appwarden.FactsOf(&appwarden.App{AppID: appID, Application: a, Permissions: requested(a)})
+	return k.put(ctx, appID, record{At: k.now(), Facts: nonNil(facts), Partial: true}, false)
+}
+
+func (k *Keeper) put(ctx context.Context, appID string, r record, overwrite bool) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("baseline: encoding the facts of %s: %w", appID, err)
+	}
+	rec := appwarden.Record{Partition: PartitionFacts, Key: strings.ToLower(appID), Kind: kindFacts, Time: r.At, Data: raw}
+	if overwrite {
+		_, err = k.Store.Replace(ctx, rec)
+	} else {
+		_, err = k.Store.Put(ctx, rec)
+	}
+	if err != nil {
+		return fmt.Errorf("baseline: recording the facts of %s: %w", appID, err)
+	}
+	return nil
+}
+
+// fromDelta reports whether the delta feed's application object carries the
+// fact: the registration's requested permissions, its own credentials, its
+// redirect URIs and its audience.
+func fromDelta(f appwarden.Fact) bool {
+	switch f.Kind {
+	case appwarden.FactPermission:
+		return f.State == appwarden.StateRequested
+	case appwarden.FactCredential:
+		return f.On == appwarden.OnApplication
+	case appwarden.FactRedirectURI, appwarden.FactAudience:
+		return true
+	}
+	return false
+}
+
+// requested lists the registration's requested permissions by id, as
+// FactsOf needs them (names do not count in a fact's key).
+func requested(a *appwarden.Application) []appwarden.Permission {
+	var out []appwarden.Permission
+	for _, r := range a.RequiredResourceAccess {
+		for _, ra := range r.ResourceAccess {
+			typ := appwarden.PermissionDelegated
+			if ra.Type == "Role" {
+				typ = appwarden.PermissionApplication
+			}
+			out = append(out, appwarden.Permission{ResourceAppID: r.ResourceAppID, ID: ra.ID, Name: ra.ID, Type: typ, Requested: true})
+		}
+	}
+	return out
+}
+
+func nonNil(fs []appwarden.Fact) []appwarden.Fact {
+	if fs == nil {
+		return []appwarden.Fact{}
+	}
+	return fs
+}

@@ -41,6 +41,21 @@ type Remediator struct {
 	Owner string
 	Lease time.Duration
 	Now   func() time.Time
+	// Keys reads keyCredentials with their key material, which removing a
+	// certificate needs (see KeyRewrite); nil means Graph, when it is a
+	// KeyReader.
+	Keys KeyReader
+}
+
+// keys is the KeyReader to use, or nil when there is none.
+func (r *Remediator) keys() KeyReader {
+	if r.Keys != nil {
+		return r.Keys
+	}
+	if kr, ok := r.Graph.(KeyReader); ok {
+		return kr
+	}
+	return nil
 }
 
 // Action record statuses.
@@ -62,6 +77,10 @@ type record struct {
 	Note        string           `json:"note,omitempty"`
 	Error       string           `json:"error,omitempty"`
 	Attempts    int              `json:"attempts,omitempty"`
+	// Keys is set on a certificate removal (see KeyRewrite): release
+	// writes the removed certificates back into the object's current
+	// keyCredentials.
+	Keys *KeyRewrite `json:"keys,omitempty"`
 }
 
 func (r *Remediator) now() time.Time {
@@ -195,7 +214,7 @@ func (r *Remediator) protected(app *appwarden.App, d appwarden.Decision) string 
 func (r *Remediator) record(ctx context.Context, log *slog.Logger, app *appwarden.App, fp string, steps []Step, out appwarden.Outcome) (appwarden.Outcome, error) {
 	for _, s := range steps {
 		act := r.action(app, s, true)
-		rec := record{Action: act, Fingerprint: fp, Status: StatusWouldDo, Undo: s.Undo, Note: s.Note}
+		rec := record{Action: act, Fingerprint: fp, Status: StatusWouldDo, Undo: s.Undo, Note: s.Note, Keys: s.Keys}
 		if _, err := r.put(ctx, app.AppID, actionKey(fp, s), rec); err != nil {
 			return out, err
 		}
@@ -260,8 +279,9 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 			held = append(held, s)
 		}
 	}
+	mine, errs := r.complete(ctx, log, app, mine)
 	if len(mine) == 0 {
-		return out, r.awaitHeld(ctx, log, app, fp, held)
+		return out, errors.Join(append(errs, r.awaitHeld(ctx, log, app, fp, held))...)
 	}
 	allowed, err := r.reserve(ctx, log, app, fp, mine)
 	if err != nil {
@@ -280,9 +300,8 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 	results, err := r.Graph.Apply(ctx, writes)
 	if err != nil {
 		r.unclaim(ctx, log, app, mine)
-		return out, fmt.Errorf("remediate: applying %d writes: %w", len(writes), err)
+		return out, errors.Join(append(errs, fmt.Errorf("remediate: applying %d writes: %w", len(writes), err))...)
 	}
-	var errs []error
 	for i, c := range mine {
 		res := results[i]
 		ok := res.Err == nil || (res.Status == 404 && c.step.Write.Method == "DELETE") // already gone
@@ -374,7 +393,7 @@ func (r *Remediator) claim(ctx context.Context, app *appwarden.App, fp string, s
 	key := actionKey(fp, s)
 	part := strings.ToLower(app.AppID)
 	rec := record{Action: r.action(app, s, false), Fingerprint: fp, Status: StatusClaimed, Owner: r.Owner,
-		LeaseUntil: r.now().Add(r.lease()), Undo: s.Undo, Note: s.Note, Attempts: 1}
+		LeaseUntil: r.now().Add(r.lease()), Undo: s.Undo, Note: s.Note, Attempts: 1, Keys: s.Keys}
 	if ok, err := r.put(ctx, app.AppID, key, rec); err != nil {
 		return nil, nil, err
 	} else if ok {

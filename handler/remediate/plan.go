@@ -8,6 +8,7 @@
 package remediate
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,6 +31,11 @@ type Step struct {
 	Undo *appwarden.Write
 	// Note says, in words, what the step does or why it cannot be undone.
 	Note string
+	// Keys is set on a step that removes certificates: Write, Before and
+	// Undo hold the object's keyCredentials without their key material
+	// until the Remediator reads it (see KeyRewrite), and the step is never
+	// applied before that.
+	Keys *KeyRewrite
 }
 
 // Key identifies a step within a decision's fingerprint.
@@ -41,12 +47,29 @@ const maxNotes = 1024
 // Plan turns a decision's actions into steps against the app's current
 // state. It is pure, and it plans nothing that is already so: a disabled
 // service principal is not disabled again.
+//
+// Two actions can name the same write (removeAppRoleGrants and
+// removeCriticalAppRoleAssignments the same assignment, removeCredentials
+// and removePasswords the same secret): it is planned once, by the action
+// that comes first.
 func Plan(app *appwarden.App, d appwarden.Decision, now time.Time) []Step {
 	var steps []Step
+	seen := map[string]bool{}
 	for _, kind := range d.Actions {
-		steps = append(steps, planOne(app, d, kind, now)...)
+		for _, s := range planOne(app, d, kind, now) {
+			if id := writeID(s.Write); !seen[id] {
+				seen[id] = true
+				steps = append(steps, s)
+			}
+		}
 	}
 	return steps
+}
+
+// writeID identifies a write: two writes with the same id do the same thing.
+func writeID(w appwarden.Write) string {
+	body, _ := json.Marshal(w.Body)
+	return w.Method + " " + strings.ToLower(w.Path) + " " + string(body)
 }
 
 func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind, now time.Time) []Step {
@@ -92,25 +115,15 @@ func planOne(app *appwarden.App, d appwarden.Decision, kind appwarden.ActionKind
 			return nil
 		}
 		for _, c := range a.PasswordCredentials {
-			out = append(out, Step{Kind: kind, Target: a.ID + "/" + c.KeyID,
-				Before: map[string]any{"keyId": c.KeyID, "displayName": c.DisplayName, "hint": c.Hint, "endDateTime": c.EndDateTime},
-				Write:  write("POST", "/applications/"+a.ID+"/removePassword", map[string]any{"keyId": c.KeyID}),
-				Note:   "client secret " + c.KeyID + " removed; a removed secret cannot come back: create a new one (or better, a certificate)"})
+			out = append(out, removePassword(kind, "applications", a.ID, c))
 		}
 	case appwarden.ActionRemoveCriticalAppRoles:
-		critical := criticalIDs(d)
-		for _, sp := range app.ServicePrincipals {
-			for _, as := range sp.AppRoleAssignments {
-				if !critical[strings.ToLower(as.AppRoleID)] {
-					continue
-				}
-				re := map[string]any{"principalId": as.PrincipalID, "resourceId": as.ResourceID, "appRoleId": as.AppRoleID}
-				out = append(out, Step{Kind: kind, Target: sp.ID + "/" + as.ID, Before: as,
-					Write: write("DELETE", "/servicePrincipals/"+sp.ID+"/appRoleAssignments/"+as.ID, nil),
-					Undo:  undo("POST", "/servicePrincipals/"+sp.ID+"/appRoleAssignments", re),
-					Note:  "app role assignment " + as.AppRoleID + " removed"})
-			}
-		}
+		out = removeAssignments(app, kind, criticalIDs(d), nil)
+	case appwarden.ActionRemoveCredentials:
+		out = removeCredentials(app, evidenceOf(d, kind, appwarden.FactCredential, appwarden.FactFederatedCredential))
+	case appwarden.ActionRemoveAppRoleGrants:
+		ids := evidenceOf(d, kind, appwarden.FactPermission)
+		out = removeAssignments(app, kind, ids, grantIDs(app, ids))
 	case appwarden.ActionRevokeOAuth2Grants:
 		for _, sp := range app.ServicePrincipals {
 			for _, g := range sp.OAuth2PermissionGrants {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/appwarden/appwarden/handler/appwarden"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
 )
 
 // Release is what `appwarden release` did.
@@ -36,9 +38,11 @@ func (r *Remediator) released(ctx context.Context, appID, fp string) (string, bo
 }
 
 // Release undoes every action done on the app: it re-enables the service
-// principal, reactivates the registration, re-creates removed assignments
-// and grants, and restores tags and notes. It records who released it and
-// why, and marks the decisions released.
+// principal, reactivates the registration, re-creates removed assignments,
+// grants and federated credentials, writes removed certificates back, and
+// restores tags and notes. What cannot come back (a removed secret) it lists
+// in Lost, naming the secret's keyId and what the owner must do. It records
+// who released it and why, and marks the decisions released.
 func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Release, error) {
 	rel := Release{AppID: strings.ToLower(appID), By: by, Reason: reason, At: r.now()}
 	if strings.TrimSpace(reason) == "" || strings.TrimSpace(by) == "" {
@@ -75,8 +79,25 @@ func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Rel
 			}
 			continue
 		}
+		w := *ar.Undo
+		if ar.Keys != nil {
+			var there bool
+			w, there, err = r.restoreKeys(ctx, ar)
+			if err != nil {
+				rel.Failed = append(rel.Failed, fmt.Sprintf("%s on %s: %v", ar.Kind, ar.Target, err))
+				continue
+			}
+			if there {
+				ar.Status = StatusReleased
+				if _, err := r.replace(ctx, rel.AppID, sr.Key, sr.ETag, ar); err != nil {
+					return rel, err
+				}
+				rel.Restored = append(rel.Restored, fmt.Sprintf("%s on %s (the certificates were back already)", ar.Kind, ar.Target))
+				continue
+			}
+		}
 		todo = append(todo, done{sr.Key, sr.ETag, ar})
-		writes = append(writes, *ar.Undo)
+		writes = append(writes, w)
 	}
 	if len(writes) > 0 {
 		results, err := r.Graph.Apply(ctx, writes)
@@ -85,6 +106,9 @@ func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Rel
 		}
 		for i, d := range todo {
 			what := fmt.Sprintf("%s on %s", d.rec.Kind, d.rec.Target)
+			if results[i].Created != "" {
+				what += " (created again as " + results[i].Created + ")"
+			}
 			if results[i].Err != nil {
 				rel.Failed = append(rel.Failed, what+": "+results[i].Err.Error())
 				continue
@@ -114,4 +138,45 @@ func (r *Remediator) Release(ctx context.Context, appID, reason, by string) (Rel
 		return rel, fmt.Errorf("remediate: %d restores failed", len(rel.Failed))
 	}
 	return rel, nil
+}
+
+// restoreKeys is the write that puts removed certificates back: the
+// object's keyCredentials as they are now, with the removed ones (from the
+// recorded before-state) added, so that a certificate the owner added or
+// removed since is kept as it is. there is true when they are all back
+// already. Without a KeyReader it is the recorded undo: the whole list as it
+// was before the removal.
+func (r *Remediator) restoreKeys(ctx context.Context, ar record) (w appwarden.Write, there bool, err error) {
+	kr := r.keys()
+	if kr == nil {
+		return *ar.Undo, false, nil
+	}
+	var before struct {
+		KeyCredentials []map[string]any `json:"keyCredentials"`
+	}
+	if err := json.Unmarshal(ar.Before, &before); err != nil {
+		return w, false, fmt.Errorf("reading the recorded keyCredentials: %w", err)
+	}
+	cur, err := kr.ReadKeyCredentials(ctx, ar.Keys.Object)
+	if err != nil {
+		return w, false, fmt.Errorf("reading the keyCredentials of %s: %w", ar.Keys.Object, err)
+	}
+	has := func(list []map[string]any, id string) bool {
+		return slices.ContainsFunc(list, func(k map[string]any) bool { s, _ := k["keyId"].(string); return strings.EqualFold(s, id) })
+	}
+	next := slices.Clone(cur)
+	for _, id := range ar.Keys.Remove {
+		if has(cur, id) {
+			continue
+		}
+		i := slices.IndexFunc(before.KeyCredentials, func(k map[string]any) bool { s, _ := k["keyId"].(string); return strings.EqualFold(s, id) })
+		if i < 0 {
+			return w, false, fmt.Errorf("certificate %s is not in the recorded keyCredentials", id)
+		}
+		next = append(next, before.KeyCredentials[i])
+	}
+	if len(next) == len(cur) {
+		return w, true, nil
+	}
+	return write("PATCH", ar.Keys.Object, map[string]any{"keyCredentials": next}), false, nil
 }

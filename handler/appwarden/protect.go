@@ -10,6 +10,13 @@ type Guard struct {
 	SelfAppID string
 	// BreakGlass lists appIds that are never acted on.
 	BreakGlass []string
+	// ActOnMicrosoftApps and ActOnManagedIdentities are an operator's
+	// opt-in (APPWARDEN_ACT_ON_MICROSOFT_APPS, _MANAGED_IDENTITIES) to let
+	// policy act on Microsoft first-party apps or managed identities, say to
+	// remove a credential someone added to one. Off, they are reported and
+	// never written to, whatever the policy says.
+	ActOnMicrosoftApps     bool
+	ActOnManagedIdentities bool
 }
 
 // Protected returns why the app must never be acted on, or "" when it may be.
@@ -19,9 +26,9 @@ func (g Guard) Protected(app *App) string {
 		return "no app"
 	case g.SelfAppID != "" && strings.EqualFold(app.AppID, g.SelfAppID):
 		return "AppWarden's own app"
-	case app.IsMicrosoftFirstParty():
+	case app.IsMicrosoftFirstParty() && !g.ActOnMicrosoftApps:
 		return "Microsoft first-party app"
-	case app.IsManagedIdentity():
+	case app.IsManagedIdentity() && !g.ActOnManagedIdentities:
 		return "managed identity"
 	}
 	for _, id := range g.BreakGlass {

@@ -21,7 +21,27 @@ var timeType = reflect.TypeOf(time.Time{})
 //   - times are CEL timestamps, so now - c.endDateTime and comparisons work
 //     without parsing.
 func appValue(app *appwarden.App) map[string]any {
-	m, _ := nativeValue(reflect.ValueOf(app).Elem()).(map[string]any)
+	judged := *app
+	judged.Change = nil // rules see it as `signal`
+	m, _ := nativeValue(reflect.ValueOf(&judged).Elem()).(map[string]any)
+	delete(m, "change")
+	return m
+}
+
+// signalValue is the `signal` variable: the app's Change, or, for an app
+// judged as a whole (scan, policy test), a change that is new and added
+// everything the app holds.
+func signalValue(app *appwarden.App) map[string]any {
+	ch := app.Change
+	if ch == nil {
+		ch = &appwarden.Change{New: true, Added: appwarden.FactsOf(app)}
+	}
+	if ch.Added == nil {
+		c := *ch
+		c.Added = []appwarden.Fact{}
+		ch = &c
+	}
+	m, _ := nativeValue(reflect.ValueOf(ch).Elem()).(map[string]any)
 	return m
 }
 

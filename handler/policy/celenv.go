@@ -19,6 +19,10 @@ const costLimit = 5_000_000
 //
 //   - app: the App's JSON form as a map (every field present, see appValue);
 //   - now: the decision's time, a timestamp;
+//   - signal: the change being judged (appwarden.Change's JSON form: kind,
+//     activity, initiator, at, source, new, since, lazy, and added, the
+//     facts it added); for an app judged as a whole, new is true and added
+//     holds all its facts;
 //   - the policy's lists (list of string) and durations (duration);
 //   - the helper functions (see celfuncs.go) and CEL's strings, lists,
 //     sets and cel.bind extensions.
@@ -29,6 +33,7 @@ func newEnv(c constants) (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		cel.Variable("app", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("now", cel.TimestampType),
+		cel.Variable("signal", cel.MapType(cel.StringType, cel.DynType)),
 		ext.Strings(), ext.Lists(), ext.Sets(), ext.Bindings(),
 		cel.ASTValidators(
 			cel.ValidateDurationLiterals(),

@@ -15,7 +15,8 @@ import (
 //
 //	privileged(perms, n)     the permissions in perms at privilege level >= n
 //	hasPrivilege(perms, n)   whether any permission in perms is at level >= n
-//	credentials(app)         the app's client secrets and certificates
+//	credentials(app)         the app's client secrets and certificates, on the
+//	                         registration and on its service principals
 //	lifetime(cred)           a credential's end minus start (0 if either is unset)
 //	glob(s, pattern)         * and ? wildcard match, ignoring case
 //	uriScheme(uri)           lower-case scheme ("https")
@@ -101,25 +102,40 @@ func privileged(perms, n ref.Val) ([]ref.Val, ref.Val) {
 	return out, err
 }
 
-// credentials lists application.passwordCredentials then keyCredentials;
-// an app with no local registration has none.
+// credentials lists the registration's passwordCredentials then
+// keyCredentials, then each service principal's: a secret on the service
+// principal signs in as the app just as well (and is the only kind a
+// Microsoft first-party app can be given in a customer's tenant).
 func credentials(app ref.Val) ref.Val {
+	var out []ref.Val
+	add := func(holder ref.Val) ref.Val {
+		if holder == types.NullValue {
+			return nil
+		}
+		for _, key := range []string{"passwordCredentials", "keyCredentials"} {
+			list, err := mapField(holder, key, "credentials")
+			if err != nil {
+				return err
+			}
+			if err := eachItem(list, "credentials", func(c ref.Val) ref.Val { out = append(out, c); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	a, err := mapField(app, "application", "credentials")
 	if err != nil {
 		return err
 	}
-	if a == types.NullValue {
-		return types.NewRefValList(types.DefaultTypeAdapter, []ref.Val{})
+	if err := add(a); err != nil {
+		return err
 	}
-	var out []ref.Val
-	for _, key := range []string{"passwordCredentials", "keyCredentials"} {
-		list, err := mapField(a, key, "credentials")
-		if err != nil {
-			return err
-		}
-		if err := eachItem(list, "credentials", func(c ref.Val) ref.Val { out = append(out, c); return nil }); err != nil {
-			return err
-		}
+	sps, err := mapField(app, "servicePrincipals", "credentials")
+	if err != nil {
+		return err
+	}
+	if err := eachItem(sps, "credentials", add); err != nil {
+		return err
 	}
 	return types.NewRefValList(types.DefaultTypeAdapter, out)
 }

@@ -30,6 +30,24 @@ func kitchenSink() *appwarden.App {
 	for _, u := range append(append([]string{}, riskyURIs...), safeURIs...) {
 		a.Application.RedirectURIs = append(a.Application.RedirectURIs, appwarden.RedirectURI{Kind: appwarden.RedirectWeb, URI: u})
 	}
+	hidden := application("AppRoleAssignment.ReadWrite.All", "06b708a9-e830-4db3-a914-8e69da51d44f", 5)
+	hidden.Requested, hidden.Hidden = false, true
+	a.Permissions = append(a.Permissions, hidden)
+	a.ServicePrincipals[0].AppOwnerOrganizationID = appwarden.MicrosoftServicesTenantID
+	a.ServicePrincipals[0].KeyCredentials = []appwarden.Credential{certificate("c0c0c0c0-0000-4000-8000-000000000001", date(2026, 5, 1), date(2027, 5, 1))}
+	a.DirectoryRoles = []appwarden.DirectoryRole{
+		{ID: "0d1f0000-0000-4000-8000-000000000001", RoleTemplateID: roleGlobalAdmin, DisplayName: "Global Administrator"},
+		{ID: "0d1f0000-0000-4000-8000-000000000003", RoleTemplateID: "e8611ab8-c189-46e8-94e1-60213ab1f814", DisplayName: "Privileged Role Administrator"},
+	}
+	a.FederatedIdentityCredentials = []appwarden.FederatedCredential{
+		{ID: ficID, Name: "deploy", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:mallory/x:ref:refs/heads/main"},
+		{ID: "f1c00000-0000-4000-8000-000000000002", Name: "aks", Issuer: "https://oidc.prod-aks.azure.com/x/", Subject: "system:serviceaccount:default:app"},
+	}
+	// A change that added everything, and an owner (whom the app no longer
+	// has, for ownerless-app: the rules read the change and the app apart).
+	added := appwarden.FactsOf(a)
+	added = append(added, appwarden.Fact{Kind: appwarden.FactOwner, ID: malloryID, Name: "mallory@contoso.example", State: "user"})
+	a.Change = changed(appwarden.CredentialAdded, added...)
 	return a
 }
 
@@ -56,6 +74,9 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 		shuffle(rng, a.Application.PasswordCredentials)
 		shuffle(rng, a.Application.KeyCredentials)
 		shuffle(rng, a.Application.RedirectURIs)
+		shuffle(rng, a.DirectoryRoles)
+		shuffle(rng, a.FederatedIdentityCredentials)
+		shuffle(rng, a.Change.Added)
 		if got := p.Evaluate(a, enforceEnv()); !reflect.DeepEqual(first, got) {
 			t.Fatalf("permuted app gives another decision:\n%+v\n%+v", first, got)
 		}

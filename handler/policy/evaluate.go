@@ -45,9 +45,15 @@ func (p *Policy) Evaluate(app *appwarden.App, env Env) appwarden.Decision {
 		now = app.ResolvedAt
 	}
 	vars := map[string]any{
-		"app": types.DefaultTypeAdapter.NativeToValue(appValue(app)),
-		"now": types.Timestamp{Time: now.UTC()},
+		"app":    types.DefaultTypeAdapter.NativeToValue(appValue(app)),
+		"now":    types.Timestamp{Time: now.UTC()},
+		"signal": types.DefaultTypeAdapter.NativeToValue(signalValue(app)),
 	}
+	// A change to an app AppWarden knew before is judged by what it added:
+	// a finding none of whose evidence the change added is posture (the
+	// baseline), reported but neither acted on nor notified.
+	change := app.Change
+	judgeChange := change != nil && !change.New
 	active, expired := p.exceptionsFor(app.AppID, now)
 	var (
 		matched    []*rule
@@ -66,8 +72,20 @@ func (p *Policy) Evaluate(app *appwarden.App, env Env) appwarden.Decision {
 			suppressed = append(suppressed, r.id)
 			continue
 		}
+		f.Actions = slices.Clone(r.actions)
+		if judgeChange {
+			f.Baseline = true
+			for i := range f.Evidence {
+				if change.AddedFact(f.Evidence[i]) {
+					f.Evidence[i].Added = true
+					f.Baseline = false
+				}
+			}
+		}
 		d.Findings = append(d.Findings, *f)
-		matched = append(matched, r)
+		if !f.Baseline {
+			matched = append(matched, r)
+		}
 	}
 	if len(expired) > 0 {
 		d.Findings = append(d.Findings, expiredFinding(expired))
@@ -76,7 +94,7 @@ func (p *Policy) Evaluate(app *appwarden.App, env Env) appwarden.Decision {
 		d.Findings = append(d.Findings, errorFinding(failures))
 	}
 	sortFindings(d.Findings)
-	d.Mode, d.Actions = p.choose(matched, d.Findings, env.Mode, d.Protected != "")
+	d.Mode, d.Actions = p.choose(matched, incidents(d.Findings), env.Mode, d.Protected != "")
 	d.Explanation = explain(app, d, suppressed)
 	return d
 }
@@ -137,7 +155,7 @@ func (r *rule) evaluate(vars map[string]any, app *appwarden.App) (*appwarden.Fin
 	}
 	var errs []error
 	if len(r.escalate) > 0 {
-		esc := map[string]any{"app": vars["app"], "now": vars["now"], "matched": types.NewRefValList(types.DefaultTypeAdapter, items)}
+		esc := map[string]any{"app": vars["app"], "now": vars["now"], "signal": vars["signal"], "matched": types.NewRefValList(types.DefaultTypeAdapter, items)}
 		for i, e := range r.escalate {
 			out, _, err := e.when.Eval(esc)
 			if err != nil {
@@ -180,4 +198,16 @@ func errorFinding(failures []appwarden.Evidence) appwarden.Finding {
 		Evidence: failures,
 		Remedy:   "Fix the rule named in the evidence; `policy test` with this app's JSON reproduces the error.",
 	}
+}
+
+// incidents are the findings that are not posture: what the change being
+// judged brought (or, for an app judged as a whole, every finding).
+func incidents(fs []appwarden.Finding) []appwarden.Finding {
+	var out []appwarden.Finding
+	for _, f := range fs {
+		if !f.Baseline {
+			out = append(out, f)
+		}
+	}
+	return out
 }

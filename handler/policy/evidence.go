@@ -38,6 +38,13 @@ func evidenceOf(v any, app *appwarden.App) appwarden.Evidence {
 	has := func(k string) bool { _, ok := m[k]; return ok }
 	s := func(k string) string { x, _ := m[k].(string); return x }
 	switch {
+	case has("kind") && has("state") && has("on"):
+		return factEvidence(m)
+	case has("issuer") && has("subject"):
+		return appwarden.Evidence{Kind: appwarden.FactFederatedCredential, ID: s("id"), Name: s("name"),
+			Detail: "federated credential: tokens from " + s("issuer") + " for subject " + s("subject") + " sign in as the app"}
+	case has("roleTemplateId"):
+		return appwarden.Evidence{Kind: appwarden.FactDirectoryRole, ID: s("roleTemplateId"), Name: s("displayName"), Detail: "directory role held by the service principal"}
 	case has("keyId"):
 		return credentialEvidence(m, app)
 	case has("privilege") && has("resourceAppId"):
@@ -62,16 +69,52 @@ func evidenceOf(v any, app *appwarden.App) appwarden.Evidence {
 	return appwarden.Evidence{Kind: "value", Name: text(m)}
 }
 
+// factEvidence reports an item of signal.added: a fact the change added.
+func factEvidence(m map[string]any) appwarden.Evidence {
+	s := func(k string) string { x, _ := m[k].(string); return x }
+	e := appwarden.Evidence{Kind: s("kind"), ID: s("id"), Name: s("name")}
+	var detail string
+	switch e.Kind {
+	case appwarden.FactCredential:
+		detail = "client secret"
+		if s("state") == appwarden.CredentialCertificate {
+			detail = "certificate"
+		}
+		detail += " on the " + map[string]string{appwarden.OnApplication: "app registration", appwarden.OnServicePrincipal: "service principal"}[s("on")]
+	case appwarden.FactPermission:
+		detail = strings.TrimSpace(s("detail") + " permission, " + s("state"))
+	case appwarden.FactOwner:
+		detail = strings.TrimSpace("owner " + s("state"))
+	case appwarden.FactDirectoryRole:
+		detail = "directory role held by the service principal"
+	default:
+		detail = s("detail")
+	}
+	if since := timeOf(m["since"]); since != nil {
+		detail += ", since " + since.Format(time.DateOnly)
+	}
+	e.Detail = strings.TrimSpace(detail)
+	return e
+}
+
 func credentialEvidence(m map[string]any, app *appwarden.App) appwarden.Evidence {
 	keyID, _ := m["keyId"].(string)
 	kind := "credential"
+	isKey := func(c appwarden.Credential) bool { return c.KeyID == keyID }
 	if a := app.Application; a != nil {
-		isKey := func(c appwarden.Credential) bool { return c.KeyID == keyID }
 		switch {
 		case slices.ContainsFunc(a.PasswordCredentials, isKey):
 			kind = "client secret"
 		case slices.ContainsFunc(a.KeyCredentials, isKey):
 			kind = "certificate"
+		}
+	}
+	for _, sp := range app.ServicePrincipals {
+		switch {
+		case slices.ContainsFunc(sp.PasswordCredentials, isKey):
+			kind = "client secret on the service principal"
+		case slices.ContainsFunc(sp.KeyCredentials, isKey):
+			kind = "certificate on the service principal"
 		}
 	}
 	e := appwarden.Evidence{Kind: "credential", ID: keyID, Name: text(m["displayName"])}

@@ -11,6 +11,8 @@ import (
 // <third person>" and "AppWarden would <base>".
 var actionPhrases = map[appwarden.ActionKind][2]string{
 	appwarden.ActionMarkQuarantined:         {"mark it quarantined", "marks it quarantined"},
+	appwarden.ActionRemoveCredentials:       {"remove the credentials named", "removes the credentials named"},
+	appwarden.ActionRemoveAppRoleGrants:     {"remove the app role grants named", "removes the app role grants named"},
 	appwarden.ActionDisableServicePrincipal: {"disable its service principal", "disables its service principal"},
 	appwarden.ActionDeactivateApplication:   {"deactivate its registration", "deactivates its registration"},
 	appwarden.ActionRemovePasswords:         {"remove its client secrets", "removes its client secrets"},
@@ -25,15 +27,19 @@ var actionPhrases = map[appwarden.ActionKind][2]string{
 func explain(app *appwarden.App, d appwarden.Decision, suppressed []string) string {
 	var b strings.Builder
 	b.WriteString(appLabel(app))
-	if len(d.Findings) == 0 {
+	news, posture := splitBaseline(d.Findings)
+	switch {
+	case len(d.Findings) == 0:
 		b.WriteString(" meets the policy: no findings.")
-	} else {
-		top := d.Findings[0]
+	case len(news) == 0:
+		fmt.Fprintf(&b, ": the change (%s) added nothing a rule judges.", changeLabel(app.Change))
+	default:
+		top := news[0]
 		fmt.Fprintf(&b, ": %s, %s", top.Severity, lowerFirst(strings.TrimSuffix(top.Title, ".")))
 		if items := evidenceLabels(top.Evidence, 3); items != "" {
 			fmt.Fprintf(&b, " (%s)", items)
 		}
-		if rest := d.Findings[1:]; len(rest) > 0 {
+		if rest := news[1:]; len(rest) > 0 {
 			ids := make([]string, len(rest))
 			for i, f := range rest {
 				ids[i] = f.RuleID
@@ -41,6 +47,13 @@ func explain(app *appwarden.App, d appwarden.Decision, suppressed []string) stri
 			fmt.Fprintf(&b, "; also %s", strings.Join(ids, ", "))
 		}
 		b.WriteString(".")
+	}
+	if len(posture) > 0 {
+		ids := make([]string, len(posture))
+		for i, f := range posture {
+			ids[i] = f.RuleID
+		}
+		fmt.Fprintf(&b, " Held before this change (posture, reported by scan): %s.", strings.Join(ids, ", "))
 	}
 	b.WriteString(" ")
 	b.WriteString(actionSentence(d))
@@ -131,4 +144,25 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// splitBaseline separates what the change brought from the posture the app
+// held before it.
+func splitBaseline(fs []appwarden.Finding) (news, posture []appwarden.Finding) {
+	for _, f := range fs {
+		if f.Baseline {
+			posture = append(posture, f)
+		} else {
+			news = append(news, f)
+		}
+	}
+	return news, posture
+}
+
+// changeLabel names a change for people: its activity, else its kind.
+func changeLabel(c *appwarden.Change) string {
+	if c == nil {
+		return "unknown"
+	}
+	return firstOf(strings.TrimSpace(c.Activity), string(c.Kind), "unknown")
 }

@@ -176,7 +176,9 @@ func TestDefaultPolicy(t *testing.T) {
 	p := mustDefault(t)
 	want := []string{
 		"critical-app-permission", "high-privilege-delegated", "multi-tenant-unverified", "risky-redirect-uri",
-		"password-credential", "credential-on-privileged-app", "ownerless-app",
+		"password-credential", "credential-on-privileged-app", "credential-added-to-privileged-app",
+		"untrusted-federated-credential", "first-party-credential", "privileged-directory-role",
+		"hidden-critical-app-role", "owner-added-to-privileged-app", "ownerless-app",
 	}
 	if got := p.RuleIDs(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("built-in rules %v, want %v", got, want)

@@ -26,7 +26,7 @@ rules:
     title: Acts on every app
     severity: critical
     condition: "true"
-    actions: [markQuarantined, disableServicePrincipal, deactivateApplication, removePasswords, removeCriticalAppRoleAssignments, revokeOAuth2Grants, notify]
+    actions: [markQuarantined, removeCredentials, removeAppRoleGrants, disableServicePrincipal, deactivateApplication, removePasswords, removeCriticalAppRoleAssignments, revokeOAuth2Grants, notify]
     mode: enforce
 `)
 }

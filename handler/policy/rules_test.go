@@ -56,6 +56,110 @@ func builtinRuleCases() []ruleCase {
 		{rule: "critical-app-permission", name: "unlisted application permission at level 3",
 			change: appendPerm(application("User.Read.All", idUserReadAllApp, 3))},
 
+		// credential-added-to-privileged-app
+		{rule: "credential-added-to-privileged-app", name: "secret added to the service principal of an app holding a critical permission", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				holdsRoleManagement(a)
+				a.ServicePrincipals[0].PasswordCredentials = []appwarden.Credential{secret(addedKeyID, testNow, testNow.AddDate(1, 0, 0))}
+				a.Change = changed(appwarden.CredentialAdded, appwarden.Fact{Kind: appwarden.FactCredential, ID: addedKeyID, Name: "ci secret", State: appwarden.CredentialPassword, On: appwarden.OnServicePrincipal})
+			},
+			evidence: []ev{
+				{kind: "credential", id: addedKeyID, detail: "client secret on the service principal"},
+				{kind: "permission", id: idRoleManagementRW, name: "RoleManagement.ReadWrite.Directory"},
+			}},
+		{rule: "credential-added-to-privileged-app", name: "federated credential added to an app in a privileged role", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				a.DirectoryRoles = []appwarden.DirectoryRole{{ID: "0d1f0000-0000-4000-8000-000000000001", RoleTemplateID: roleGlobalAdmin, DisplayName: "Global Administrator"}}
+				a.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: ficID, Name: "deploy", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:mallory/x:ref:refs/heads/main"}}
+				a.Change = changed(appwarden.AppUpdated, appwarden.Fact{Kind: appwarden.FactFederatedCredential, ID: ficID, Name: "deploy"})
+			},
+			evidence: []ev{
+				{kind: "directoryRole", id: roleGlobalAdmin, name: "Global Administrator"},
+				{kind: "federatedCredential", id: ficID, name: "deploy"},
+			}},
+		{rule: "credential-added-to-privileged-app", name: "the change added a redirect URI, not a credential",
+			change: func(a *appwarden.App) {
+				holdsRoleManagement(a)
+				a.Application.PasswordCredentials = []appwarden.Credential{secret(secretKeyID, date(2025, 1, 1), date(2026, 12, 1))}
+				a.Change = changed(appwarden.AppUpdated, appwarden.Fact{Kind: appwarden.FactRedirectURI, Name: "https://payroll.contoso.example/b"})
+			}},
+		{rule: "credential-added-to-privileged-app", name: "secret added to an app holding no power",
+			change: func(a *appwarden.App) {
+				a.Application.PasswordCredentials = []appwarden.Credential{secret(addedKeyID, testNow, testNow.AddDate(0, 6, 0))}
+				a.Change = changed(appwarden.CredentialAdded, appwarden.Fact{Kind: appwarden.FactCredential, ID: addedKeyID, State: appwarden.CredentialPassword, On: appwarden.OnApplication})
+			}},
+
+		// untrusted-federated-credential
+		{rule: "untrusted-federated-credential", name: "federated credential on a privileged app", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				holdsRoleManagement(a)
+				a.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: ficID, Name: "deploy", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:mallory/x:ref:refs/heads/main"}}
+			},
+			evidence: []ev{{kind: "federatedCredential", id: ficID, name: "deploy", detail: "repo:mallory/x"}}},
+		{rule: "untrusted-federated-credential", name: "federated credential on an app holding no power",
+			change: func(a *appwarden.App) {
+				a.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: ficID, Name: "deploy", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:mallory/x:ref:refs/heads/main"}}
+			}},
+
+		// first-party-credential
+		{rule: "first-party-credential", name: "secret on a Microsoft service principal", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				a.Application = nil
+				a.ServicePrincipals[0].AppOwnerOrganizationID = appwarden.MicrosoftServicesTenantID
+				a.ServicePrincipals[0].PasswordCredentials = []appwarden.Credential{secret(addedKeyID, testNow, testNow.AddDate(1, 0, 0))}
+			},
+			evidence: []ev{{kind: "credential", id: addedKeyID, end: &yearAfterTestNow, detail: "client secret on the service principal"}}},
+		{rule: "first-party-credential", name: "Microsoft service principal without credentials",
+			change: func(a *appwarden.App) {
+				a.Application = nil
+				a.ServicePrincipals[0].AppOwnerOrganizationID = appwarden.MicrosoftServicesTenantID
+			}},
+
+		// privileged-directory-role
+		{rule: "privileged-directory-role", name: "Global Administrator", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				a.DirectoryRoles = []appwarden.DirectoryRole{{ID: "0d1f0000-0000-4000-8000-000000000001", RoleTemplateID: roleGlobalAdmin, DisplayName: "Global Administrator"}}
+			},
+			evidence: []ev{{kind: "directoryRole", id: roleGlobalAdmin, name: "Global Administrator"}}},
+		{rule: "privileged-directory-role", name: "Directory Readers",
+			change: func(a *appwarden.App) {
+				a.DirectoryRoles = []appwarden.DirectoryRole{{ID: "0d1f0000-0000-4000-8000-000000000002", RoleTemplateID: "88d8e3e3-8f55-4a1e-953a-9b9898b8876b", DisplayName: "Directory Readers"}}
+			}},
+
+		// hidden-critical-app-role
+		{rule: "hidden-critical-app-role", name: "critical app role the registration never requested", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				p := application("RoleManagement.ReadWrite.Directory", idRoleManagementRW, 4)
+				p.Requested, p.Hidden = false, true
+				a.Permissions = append(a.Permissions, p)
+			},
+			evidence: []ev{{kind: "permission", id: idRoleManagementRW, name: "RoleManagement.ReadWrite.Directory", detail: "granted"}}},
+		{rule: "hidden-critical-app-role", name: "an unrequested app role that is not critical",
+			change: func(a *appwarden.App) {
+				p := application("User.Read.All", idUserReadAllApp, 3)
+				p.Requested, p.Hidden = false, true
+				a.Permissions = append(a.Permissions, p)
+			}},
+
+		// owner-added-to-privileged-app
+		{rule: "owner-added-to-privileged-app", name: "owner added to an app holding a critical permission", match: true, severity: appwarden.SeverityHigh,
+			change: func(a *appwarden.App) {
+				holdsRoleManagement(a)
+				a.Owners = append(a.Owners, appwarden.Principal{ID: malloryID, UPN: "mallory@contoso.example", Type: "user"})
+				a.Change = changed(appwarden.OwnerAdded, appwarden.Fact{Kind: appwarden.FactOwner, ID: malloryID, Name: "mallory@contoso.example", State: "user"})
+			},
+			evidence: []ev{
+				{kind: "initiator", id: "9a9a9a9a-0000-4000-8000-000000000009", name: "eve@contoso.example", detail: "made the change"},
+				{kind: "owner", id: malloryID, name: "mallory@contoso.example"},
+			}},
+		{rule: "owner-added-to-privileged-app", name: "owner added to an app holding no power",
+			change: func(a *appwarden.App) {
+				a.Owners = append(a.Owners, appwarden.Principal{ID: malloryID, UPN: "mallory@contoso.example", Type: "user"})
+				a.Change = changed(appwarden.OwnerAdded, appwarden.Fact{Kind: appwarden.FactOwner, ID: malloryID, State: "user"})
+			}},
+		{rule: "owner-added-to-privileged-app", name: "a new privileged app with owners",
+			change: func(a *appwarden.App) { holdsRoleManagement(a) }},
+
 		// high-privilege-delegated
 		{rule: "high-privilege-delegated", name: "delegated scope at level 4", match: true, severity: appwarden.SeverityHigh,
 			change:   appendPerm(delegated("Directory.ReadWrite.All", idDirectoryRWDel, 4, false)),
@@ -206,6 +310,28 @@ var safeURIs = []string{
 	"ms-appx-web://microsoft.aad.brokerplugin/S-1-15-2",
 	"https://myngrok.io/cb",
 	"urn:ietf:wg:oauth:2.0:oob",
+}
+
+const (
+	addedKeyID      = "7e7e7e7e-0000-4000-8000-000000000007"
+	ficID           = "f1c00000-0000-4000-8000-000000000001"
+	malloryID       = "3f2e1d0c-0000-4000-8000-00000000000e"
+	roleGlobalAdmin = "62e90394-69f5-4237-9190-012177145e10"
+)
+
+var yearAfterTestNow = testNow.AddDate(1, 0, 0)
+
+// holdsRoleManagement gives the app a granted critical application permission.
+func holdsRoleManagement(a *appwarden.App) {
+	a.Permissions = append(a.Permissions, application("RoleManagement.ReadWrite.Directory", idRoleManagementRW, 4))
+}
+
+// changed is a change to an app AppWarden knew before, by eve, that added
+// the facts given.
+func changed(kind appwarden.SignalKind, added ...appwarden.Fact) *appwarden.Change {
+	return &appwarden.Change{Kind: kind, Activity: string(kind), Since: testNow.Add(-24 * time.Hour), At: testNow,
+		Initiator: appwarden.Initiator{UserID: "9a9a9a9a-0000-4000-8000-000000000009", UPN: "eve@contoso.example"},
+		Added:     added}
 }
 
 func TestBuiltinRules(t *testing.T) {

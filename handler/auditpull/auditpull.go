@@ -80,11 +80,12 @@ type SeenSet interface {
 	Seen(ctx context.Context, dedupeKey string) (bool, error)
 }
 
-// Pending keeps what the pull could not decide (the inbox), as for the
-// sweep: Hold saves the signal, Failed notes why, HandOff leaves it to the
-// timer at once.
+// Pending is the inbox: Hold saves a signal before work on it starts, Done
+// removes it once decided, Failed notes why it was not, and HandOff leaves
+// it to the timer at once.
 type Pending interface {
 	Hold(ctx context.Context, sig appwarden.Signal) error
+	Done(ctx context.Context, sig appwarden.Signal) error
 	Failed(ctx context.Context, sig appwarden.Signal, cause error) error
 	HandOff(ctx context.Context, sig appwarden.Signal) error
 }
@@ -94,14 +95,13 @@ type PoisonRecorder interface {
 	RecordPoison(ctx context.Context, p appwarden.Poison) error
 }
 
-// Puller pulls the audit log. Source, Store, Decode and Seen are required.
+// Puller pulls the audit log. Source, Store, Decode, Seen and Pending are
+// required.
 type Puller struct {
-	Source appwarden.AuditSource
-	Store  appwarden.Store
-	Decode Decoder
-	Seen   SeenSet
-	// Pending takes the signals whose handling failed; nil stops the pull
-	// at such a signal instead, so that the next pull tries it again.
+	Source  appwarden.AuditSource
+	Store   appwarden.Store
+	Decode  Decoder
+	Seen    SeenSet
 	Pending Pending
 	// Poison keeps malformed records; nil only logs them.
 	Poison PoisonRecorder
@@ -179,6 +179,9 @@ var errStopped = errors.New("auditpull: stopped")
 func (p *Puller) Run(ctx context.Context, log *slog.Logger, process func(context.Context, *slog.Logger, appwarden.Signal) error) (Stats, error) {
 	log = log.With("event", "auditpull")
 	var st Stats
+	if p.Source == nil || p.Store == nil || p.Decode == nil || p.Seen == nil || p.Pending == nil {
+		return st, errors.New("auditpull: the Puller needs Source, Store, Decode, Seen and Pending")
+	}
 	now := p.now()
 	cur, etag, ok, err := p.claim(ctx, log, now)
 	if err != nil || !ok {
@@ -327,8 +330,11 @@ func (p *Puller) handle(ctx context.Context, log *slog.Logger, raw json.RawMessa
 }
 
 // signal takes one decoded signal through process unless it was recorded
-// already. A failure goes to Pending; only a failure Pending cannot take is
-// returned.
+// already. Like a pushed signal, it is held in the inbox before work on it
+// starts: processing records the signal (so later pulls skip it as seen)
+// before it decides it, and the inbox is what finishes it if this
+// invocation does not. A failure is left there for the timer; only a
+// signal the inbox cannot take stops the pull.
 func (p *Puller) signal(ctx context.Context, log *slog.Logger, sig appwarden.Signal, process func(context.Context, *slog.Logger, appwarden.Signal) error, st *Stats) error {
 	seen, err := p.Seen.Seen(ctx, sig.DedupeKey)
 	if err != nil {
@@ -339,19 +345,21 @@ func (p *Puller) signal(ctx context.Context, log *slog.Logger, sig appwarden.Sig
 		return nil
 	}
 	sigLog := log.With("signal", string(sig.Kind), "appId", sig.AppID, "dedupeKey", sig.DedupeKey)
+	if err := p.Pending.Hold(ctx, sig); err != nil {
+		return fmt.Errorf("auditpull: holding %s in the inbox before processing it: %w", sig.DedupeKey, err)
+	}
 	cause := process(ctx, sigLog, sig)
-	if cause == nil {
-		st.New++
-		return nil
-	}
-	if p.Pending == nil {
-		return fmt.Errorf("auditpull: %s: %w", sig.DedupeKey, cause)
-	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
 	defer cancel()
-	if err := p.Pending.Hold(bg, sig); err != nil {
-		return fmt.Errorf("auditpull: %s failed (%w) and could not be held in the inbox: %w", sig.DedupeKey, cause, err)
+	if cause == nil {
+		st.New++
+		if err := p.Pending.Done(bg, sig); err != nil {
+			// Harmless: the timer decides it again, idempotently.
+			sigLog.Warn("could not remove a decided signal from the inbox", "error", err)
+		}
+		return nil
 	}
+	// Nothing but the timer will come back to it: the cursor moves on.
 	if err := errors.Join(p.Pending.Failed(bg, sig, cause), p.Pending.HandOff(bg, sig)); err != nil {
 		sigLog.Warn("could not note the failure of a pending signal", "error", err)
 	}

@@ -17,7 +17,9 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden/appwardentest"
 	"github.com/appwarden/appwarden/handler/auditlog"
 	"github.com/appwarden/appwarden/handler/auditpull"
+	"github.com/appwarden/appwarden/handler/inbox"
 	"github.com/appwarden/appwarden/handler/store"
+	"github.com/appwarden/appwarden/handler/trail"
 )
 
 var t0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
@@ -159,11 +161,13 @@ func (r *recorder) keys() []string {
 	return slices.Clone(r.processed)
 }
 
-// pending records what the pull handed to the inbox.
+// pending records what the pull handed to the inbox; inbox is what it
+// holds now.
 type pending struct {
-	mu                   sync.Mutex
-	held, failed, handed []string
-	holdErr              error
+	mu             sync.Mutex
+	inbox          map[string]bool
+	failed, handed []string
+	holdErr        error
 }
 
 func (p *pending) Hold(_ context.Context, sig appwarden.Signal) error {
@@ -172,8 +176,26 @@ func (p *pending) Hold(_ context.Context, sig appwarden.Signal) error {
 	if p.holdErr != nil {
 		return p.holdErr
 	}
-	p.held = append(p.held, sig.DedupeKey)
+	p.inbox[sig.DedupeKey] = true
 	return nil
+}
+
+func (p *pending) Done(_ context.Context, sig appwarden.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.inbox, sig.DedupeKey)
+	return nil
+}
+
+func (p *pending) held() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for k := range p.inbox {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (p *pending) Failed(_ context.Context, sig appwarden.Signal, _ error) error {
@@ -216,7 +238,7 @@ func newRig() *rig {
 	clk := &clock{t: t0}
 	return &rig{
 		clk: clk, log: &fakeLog{now: clk.now}, store: store.NewMemory(), rec: newRecorder(),
-		pend: &pending{}, poison: &poisonList{}, logs: &appwardentest.LogBuffer{},
+		pend: &pending{inbox: map[string]bool{}}, poison: &poisonList{}, logs: &appwardentest.LogBuffer{},
 	}
 }
 
@@ -321,33 +343,45 @@ func TestFailedRecordGoesToPendingAndTheCursorMovesOn(t *testing.T) {
 	if st.Held != 1 || st.New != 2 || !st.Complete || !st.Through.Equal(t0) {
 		t.Errorf("stats %+v: want a and c new, b held, the cursor at the pull's start", st)
 	}
-	if !slices.Equal(r.pend.held, []string{"audit:b"}) || !slices.Equal(r.pend.failed, []string{"audit:b"}) || !slices.Equal(r.pend.handed, []string{"audit:b"}) {
-		t.Errorf("pending: held %v failed %v handed off %v, want b in each", r.pend.held, r.pend.failed, r.pend.handed)
+	if !slices.Equal(r.pend.held(), []string{"audit:b"}) || !slices.Equal(r.pend.failed, []string{"audit:b"}) || !slices.Equal(r.pend.handed, []string{"audit:b"}) {
+		t.Errorf("pending: in the inbox %v, failed %v, handed off %v: want b (and only b) in each", r.pend.held(), r.pend.failed, r.pend.handed)
 	}
 }
 
-func TestFailureWithoutPendingStopsAtTheRecordAndRetriesIt(t *testing.T) {
+func TestSignalIsHeldBeforeItIsProcessed(t *testing.T) {
 	r := newRig()
-	r.rec.fail["audit:b"] = errors.New("graph: 503")
+	at := t0.Add(-time.Minute)
+	r.log.add(record(t, "a", at), at, at)
+	var heldDuring []string
+	r.rec.onProcess = func(appwarden.Signal) { heldDuring = r.pend.held() }
+	r.run(t, r.puller("a"))
+	if !slices.Equal(heldDuring, []string{"audit:a"}) {
+		t.Errorf("in the inbox while processing: %v, want the signal (a crash then leaves it to the timer)", heldDuring)
+	}
+	if got := r.pend.held(); len(got) != 0 {
+		t.Errorf("in the inbox after it was decided: %v, want none", got)
+	}
+}
+
+func TestInboxFailureStopsBeforeTheRecordAndTheNextPullTakesIt(t *testing.T) {
+	r := newRig()
 	for i, id := range []string{"a", "b", "c"} {
 		at := t0.Add(time.Duration(i-3) * time.Minute)
 		r.log.add(record(t, id, at), at, at)
 	}
 	p := r.puller("a")
-	p.Pending = nil
+	r.rec.onProcess = func(appwarden.Signal) { r.pend.holdErr = errors.New("table storage: 503") }
 	st, err := p.Run(context.Background(), slog.New(slog.NewTextHandler(r.logs, nil)), r.rec.process)
-	if err == nil || !strings.Contains(err.Error(), "503") {
-		t.Fatalf("Run error %v, want the handling failure", err)
+	if err == nil || !strings.Contains(err.Error(), "holding audit:b") {
+		t.Fatalf("Run error %v, want the inbox failure on b named", err)
 	}
-	if st.Complete || !st.Through.Equal(t0.Add(-3*time.Minute)) {
-		t.Errorf("stats %+v: want the cursor at a, the last record handled before b", st)
+	if st.Complete || st.New != 1 || !st.Through.Equal(t0.Add(-3*time.Minute)) {
+		t.Errorf("stats %+v: want a handled and the cursor at a, before b", st)
 	}
-	// The next pull tries b again: the failed record is not a duplicate.
-	delete(r.rec.fail, "audit:b")
-	delete(r.rec.recorded, "audit:b") // the trail marks only recorded signals; b failed before
+	r.rec.onProcess, r.pend.holdErr = nil, nil
 	r.clk.set(t0.Add(time.Minute))
-	if st := r.run(t, p); st.New != 2 {
-		t.Errorf("retry pull %+v: want b and c taken", st)
+	if st := r.run(t, p); st.New != 2 || st.Duplicates != 1 {
+		t.Errorf("next pull %+v: want b and c taken, a skipped", st)
 	}
 }
 
@@ -528,5 +562,68 @@ func TestSourceErrorIsReturnedAndProgressKept(t *testing.T) {
 	}
 	if st.New != 2 || !st.Through.Equal(t0.Add(-3*time.Minute)) {
 		t.Errorf("stats %+v: want the first page handled and the cursor after it", st)
+	}
+}
+
+// TestWithTheTrailAndTheInbox runs the pull over the real adapters it is
+// wired to: the trail's dedupe markers answer Seen, the inbox is Pending.
+// A record the stream delivered first is left to it; a record whose
+// handling fails stays in the inbox, and the inbox's re-drive decides it.
+func TestWithTheTrailAndTheInbox(t *testing.T) {
+	r := newRig()
+	tr := trail.New(r.store)
+	tr.Now = r.clk.now
+	ib := &inbox.Inbox{Store: r.store, Now: r.clk.now}
+	log := slog.New(slog.NewTextHandler(r.logs, nil))
+	ctx := context.Background()
+
+	at := t0.Add(-2 * time.Minute)
+	for _, id := range []string{"pushed", "flaky", "plain"} {
+		r.log.add(record(t, id, at), at, at)
+	}
+	// OnAuditLogBatch took "pushed" first.
+	if _, err := tr.RecordSignal(ctx, log, appwarden.Signal{Kind: appwarden.AppCreated, DedupeKey: "audit:pushed", Source: appwarden.SourceEventHub}); err != nil {
+		t.Fatal(err)
+	}
+	var decided []string
+	failing := true
+	process := func(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
+		via, err := tr.RecordSignal(ctx, log, sig)
+		if err != nil || via != sig.Source {
+			return err
+		}
+		if sig.DedupeKey == "audit:flaky" && failing {
+			return errors.New("graph: 429")
+		}
+		decided = append(decided, sig.DedupeKey)
+		return nil
+	}
+	p := &auditpull.Puller{Source: r.log, Store: r.store, Decode: auditlog.Decode, Seen: tr, Pending: ib, Poison: tr, Now: r.clk.now}
+	st, err := p.Run(ctx, log, process)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Duplicates != 1 || st.New != 1 || st.Held != 1 || !st.Complete {
+		t.Errorf("stats %+v: want pushed skipped, plain new, flaky held", st)
+	}
+	entries, err := ib.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Signal.DedupeKey != "audit:flaky" || !entries[0].HandedOff || entries[0].LastError == "" {
+		t.Fatalf("inbox %+v: want only flaky, handed off to the timer with its error", entries)
+	}
+	// The next pull over the same window takes nothing again.
+	r.clk.set(t0.Add(time.Minute))
+	if st, err := p.Run(ctx, log, process); err != nil || st.Duplicates != 3 {
+		t.Errorf("second pull %+v, %v: want all three skipped", st, err)
+	}
+	// The timer's re-drive decides the held one.
+	failing = false
+	if err := ib.Redrive(ctx, log, process); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(decided, []string{"audit:plain", "audit:flaky"}) {
+		t.Errorf("decided %v, want plain by the pull and flaky by the inbox", decided)
 	}
 }

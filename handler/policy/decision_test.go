@@ -209,3 +209,61 @@ rules:
 		t.Fatalf("now was not ResolvedAt: %v", ruleIDs(d))
 	}
 }
+
+// A backup app that has held Files.ReadWrite.All and a secret since before
+// AppWarden: renamed, or given a new redirect URI, it is posture (recorded,
+// never acted on, never notified); given a new secret, it is an escalation,
+// and the action removes that secret only.
+func TestChangeIsJudgedByWhatItAdded(t *testing.T) {
+	backup := func() *appwarden.App {
+		a := cleanApp()
+		a.Permissions = append(a.Permissions, application("Files.ReadWrite.All", "75359482-378d-4052-8f01-80520e7db3cd", 4))
+		a.Application.PasswordCredentials = []appwarden.Credential{secret(secretKeyID, date(2025, 1, 1), date(2026, 12, 1))}
+		return a
+	}
+	p := mustDefault(t)
+
+	for name, change := range map[string]*appwarden.Change{
+		"renamed":          changed(appwarden.AppUpdated),
+		"new redirect URI": changed(appwarden.AppUpdated, appwarden.Fact{Kind: appwarden.FactRedirectURI, Name: "https://backup.contoso.example/cb", State: appwarden.RedirectWeb}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := backup()
+			a.Change = change
+			d := p.Evaluate(a, enforceEnv())
+			if len(d.Actions) != 0 || d.Mode != appwarden.ModeAudit {
+				t.Fatalf("actions %v mode %s, want none in audit: %s", d.Actions, d.Mode, d.Explanation)
+			}
+			if f := findingFor(d, "critical-app-permission"); f == nil || !f.Baseline {
+				t.Fatalf("critical-app-permission = %+v, want a baseline finding", f)
+			}
+			if !strings.Contains(d.Explanation, "posture") {
+				t.Errorf("explanation %q does not say the findings are posture", d.Explanation)
+			}
+		})
+	}
+
+	a := backup()
+	a.Application.PasswordCredentials = append(a.Application.PasswordCredentials, secret(addedKeyID, testNow, testNow.AddDate(0, 3, 0)))
+	a.Change = changed(appwarden.CredentialAdded, appwarden.Fact{Kind: appwarden.FactCredential, ID: addedKeyID, Name: "ci secret", State: appwarden.CredentialPassword, On: appwarden.OnApplication})
+	d := p.Evaluate(a, enforceEnv())
+	if d.Mode != appwarden.ModeEnforce || !slices.Contains(d.Actions, appwarden.ActionRemoveCredentials) || slices.Contains(d.Actions, appwarden.ActionDisableServicePrincipal) {
+		t.Fatalf("new secret: mode %s actions %v, want enforce removing the credential (not disabling the app): %s", d.Mode, d.Actions, d.Explanation)
+	}
+	f := findingFor(d, "credential-added-to-privileged-app")
+	if f == nil || f.Baseline || !slices.Contains(f.Actions, appwarden.ActionRemoveCredentials) {
+		t.Fatalf("credential-added-to-privileged-app = %+v", f)
+	}
+	var added []string
+	for _, e := range f.Evidence {
+		if e.Added {
+			added = append(added, e.Kind+":"+e.ID)
+		}
+	}
+	if !slices.Equal(added, []string{"credential:" + addedKeyID}) {
+		t.Errorf("evidence marked added %v, want only the new secret", added)
+	}
+	if g := findingFor(d, "password-credential"); g == nil || g.Baseline {
+		t.Errorf("password-credential = %+v; the new secret makes it news too", g)
+	}
+}

@@ -8,8 +8,9 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 )
 
-// kitchenSink triggers every built-in rule, with several items in each of
-// the lists whose order must not matter.
+// kitchenSink, with and without its change (newKitchenSink), triggers
+// every built-in rule, with several items in each of the lists whose order
+// must not matter.
 func kitchenSink() *appwarden.App {
 	a := cleanApp()
 	a.Owners = nil
@@ -51,34 +52,51 @@ func kitchenSink() *appwarden.App {
 	return a
 }
 
+// newKitchenSink is the kitchen sink as AppWarden first sees it.
+func newKitchenSink() *appwarden.App {
+	a := kitchenSink()
+	a.Change = nil
+	return a
+}
+
 func TestEvaluateIsDeterministic(t *testing.T) {
 	p := mustDefault(t)
-	first := p.Evaluate(kitchenSink(), enforceEnv())
-	if len(first.Findings) != len(p.RuleIDs()) {
-		t.Fatalf("kitchen sink triggers %v, want every built-in rule", ruleIDs(first))
-	}
-	if again := p.Evaluate(kitchenSink(), enforceEnv()); !reflect.DeepEqual(first, again) {
-		t.Fatalf("two evaluations differ:\n%+v\n%+v", first, again)
-	}
-	// Evaluating must not change the app.
-	a := kitchenSink()
-	p.Evaluate(a, enforceEnv())
-	if !reflect.DeepEqual(a, kitchenSink()) {
-		t.Fatal("Evaluate modified the app")
-	}
+	triggered := map[string]bool{}
+	for name, sink := range map[string]func() *appwarden.App{"changed": kitchenSink, "new": newKitchenSink} {
+		first := p.Evaluate(sink(), enforceEnv())
+		for _, id := range ruleIDs(first) {
+			triggered[id] = true
+		}
+		if again := p.Evaluate(sink(), enforceEnv()); !reflect.DeepEqual(first, again) {
+			t.Fatalf("%s: two evaluations differ:\n%+v\n%+v", name, first, again)
+		}
+		// Evaluating must not change the app.
+		a := sink()
+		p.Evaluate(a, enforceEnv())
+		if !reflect.DeepEqual(a, sink()) {
+			t.Fatalf("%s: Evaluate modified the app", name)
+		}
 
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 20; i++ {
-		a := kitchenSink()
-		shuffle(rng, a.Permissions)
-		shuffle(rng, a.Application.PasswordCredentials)
-		shuffle(rng, a.Application.KeyCredentials)
-		shuffle(rng, a.Application.RedirectURIs)
-		shuffle(rng, a.DirectoryRoles)
-		shuffle(rng, a.FederatedIdentityCredentials)
-		shuffle(rng, a.Change.Added)
-		if got := p.Evaluate(a, enforceEnv()); !reflect.DeepEqual(first, got) {
-			t.Fatalf("permuted app gives another decision:\n%+v\n%+v", first, got)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < 20; i++ {
+			a := sink()
+			shuffle(rng, a.Permissions)
+			shuffle(rng, a.Application.PasswordCredentials)
+			shuffle(rng, a.Application.KeyCredentials)
+			shuffle(rng, a.Application.RedirectURIs)
+			shuffle(rng, a.DirectoryRoles)
+			shuffle(rng, a.FederatedIdentityCredentials)
+			if a.Change != nil {
+				shuffle(rng, a.Change.Added)
+			}
+			if got := p.Evaluate(a, enforceEnv()); !reflect.DeepEqual(first, got) {
+				t.Fatalf("%s: permuted app gives another decision:\n%+v\n%+v", name, first, got)
+			}
+		}
+	}
+	for _, id := range p.RuleIDs() {
+		if !triggered[id] {
+			t.Errorf("no kitchen sink triggers %s; every built-in rule must be covered", id)
 		}
 	}
 }

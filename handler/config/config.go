@@ -37,6 +37,8 @@ const (
 	SweepJudgeAll        = "APPWARDEN_SWEEP_JUDGE_ALL"
 	BreakGlassAppIDs     = "APPWARDEN_BREAK_GLASS_APP_IDS"
 	LogLevel             = "APPWARDEN_LOG_LEVEL"
+	AuditPull            = "APPWARDEN_AUDIT_PULL"
+	AuditPullInterval    = "APPWARDEN_AUDIT_PULL_INTERVAL"
 	Storage              = "AzureWebJobsStorage"
 	StorageAccountName   = "AzureWebJobsStorage__accountName"
 	StorageCredential    = "AzureWebJobsStorage__credential"
@@ -46,6 +48,16 @@ const (
 
 // DefaultGraphEndpoint is the global Microsoft Graph service root.
 const DefaultGraphEndpoint = "https://graph.microsoft.com"
+
+// Bounds of APPWARDEN_AUDIT_PULL_INTERVAL. The pull runs on the timer's
+// ticks (every 30 s by default), so a shorter interval than the tick only
+// means every tick; a longer one than an hour leaves owner, grant,
+// credential and role changes unseen for that long in pull-only mode.
+const (
+	DefaultAuditPullInterval = time.Minute
+	MinAuditPullInterval     = 10 * time.Second
+	MaxAuditPullInterval     = time.Hour
+)
 
 // Config is every setting, validated.
 type Config struct {
@@ -70,6 +82,12 @@ type Config struct {
 	SweepJudgeAll     bool
 	BreakGlassAppIDs  []string
 	LogLevel          slog.Level
+
+	// AuditPull reads the Entra audit log from Graph on the timer, every
+	// AuditPullInterval: the only audit source without the Event Hub
+	// stream, and what closes the stream's gaps with it. On by default.
+	AuditPull         bool
+	AuditPullInterval time.Duration
 
 	Storage StorageConfig
 
@@ -151,6 +169,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepJudgeAll:      r.boolean(SweepJudgeAll),
 		BreakGlassAppIDs:   r.guidList(BreakGlassAppIDs),
 		LogLevel:           r.level(LogLevel),
+		AuditPull:          r.booleanDefault(AuditPull, true),
+		AuditPullInterval:  r.durationRange(AuditPullInterval, DefaultAuditPullInterval, MinAuditPullInterval, MaxAuditPullInterval),
 		Storage: StorageConfig{
 			ConnectionString: Secret(r.connectionString(Storage)),
 			AccountName:      r.accountName(StorageAccountName),
@@ -390,16 +410,33 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
-func (r *reader) boolean(name string) bool {
+func (r *reader) boolean(name string) bool { return r.booleanDefault(name, false) }
+
+func (r *reader) booleanDefault(name string, def bool) bool {
 	v := r.str(name)
 	if v == "" {
-		return false
+		return def
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		r.fail(name, "%q is not true or false", v)
+		return def
 	}
 	return b
+}
+
+// durationRange reads a duration from min to max.
+func (r *reader) durationRange(name string, def, min, max time.Duration) time.Duration {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min || d > max {
+		r.fail(name, "%q is not a duration from %s to %s, such as 1m or 90s", v, min, max)
+		return def
+	}
+	return d
 }
 
 func (r *reader) level(name string) slog.Level {
@@ -472,6 +509,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("maxActionsPerHour", c.MaxActionsPerHour),
 		slog.Duration("sweepLookback", c.SweepLookback),
 		slog.Bool("sweepJudgeAll", c.SweepJudgeAll),
+		slog.Bool("auditPull", c.AuditPull),
+		slog.Duration("auditPullInterval", c.AuditPullInterval),
 		slog.Int("breakGlassApps", len(c.BreakGlassAppIDs)),
 		slog.String("state", c.Storage.Describe()),
 	)

@@ -106,6 +106,10 @@ func settingCases(t *testing.T) []settingCase {
 			bad: []string{"-1h", "soon", "30"}, isDefault: func(c config.Config) bool { return c.SweepLookback == time.Hour }},
 		{setting: config.SweepJudgeAll, good: "true", isGood: func(c config.Config) bool { return c.SweepJudgeAll },
 			bad: []string{"maybe", "yes"}, isDefault: func(c config.Config) bool { return !c.SweepJudgeAll }},
+		{setting: config.AuditPull, good: "false", isGood: func(c config.Config) bool { return !c.AuditPull },
+			bad: []string{"off", "no"}, isDefault: func(c config.Config) bool { return c.AuditPull }},
+		{setting: config.AuditPullInterval, good: "5m", isGood: func(c config.Config) bool { return c.AuditPullInterval == 5*time.Minute },
+			bad: []string{"0", "1s", "-1m", "2h", "60", "often"}, isDefault: func(c config.Config) bool { return c.AuditPullInterval == time.Minute }},
 		{setting: config.BreakGlassAppIDs, good: guid + ", " + guid2 + ";" + guid2, isGood: func(c config.Config) bool {
 			return slices.Equal(c.BreakGlassAppIDs, []string{guidLower, guid2, guid2}) && slices.Equal(c.Guard().BreakGlass, c.BreakGlassAppIDs)
 		}, bad: []string{guid + ",nope", "x"}, isDefault: func(c config.Config) bool { return c.BreakGlassAppIDs == nil }},

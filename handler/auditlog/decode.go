@@ -252,6 +252,7 @@ func toSignal(r *record, act activity, path string, source appwarden.Source) app
 			sig.Details[key] = v
 		}
 	}
+	added(r, &sig)
 	if len(sig.Details) == 0 {
 		sig.Details = nil
 	}

@@ -60,6 +60,9 @@ func expected(t testing.TB) map[string]appwarden.Signal {
 			DisplayName: "Payroll Sync", Initiator: devOne, Time: mustTime(t, "2026-11-24T09:22:05Z"),
 			Source: appwarden.SourceEventHub, Activity: "Update application \u2013 Certificates and secrets management ",
 			DedupeKey: "audit:Directory_7d1c0b9e-2a3f-4c5d-8e9f-0a1b2c3d4e5f_ABC12_100000004",
+			// The one key in KeyDescription's new value that the old lacks.
+			Added: []appwarden.Fact{{Kind: appwarden.FactCredential, ID: "c9c0b961-a80a-4a71-9c3a-b67b33edf874", Name: "ClientSecret1",
+				State: appwarden.CredentialPassword, On: appwarden.OnApplication}},
 		},
 		"eventhub/directoryaudit-consent-to-application.json": {
 			Kind: appwarden.ConsentGranted, AppID: payrollAppID, ObjectID: payrollSPID, ObjectType: appwarden.ObjectServicePrincipal,
@@ -70,6 +73,12 @@ func expected(t testing.TB) map[string]appwarden.Signal {
 			Details: map[string]string{
 				"isAdminConsent": "True", "isAppOnly": "False", "consentType": "Principal",
 				"scope": "User.Read Mail.Read offline_access", "resourceObjectId": "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a",
+			},
+			// One user's consent (ConsentType Principal): granted, not consented tenant-wide.
+			Added: []appwarden.Fact{
+				{Kind: appwarden.FactPermission, Name: "User.Read", State: appwarden.StateGranted},
+				{Kind: appwarden.FactPermission, Name: "Mail.Read", State: appwarden.StateGranted},
+				{Kind: appwarden.FactPermission, Name: "offline_access", State: appwarden.StateGranted},
 			},
 		},
 	}

@@ -146,20 +146,20 @@ func activityCases(t testing.TB) map[string]activityCase {
 	add("add owner to application", graphRecord("a6", "Add owner to application", "ApplicationManagement", []any{
 		tgt(devOneOID, "", "User", prop("Application.ObjectID", enc(payrollObjID)), prop("Application.AppId", enc(payrollAppID))),
 		tgt(payrollObjID, "Payroll Sync", "Application")}),
-		want(t, appwarden.OwnerAdded, "a6", "Add owner to application", payrollAppID, payrollObjID, appwarden.ObjectApplication, "Payroll Sync", nil))
+		added(want(t, appwarden.OwnerAdded, "a6", "Add owner to application", payrollAppID, payrollObjID, appwarden.ObjectApplication, "Payroll Sync", nil), appwarden.Fact{Kind: appwarden.FactOwner, ID: devOneOID}))
 
 	add("add owner to service principal", graphRecord("a7", "Add owner to service principal", "ApplicationManagement", []any{
 		tgt(devOneOID, "", "User", prop("ServicePrincipal.ObjectID", enc(payrollSPID)), prop("ServicePrincipal.AppId", enc(payrollAppID))),
 		tgt(payrollSPID, "Payroll Sync", "ServicePrincipal")}),
-		want(t, appwarden.OwnerAdded, "a7", "Add owner to service principal", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync", nil))
+		added(want(t, appwarden.OwnerAdded, "a7", "Add owner to service principal", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync", nil), appwarden.Fact{Kind: appwarden.FactOwner, ID: devOneOID}))
 
 	add("consent to application", graphRecord("a8", "Consent to application", "ApplicationManagement", []any{
 		tgt(payrollSPID, "Payroll Sync", "ServicePrincipal",
 			prop("ConsentContext.IsAdminConsent", enc([]string{"True"})), prop("ConsentContext.IsAppOnly", enc([]string{"False"})),
 			prop("ConsentAction.Permissions", enc("[] => [[Id: x, ClientId: "+payrollSPID+", PrincipalId: , ResourceId: "+graphSPID+", ConsentType: AllPrincipals, Scope:  User.Read Mail.Read, CreatedDateTime: , LastModifiedDateTime ]]; ")),
 			prop("TargetId.ServicePrincipalNames", enc(payrollAppID)))}),
-		want(t, appwarden.ConsentGranted, "a8", "Consent to application", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync",
-			map[string]string{"isAdminConsent": "True", "isAppOnly": "False", "resourceObjectId": graphSPID, "consentType": "AllPrincipals", "scope": "User.Read Mail.Read"}))
+		added(want(t, appwarden.ConsentGranted, "a8", "Consent to application", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync",
+			map[string]string{"isAdminConsent": "True", "isAppOnly": "False", "resourceObjectId": graphSPID, "consentType": "AllPrincipals", "scope": "User.Read Mail.Read"}), granted("User.Read"), granted("Mail.Read")))
 
 	// As otrf-03: the resource first, the grantee by ServicePrincipal.ObjectID
 	// and as a second target with no name; ServicePrincipal.AppId null.
@@ -170,9 +170,9 @@ func activityCases(t testing.TB) map[string]activityCase {
 			prop("ServicePrincipal.ObjectID", enc(payrollSPID)), prop("ServicePrincipal.DisplayName", nil),
 			prop("ServicePrincipal.AppId", nil), prop("TargetId.ServicePrincipalNames", enc(graphSPNs))),
 		tgt(payrollSPID, "", "ServicePrincipal")}),
-		want(t, appwarden.ConsentGranted, "a9", "Add delegated permission grant", "", payrollSPID, appwarden.ObjectServicePrincipal, "",
+		added(want(t, appwarden.ConsentGranted, "a9", "Add delegated permission grant", "", payrollSPID, appwarden.ObjectServicePrincipal, "",
 			map[string]string{"resourceObjectId": graphSPID, "resourceDisplayName": "Microsoft Graph", "resourceAppId": graphAppID,
-				"scope": "User.Read Mail.ReadWrite", "scopeAdded": "Mail.ReadWrite", "consentType": "AllPrincipals"}))
+				"scope": "User.Read Mail.ReadWrite", "scopeAdded": "Mail.ReadWrite", "consentType": "AllPrincipals"}), appwarden.Fact{Kind: appwarden.FactPermission, Name: "Mail.ReadWrite", State: appwarden.StateConsented}))
 
 	add("add app role assignment to service principal", graphRecord("a10", "Add app role assignment to service principal", "ApplicationManagement", []any{
 		tgt(graphSPID, "Microsoft Graph", "ServicePrincipal",
@@ -180,9 +180,9 @@ func activityCases(t testing.TB) map[string]activityCase {
 			prop("ServicePrincipal.ObjectID", enc(payrollSPID)), prop("ServicePrincipal.DisplayName", enc("Payroll Sync")),
 			prop("ServicePrincipal.AppId", enc(payrollAppID)), prop("TargetId.ServicePrincipalNames", enc(graphURIs))),
 		tgt(payrollSPID, "Payroll Sync", "ServicePrincipal")}, kv("AppId", payrollAppID)),
-		want(t, appwarden.AppRoleGranted, "a10", "Add app role assignment to service principal", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync",
+		added(want(t, appwarden.AppRoleGranted, "a10", "Add app role assignment to service principal", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync",
 			map[string]string{"resourceObjectId": graphSPID, "resourceDisplayName": "Microsoft Graph",
-				"appRoleId": rmrwdRoleID, "appRoleValue": "RoleManagement.ReadWrite.Directory"}))
+				"appRoleId": rmrwdRoleID, "appRoleValue": "RoleManagement.ReadWrite.Directory"}), appwarden.Fact{Kind: appwarden.FactPermission, ID: rmrwdRoleID, Name: "RoleManagement.ReadWrite.Directory", State: appwarden.StateGranted}))
 
 	add("update application", graphRecord("a11", "Update application", "ApplicationManagement", []any{
 		tgt(payrollObjID, "Payroll Sync", "Application", prop("RequiredResourceAccess", enc("[]")))}, kv("AppId", payrollAppID)),
@@ -196,9 +196,20 @@ func activityCases(t testing.TB) map[string]activityCase {
 		tgt(payrollSPID, "Payroll Sync", "ServicePrincipal",
 			prop("Role.ObjectID", enc(gaRoleID)), prop("Role.DisplayName", enc("Global Administrator")),
 			prop("Role.TemplateId", enc(gaTemplate)), prop("Role.WellKnownObjectName", enc("CompanyAdministrator")))}),
-		want(t, appwarden.DirectoryRoleGranted, "a13", "Add member to role", "", payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync",
-			map[string]string{"roleId": gaRoleID, "roleName": "Global Administrator", "roleTemplateId": gaTemplate}))
+		added(want(t, appwarden.DirectoryRoleGranted, "a13", "Add member to role", "", payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync",
+			map[string]string{"roleId": gaRoleID, "roleName": "Global Administrator", "roleTemplateId": gaTemplate}), appwarden.Fact{Kind: appwarden.FactDirectoryRole, ID: gaTemplate, Name: "Global Administrator"}))
 	return c
+}
+
+// added is the signal with the facts its record says it added.
+func added(sig appwarden.Signal, facts ...appwarden.Fact) appwarden.Signal {
+	sig.Added = facts
+	return sig
+}
+
+// granted is a delegated scope the record says was granted.
+func granted(scope string) appwarden.Fact {
+	return appwarden.Fact{Kind: appwarden.FactPermission, Name: scope, State: appwarden.StateConsented}
 }
 
 // TestEveryActivityInEveryShape decodes a relevant record of each activity
@@ -236,6 +247,9 @@ func realRows(t testing.TB) map[string]appwarden.Signal {
 			DisplayName: "SimuLandApp", Initiator: otrfUser, Time: mustTime(t, "2021-08-02T13:29:25.983Z"), Source: appwarden.SourceEventHub,
 			Activity:  "Update application \u2013 Certificates and secrets management ",
 			DedupeKey: "audit:Directory_10065ffb-8199-48bc-8ff5-912cb5b8295a_AUMVX_13992832",
+			// KeyDescription: old [] -> new [the SimuLandCreds secret].
+			Added: []appwarden.Fact{{Kind: appwarden.FactCredential, ID: "59eaeebc-8a6b-44a6-9f24-7d55e64420c9", Name: "SimuLandCreds",
+				State: appwarden.CredentialPassword, On: appwarden.OnApplication}},
 		},
 		"real-records/otrf-02-update-application.la.json": {
 			Kind: appwarden.AppUpdated, ObjectID: "11b49e19-2326-4be6-93cb-7f37439bbd81", ObjectType: appwarden.ObjectApplication,
@@ -250,6 +264,8 @@ func realRows(t testing.TB) map[string]appwarden.Signal {
 				"resourceObjectId": graphSPID, "resourceDisplayName": "Microsoft Graph", "resourceAppId": graphAppID,
 				"scope": "User.Read Mail.ReadWrite", "scopeAdded": "Mail.ReadWrite", "consentType": "AllPrincipals",
 			},
+			// Only the scope the grant added, consented tenant-wide.
+			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.ReadWrite", State: appwarden.StateConsented}},
 		},
 	}
 }

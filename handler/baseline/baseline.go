@@ -171,10 +171,22 @@ func isNew(app *appwarden.App, sig appwarden.Signal, cutoff time.Time) bool {
 	return false
 }
 
-// named reports whether the signal's own record names the fact as added.
+// named reports whether the signal's own record names the fact as added:
+// by id where the record gives one (a keyId, an owner, a role template),
+// else by name (a delegated scope, a role's name), else by kind alone (a
+// record that says federated credentials changed, not which).
 func named(hints []appwarden.Fact, f appwarden.Fact) bool {
 	return slices.ContainsFunc(hints, func(h appwarden.Fact) bool {
-		return h.Kind == f.Kind && h.Ref() == f.Ref() && (h.State == "" || h.State == f.State)
+		if h.Kind != f.Kind || (h.State != "" && h.State != f.State) {
+			return false
+		}
+		switch {
+		case h.ID != "":
+			return strings.EqualFold(h.ID, f.ID)
+		case h.Name != "":
+			return strings.EqualFold(h.Name, f.Name)
+		}
+		return true
 	})
 }
 

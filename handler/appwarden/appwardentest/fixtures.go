@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"maps"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,9 @@ func CheckSignal(t *testing.T, got, want appwarden.Signal) {
 	eq("DedupeKey", got.DedupeKey, want.DedupeKey)
 	if !maps.Equal(got.Details, want.Details) {
 		t.Errorf("Details = %v, want %v", got.Details, want.Details)
+	}
+	if !slices.Equal(got.Added, want.Added) {
+		t.Errorf("Added = %+v, want %+v", got.Added, want.Added)
 	}
 }
 

@@ -117,6 +117,10 @@ var mailTemplate = template.Must(template.New("mail").Funcs(template.FuncMap{
 {{if .People}}<tr><td style="padding:2px 12px 2px 0;font-weight:600">Owners and creator</td><td>{{range $i, $p := .People}}{{if $i}}, {{end}}{{$p.Name}} ({{$p.Role}}){{end}}</td></tr>{{end}}
 </table>
 {{range .Others}}<p style="color:#616161">{{.}}</p>{{end}}
+{{if .Change}}
+<h3>What changed</h3>
+{{range $i, $l := .Change}}{{if eq $i 0}}<p><b>{{$l}}</b></p><ul>{{else}}<li>{{$l}}</li>{{end}}{{end}}</ul>
+{{end}}
 
 <h3>Why</h3>
 {{range .Findings}}

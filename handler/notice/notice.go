@@ -49,6 +49,10 @@ type Notice struct {
 	// Others are owners that cannot be mentioned (service principals) and a
 	// creator that is an app.
 	Others []string
+	// Change says what the escalation was, for a change to an app AppWarden
+	// already knew: the activity, who made it and when, then one line per
+	// item it added. Empty for a new app, judged as a whole.
+	Change []string
 	// Routing says why a copy went to the security channel; empty for the
 	// owners' copy.
 	Routing string
@@ -125,7 +129,10 @@ func Build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 
 	// Findings: those at or above the threshold, or all of them when the
 	// notification is about actions only.
-	shown := slices.Clone(d.Findings)
+	// Posture (baseline findings) is scan's to report: a notice is about
+	// what the change brought.
+	shown := slices.DeleteFunc(slices.Clone(d.Findings), func(f appwarden.Finding) bool { return f.Baseline })
+	r.Change = changeLines(app.Change, shown, lim)
 	if slices.ContainsFunc(shown, func(f appwarden.Finding) bool { return f.Severity >= minSev }) {
 		shown = slices.DeleteFunc(shown, func(f appwarden.Finding) bool { return f.Severity < minSev })
 	}
@@ -178,10 +185,17 @@ func Build(app *appwarden.App, d appwarden.Decision, o appwarden.Outcome, minSev
 	}
 	name := r.App.Name
 	switch {
-	case len(done) > 0:
+	case len(done) > 0 && len(r.Change) > 0:
 		r.Kind = StoryEnforce
-		r.Headline = "AppWarden contained your app"
-		r.Lead = fmt.Sprintf("AppWarden changed %s in this tenant because of the problems below. Fix them, then ask the security team to release the app.", name)
+		r.Headline = "AppWarden contained a change to your app"
+		r.Lead = fmt.Sprintf("A change to %s gave it more power than the policy allows (below, \"What changed\"). AppWarden undid or contained it. If the change was yours and intended, ask the security team to release it.", name)
+		fallthrough
+	case len(done) > 0:
+		if r.Kind != StoryEnforce {
+			r.Kind = StoryEnforce
+			r.Headline = "AppWarden contained your app"
+			r.Lead = fmt.Sprintf("AppWarden changed %s in this tenant because of the problems below. Fix them, then ask the security team to release the app.", name)
+		}
 		r.DoneTitle = "What AppWarden did"
 		r.DoneNote = "These changes are in effect now."
 		for _, a := range done {
@@ -282,6 +296,18 @@ func why(f appwarden.Finding) string {
 		return "Your app signs in with a client secret: a password that anyone who copies it (from a config file, a pipeline log, a laptop) can use from anywhere. Certificates and managed identities are much harder to leak."
 	case "ownerless-app":
 		return "Nobody owns this app registration, so nobody is responsible for rotating its credentials or noticing if it is misused."
+	case "credential-added-to-privileged-app":
+		return "Someone added a credential to an app that holds a critical permission or a privileged directory role. Whoever holds that credential can act as the app, with all its power, from anywhere: the usual way an attacker takes over an existing app."
+	case "untrusted-federated-credential":
+		return "The app trusts tokens from an outside issuer (a pipeline, a cluster, another cloud) that is not on the policy's trusted list, and the app holds a critical permission or role: whoever controls that identity signs in as the app, with no secret at all."
+	case "first-party-credential":
+		return "A credential was put on one of Microsoft's own apps in this tenant. Those apps hold wide permissions, and nobody here has a reason to give them a key: whoever holds it can act as that Microsoft app."
+	case "privileged-directory-role":
+		return "The app's service principal holds a privileged directory role (such as Global Administrator), which lets it take over the tenant with no user signed in, whatever permissions it asked for."
+	case "hidden-critical-app-role":
+		return "A critical application permission was granted straight to the app's service principal, without being requested on the app registration, so it does not show on the registration's API permissions page."
+	case "owner-added-to-privileged-app":
+		return "A new owner was added to an app that holds a critical permission or role. Owners can add credentials to the app at any time."
 	case "exception-expired":
 		return "A policy exception that covered this app has expired, so the rules it suspended apply again."
 	case "rule-error":
@@ -467,6 +493,12 @@ func actionLine(a appwarden.Action, would bool) string {
 	case appwarden.ActionRevokeOAuth2Grants:
 		did = fmt.Sprintf("Revoked the delegated permission consent %s.", target)
 		wouldDo = fmt.Sprintf("Would have revoked the delegated permission consent %s.", target)
+	case appwarden.ActionRemoveCredentials:
+		did = fmt.Sprintf("Removed the credential %s. A removed client secret cannot come back (create a new one if it was yours); a removed certificate or federated credential is restored by the release below.", target)
+		wouldDo = fmt.Sprintf("Would have removed the credential %s.", target)
+	case appwarden.ActionRemoveAppRoleGrants:
+		did = fmt.Sprintf("Removed the application permission granted to the app without being requested (app role assignment %s); the release below grants it again.", target)
+		wouldDo = fmt.Sprintf("Would have removed the application permission granted without being requested (app role assignment %s).", target)
 	case appwarden.ActionMarkQuarantined:
 		did = "Tagged the app registration AppWarden:Quarantined and added a note saying why."
 		wouldDo = "Would have tagged the app registration AppWarden:Quarantined."
@@ -487,10 +519,45 @@ func restoreSteps(done []appwarden.Action) []string {
 		"Then ask the security team to release the app. They run the command below; it restores what AppWarden changed (re-enables the enterprise app, reactivates the registration, re-grants removed permissions, removes the quarantine tag) and records who released it and why.",
 		"After a release AppWarden does not act on the same findings again; it acts again only if the app changes for the worse.",
 	}
-	if slices.ContainsFunc(done, func(a appwarden.Action) bool { return a.Kind == appwarden.ActionRemovePasswords }) {
-		steps = append(steps, "Removed client secrets cannot be restored: create a new credential, preferably a certificate.")
+	if slices.ContainsFunc(done, func(a appwarden.Action) bool {
+		return a.Kind == appwarden.ActionRemovePasswords || a.Kind == appwarden.ActionRemoveCredentials
+	}) {
+		steps = append(steps, "Removed client secrets cannot be restored: create a new credential, preferably a certificate or a federated credential.")
 	}
 	return steps
+}
+
+// changeLines tell the escalation: what the change was, who made it and
+// when, and each item it added that a shown finding names.
+func changeLines(c *appwarden.Change, shown []appwarden.Finding, lim Limits) []string {
+	if c == nil || c.New {
+		return nil
+	}
+	head := "Change: " + firstOf(strings.TrimSpace(c.Activity), string(c.Kind), "an update")
+	if !c.Initiator.IsZero() {
+		head += ", by " + c.Initiator.String()
+	}
+	if !c.At.IsZero() {
+		head += ", at " + c.At.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	lines := []string{Clip(head, lim.Text)}
+	seen := map[string]bool{}
+	for _, f := range shown {
+		for _, e := range f.Evidence {
+			if !e.Added {
+				continue
+			}
+			l := Clip("Added: "+evidenceLine(e), lim.Text)
+			if !seen[l] && len(lines) <= lim.Evidence {
+				seen[l] = true
+				lines = append(lines, l)
+			}
+		}
+	}
+	if len(lines) == 1 {
+		return nil // nothing the findings name was added
+	}
+	return lines
 }
 
 // people lists the owners and the creator, each once.

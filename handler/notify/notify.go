@@ -150,10 +150,16 @@ type route struct {
 // routes decides who hears about a decision: the owners' channel, the
 // security channel for critical findings and ownerless apps, and email.
 func (n *Notifier) routes(app *appwarden.App, d appwarden.Decision, r notice.Notice) []route {
-	critical := false
+	critical, escalation := false, false
 	for _, f := range d.Findings {
+		if f.Baseline {
+			continue
+		}
 		if f.Severity >= appwarden.SeverityCritical {
 			critical = true
+		}
+		if f.Severity >= appwarden.SeverityHigh && app.Change != nil && !app.Change.New {
+			escalation = true
 		}
 	}
 	ownerless := len(app.Owners) == 0
@@ -162,8 +168,11 @@ func (n *Notifier) routes(app *appwarden.App, d appwarden.Decision, r notice.Not
 		out = append(out, route{channel: ChannelTeams})
 	}
 	var why []string
-	if critical {
+	switch {
+	case critical:
 		why = append(why, "it has a critical finding")
+	case escalation:
+		why = append(why, "a change gave an existing app more power")
 	}
 	if ownerless {
 		why = append(why, "the app has no owners")
@@ -194,7 +203,8 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 	}
 	notable := false
 	for _, f := range d.Findings {
-		if f.Severity >= n.minSev {
+		// Posture (a baseline finding) is scan's to report, not news.
+		if f.Severity >= n.minSev && !f.Baseline {
 			notable = true
 		}
 	}

@@ -159,6 +159,13 @@ func renderCard(r notice.Notice) map[string]any {
 		body = append(body, rich(run("Created by: ", "weight", "Bolder"), run(r.App.CreatedBy)))
 	}
 
+	// What changed: the escalation of an app AppWarden knew.
+	if len(r.Change) > 0 {
+		body = append(body, heading("What changed"))
+		body = append(body, rich(run(r.Change[0], "weight", "Bolder")))
+		body = append(body, bullets(r.Change[1:], 0, "")...)
+	}
+
 	// Who: mentions.
 	if line := mentionLine(r.People); line != "" {
 		body = append(body, textBlock(line))

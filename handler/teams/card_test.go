@@ -334,3 +334,23 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// An escalation's card names what the change added, who made it and when,
+// says what AppWarden removed and how to undo it, and leaves out the
+// posture the app held before.
+func TestEscalationCardNamesTheChange(t *testing.T) {
+	s := notifytest.Escalation()
+	card := decode(t, teams.Card(s.App, s.Decision, s.Outcome))
+	all := textsOf(card).all()
+	for _, want := range []string{
+		"What changed", "Add service principal credentials", "eve@contoso.example", "2026-11-30 22:14 UTC",
+		notifytest.AddedKey, "backup", "Removed the credential " + notifytest.AddedKey, "appwarden release --app " + notifytest.AppID,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("card does not say %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "Application.ReadWrite.All") {
+		t.Error("card shows the posture the app held before the change (a baseline finding)")
+	}
+}

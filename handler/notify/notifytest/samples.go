@@ -30,6 +30,8 @@ const (
 	CarolID    = "ca201000-0000-4000-8000-000000000003"
 	RoleMgmtID = "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"
 	AppRWAllID = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
+	AddedKey   = "7e7e7e7e-0000-4000-8000-000000000007"
+	EveID      = "e5e00000-0000-4000-8000-000000000005"
 )
 
 var (
@@ -175,7 +177,36 @@ func Hostile() Sample {
 	return s
 }
 
+// Escalation: a secret added by eve to an app that has long held
+// RoleManagement.ReadWrite.Directory; AppWarden removed that secret.
+func Escalation() Sample {
+	app := baseApp("Contoso Payroll Sync")
+	added := time.Date(2026, 11, 30, 22, 14, 0, 0, time.UTC)
+	app.ServicePrincipals[0].PasswordCredentials = []appwarden.Credential{{KeyID: AddedKey, DisplayName: "backup", StartDateTime: added, EndDateTime: added.AddDate(2, 0, 0)}}
+	app.Change = &appwarden.Change{Kind: appwarden.CredentialAdded, Activity: "Add service principal credentials", At: added,
+		Initiator: appwarden.Initiator{UserID: EveID, UPN: "eve@contoso.example"}, Since: created,
+		Added: []appwarden.Fact{{Kind: appwarden.FactCredential, ID: AddedKey, Name: "backup", State: appwarden.CredentialPassword, On: appwarden.OnServicePrincipal, Since: added}}}
+	findings := []appwarden.Finding{
+		{RuleID: "credential-added-to-privileged-app", Title: "A credential was added to an app that holds a critical permission or a privileged directory role",
+			Severity: appwarden.SeverityCritical, Actions: []appwarden.ActionKind{appwarden.ActionRemoveCredentials, appwarden.ActionNotify},
+			Evidence: []appwarden.Evidence{
+				{Kind: "credential", ID: AddedKey, Name: "backup", Detail: "client secret on the service principal, since 2026-11-30", Added: true},
+				{Kind: "permission", ID: RoleMgmtID, Name: "RoleManagement.ReadWrite.Directory", Detail: "Microsoft Graph application permission, privilege level 5, granted"},
+			},
+			Remedy: "If you added this credential, tell the security team and create it again after review."},
+	}
+	baseline := criticalFindings()[0]
+	baseline.Baseline = true
+	d := appwarden.Decision{AppID: AppID, Findings: append(findings, baseline), Mode: appwarden.ModeEnforce,
+		Actions:     []appwarden.ActionKind{appwarden.ActionRemoveCredentials, appwarden.ActionNotify},
+		Explanation: "a credential was added to a privileged app", PolicyVersion: "builtin-1"}
+	o := appwarden.Outcome{Mode: appwarden.ModeEnforce, Actions: []appwarden.Action{
+		{Kind: appwarden.ActionRemoveCredentials, AppID: AppID, Target: SPObject + "/" + AddedKey, At: resolved},
+	}}
+	return Sample{Name: "escalation", App: app, Decision: d, Outcome: o}
+}
+
 // All returns every sample.
 func All() []Sample {
-	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile()}
+	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile(), Escalation()}
 }

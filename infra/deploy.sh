@@ -8,6 +8,7 @@
 # and two steps that need directory roles, run only when asked for:
 #   graph        infra/graph-permissions.bicep: Graph app roles for the identity
 #   diagnostics  infra/tenant/diagnostic-setting.bicep: Entra AuditLogs to the hub
+#                (stream + pull mode only; pull mode has no hub)
 # infra/README.md explains each phase and the role it needs.
 set -euo pipefail
 
@@ -39,6 +40,13 @@ Options (each also read from the environment variable shown):
                               (APPWARDEN_EXISTING_SYSTEM_TOPIC_GROUP)
       --all-register-actions  deliver every */register/action, not only
                               Microsoft.AAD/register/action (events phase)
+      --audit-log-mode MODE   infra phase: how the Entra audit log is read
+                              (APPWARDEN_AUDIT_LOG_MODE; main.bicep auditLogMode):
+                              pull           Graph only: no Event Hub, no diagnostic
+                                             setting (needs AuditLog.Read.All)
+                              streamAndPull  Event Hub stream, and the pull closes its
+                                             gaps (default; the diagnostics phase
+                                             needs a Security Administrator)
       --graph-read-only       graph phase: Application.Read.All instead of
                               Application.ReadWrite.All (audit mode, scan dry runs)
       --enable-mail           graph phase: also grant Mail.Send
@@ -53,6 +61,7 @@ later runs to keep the secrets already in the vault.
 
 Examples:
   infra/deploy.sh -g rg-appwarden -l westeurope
+  infra/deploy.sh -g rg-appwarden -l westeurope --audit-log-mode pull
   infra/deploy.sh -g rg-appwarden --phases graph            # Privileged Role Administrator
   infra/deploy.sh -g rg-appwarden --phases diagnostics      # Security Administrator
 EOF
@@ -70,6 +79,7 @@ PHASES="${APPWARDEN_PHASES:-infra,code,events}"
 PACKAGE="${APPWARDEN_PACKAGE:-$REPO_ROOT/dist/appwarden.zip}"
 EXISTING_TOPIC="${APPWARDEN_EXISTING_SYSTEM_TOPIC:-}"
 EXISTING_TOPIC_GROUP="${APPWARDEN_EXISTING_SYSTEM_TOPIC_GROUP:-}"
+AUDIT_LOG_MODE="${APPWARDEN_AUDIT_LOG_MODE:-}"
 SKIP_BUILD=false
 ALL_REGISTER=false
 GRAPH_ACCESS=readWrite
@@ -85,6 +95,7 @@ while [ $# -gt 0 ]; do
     --package) PACKAGE="${2:?$1 needs a value}"; shift 2 ;;
     --existing-system-topic) EXISTING_TOPIC="${2:?$1 needs a value}"; shift 2 ;;
     --existing-system-topic-group) EXISTING_TOPIC_GROUP="${2:?$1 needs a value}"; shift 2 ;;
+    --audit-log-mode) AUDIT_LOG_MODE="${2:?$1 needs a value}"; shift 2 ;;
     --skip-build) SKIP_BUILD=true; shift ;;
     --all-register-actions) ALL_REGISTER=true; shift ;;
     --graph-read-only) GRAPH_ACCESS=readOnly; shift ;;
@@ -98,11 +109,15 @@ done
 command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is not installed"
 if [ -n "$PARAMETERS" ] && [ ! -f "$PARAMETERS" ]; then die "parameters file $PARAMETERS not found"; fi
 if [ -n "$EXISTING_TOPIC_GROUP" ] && [ -z "$EXISTING_TOPIC" ]; then die "--existing-system-topic-group needs --existing-system-topic"; fi
+case "$AUDIT_LOG_MODE" in ""|pull|streamAndPull) ;; *) die "--audit-log-mode must be pull or streamAndPull, not $AUDIT_LOG_MODE" ;; esac
 
 want() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for p in ${PHASES//,/ }; do
   case "$p" in infra|code|events|graph|diagnostics) ;; *) die "unknown phase: $p" ;; esac
 done
+if [ "$AUDIT_LOG_MODE" = pull ] && want diagnostics; then
+  die "--audit-log-mode pull deploys no Event Hub for the diagnostics phase to stream to: leave the phase out"
+fi
 
 SUB=()
 if [ -n "$SUBSCRIPTION" ]; then SUB=(--subscription "$SUBSCRIPTION"); fi
@@ -178,6 +193,10 @@ if want infra; then
       existingSystemTopicResourceGroup="${EXISTING_TOPIC_GROUP:-$RESOURCE_GROUP}")
     echo "system topic: using the existing $EXISTING_TOPIC in ${EXISTING_TOPIC_GROUP:-$RESOURCE_GROUP}"
   fi
+  if [ -n "$AUDIT_LOG_MODE" ]; then
+    EXTRA+=(--parameters auditLogMode="$AUDIT_LOG_MODE")
+    echo "audit log: $AUDIT_LOG_MODE"
+  fi
   azs deployment group create -g "$RESOURCE_GROUP" -n "$INFRA_DEPLOYMENT" \
     --template-file "$REPO_ROOT/infra/main.bicep" \
     ${EXTRA[@]+"${EXTRA[@]}"} --parameters "@$SECRETS_FILE" -o none
@@ -189,6 +208,9 @@ fi
 FUNCTION_APP="$(output functionAppName || true)"
 [ -n "$FUNCTION_APP" ] || die "no outputs from deployment $INFRA_DEPLOYMENT in $RESOURCE_GROUP: run the infra phase first"
 PRINCIPAL_ID="$(output functionIdentityPrincipalId)"
+# Deployments made before auditLogMode existed streamed the audit log.
+DEPLOYED_AUDIT_MODE="$(output auditLogMode 2>/dev/null || true)"
+DEPLOYED_AUDIT_MODE="${DEPLOYED_AUDIT_MODE:-streamAndPull}"
 
 # ---------------------------------------------------------------- phase 2
 if want code; then
@@ -244,10 +266,13 @@ if want graph; then
   azs deployment group create -g "$RESOURCE_GROUP" -n appwarden-graph \
     --template-file "$REPO_ROOT/infra/graph-permissions.bicep" \
     --parameters principalId="$PRINCIPAL_ID" graphAccess="$GRAPH_ACCESS" enableMail="$ENABLE_MAIL" -o none
-  echo "Graph app roles granted to $PRINCIPAL_ID ($GRAPH_ACCESS, mail $ENABLE_MAIL)"
+  echo "Graph app roles granted to $PRINCIPAL_ID ($GRAPH_ACCESS, AuditLog.Read.All, mail $ENABLE_MAIL)"
 fi
 
 # ---------------------------------------------------------------- diagnostics (explicit)
+if want diagnostics && [ "$DEPLOYED_AUDIT_MODE" = pull ]; then
+  die "the diagnostics phase streams the audit log to the Event Hub, which pull mode does not deploy: redeploy with --audit-log-mode streamAndPull first, or leave the phase out"
+fi
 if want diagnostics; then
   phase "Entra diagnostic setting (infra/tenant/diagnostic-setting.bicep; Security Administrator)"
   RULE_ID="$(output diagnosticsAuthorizationRuleId)"
@@ -260,14 +285,16 @@ if want diagnostics; then
 fi
 
 # ---------------------------------------------------------------- what is left
-if ! want graph || ! want diagnostics; then
+STREAM_TODO=false
+if ! want diagnostics && [ "$DEPLOYED_AUDIT_MODE" = streamAndPull ]; then STREAM_TODO=true; fi
+if ! want graph || [ "$STREAM_TODO" = true ]; then
   phase "still to do (directory roles; see infra/README.md)"
   if ! want graph; then
-    echo "Graph app roles, as a Privileged Role Administrator:"
+    echo "Graph app roles (AuditLog.Read.All for the audit pull among them), as a Privileged Role Administrator:"
     echo "  infra/deploy.sh -g $RESOURCE_GROUP --phases graph"
     echo "  (the identity's object id is $PRINCIPAL_ID)"
   fi
-  if ! want diagnostics; then
+  if [ "$STREAM_TODO" = true ]; then
     echo "Entra audit stream, as a Security Administrator or Global Administrator:"
     echo "  infra/deploy.sh -g $RESOURCE_GROUP --phases diagnostics"
   fi

@@ -28,6 +28,9 @@ param graphAccess string = 'readWrite'
 @description('Grant Directory.Read.All: reading an app\'s delegated permission grants (oauth2PermissionGrants) has no narrower application permission. Without it every resolution fails with 403, loudly, rather than judging apps without their consents.')
 param readGrants bool = true
 
+@description('Grant AuditLog.Read.All: the timer pulls the Entra audit log (/auditLogs/directoryAudits) in both audit log modes (main.bicep auditLogMode), and in pull mode it is the only way owner, grant, credential and role changes are seen. Microsoft\'s current permissions table for that API lists Directory.Read.All beside it (granted by readGrants).')
+param readAuditLog bool = true
+
 @description('Grant Mail.Send (only when APPWARDEN_MAIL_SENDER is set; scope it with Exchange RBAC for Applications).')
 param enableMail bool = false
 
@@ -41,6 +44,7 @@ var appRoles = {
   applicationReadAll: '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30' // Application.Read.All
   userReadBasicAll: '97235f07-e226-4f63-ace3-39588e11d3a1' // User.ReadBasic.All
   directoryReadAll: '7ab1d382-f21e-4acd-a863-ba3e13f7da61' // Directory.Read.All
+  auditLogReadAll: 'b0afded3-3588-46d8-8b3d-9842eff778da' // AuditLog.Read.All
   mailSend: 'b633e1c5-b582-4048-a93e-9f11b44c7e96' // Mail.Send
 }
 
@@ -50,6 +54,7 @@ var granted = concat(
     appRoles.userReadBasicAll
   ],
   readGrants ? [appRoles.directoryReadAll] : [],
+  readAuditLog ? [appRoles.auditLogReadAll] : [],
   enableMail ? [appRoles.mailSend] : []
 )
 

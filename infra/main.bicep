@@ -119,7 +119,17 @@ param logLevel string = 'info'
 @description('APPWARDEN_SWEEP_SCHEDULE: six-field NCRONTAB schedule of SweepTimer (default every 30 seconds).')
 param sweepSchedule string = '*/30 * * * * *'
 
-// ---------------------------------------------------------------- audit stream
+// ---------------------------------------------------------------- audit log
+
+@description('How AppWarden reads the Entra audit log. pull: the timer reads /auditLogs/directoryAudits from Graph (AuditLog.Read.All), no Event Hub, no tenant diagnostic setting, OnAuditLogBatch disabled. streamAndPull: the Entra diagnostic setting also streams AuditLogs to an Event Hub (needs a Security or Global Administrator once, and Event Hubs costs money), and the pull closes its gaps. The default keeps the stream so that redeploying an existing installation never turns it off; see README.md, "Audit log: pull, or stream + pull".')
+@allowed([
+  'pull'
+  'streamAndPull'
+])
+param auditLogMode string = 'streamAndPull'
+
+@description('APPWARDEN_AUDIT_PULL_INTERVAL: how often the timer pulls the audit log (Go duration from 10s to 1h; the timer ticks every 30 s).')
+param auditPullInterval string = '1m'
 
 @description('Event hub the Entra diagnostic setting streams AuditLogs to (APPWARDEN_AUDIT_EVENTHUB_NAME).')
 param auditEventHubName string = 'entra-auditlogs'
@@ -183,6 +193,8 @@ var names = {
 var teamsWebhookSecretName = 'appwarden-teams-webhook-url'
 var securityWebhookSecretName = 'appwarden-security-webhook-url'
 var allTags = union({ application: 'AppWarden' }, tags)
+// The Event Hub and the diagnostic setting exist only with the stream.
+var auditStream = auditLogMode == 'streamAndPull'
 
 // ---------------------------------------------------------------- modules
 
@@ -236,7 +248,7 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
-module eventHub 'modules/eventhub.bicep' = {
+module eventHub 'modules/eventhub.bicep' = if (auditStream) {
   name: 'appwarden-eventhub'
   params: {
     location: location
@@ -289,9 +301,12 @@ module functionApp 'modules/functionapp.bicep' = {
     securityWebhookConfigured: !empty(securityWebhookUrl) || securityWebhookSecretExists
     teamsWebhookSecretName: teamsWebhookSecretName
     securityWebhookSecretName: securityWebhookSecretName
-    eventHubFullyQualifiedNamespace: eventHub.outputs.fullyQualifiedNamespace
-    eventHubName: eventHub.outputs.eventHubName
-    eventHubConsumerGroup: eventHub.outputs.consumerGroupName
+    // Without the stream the binding's settings still name a hub (the host
+    // resolves them when it indexes OnAuditLogBatch), but no namespace, and
+    // the function is disabled.
+    eventHubFullyQualifiedNamespace: auditStream ? eventHub.outputs.fullyQualifiedNamespace : ''
+    eventHubName: auditStream ? eventHub.outputs.eventHubName : auditEventHubName
+    eventHubConsumerGroup: auditStream ? eventHub.outputs.consumerGroupName : auditConsumerGroupName
     handler: {
       mode: mode
       graphEndpoint: graphEndpoint
@@ -304,6 +319,8 @@ module functionApp 'modules/functionapp.bicep' = {
       breakGlassAppIds: breakGlassAppIds
       logLevel: logLevel
       sweepSchedule: sweepSchedule
+      auditStream: auditStream
+      auditPullInterval: auditPullInterval
     }
   }
 }
@@ -351,14 +368,17 @@ output storageAccountName string = storage.outputs.storageAccountName
 @description('Dead-letter container name.')
 output deadLetterContainerName string = storage.outputs.deadLetterContainerName
 
-@description('Event Hubs namespace name.')
-output eventHubNamespaceName string = eventHub.outputs.namespaceName
+@description('How the audit log is read: pull or streamAndPull (deploy.sh reads it for the diagnostics phase).')
+output auditLogMode string = auditLogMode
 
-@description('Event hub the Entra diagnostic setting must stream to.')
-output auditEventHubName string = eventHub.outputs.eventHubName
+@description('Event Hubs namespace name (empty in pull mode).')
+output eventHubNamespaceName string = auditStream ? eventHub.outputs.namespaceName : ''
 
-@description('Authorization rule id for infra/tenant/diagnostic-setting.bicep (an id, not a key).')
-output diagnosticsAuthorizationRuleId string = eventHub.outputs.diagnosticsAuthorizationRuleId
+@description('Event hub the Entra diagnostic setting must stream to (empty in pull mode).')
+output auditEventHubName string = auditStream ? eventHub.outputs.eventHubName : ''
+
+@description('Authorization rule id for infra/tenant/diagnostic-setting.bicep, an id, not a key (empty in pull mode).')
+output diagnosticsAuthorizationRuleId string = auditStream ? eventHub.outputs.diagnosticsAuthorizationRuleId : ''
 
 @description('Key Vault name (holds the webhook URLs).')
 output keyVaultName string = keyVault.outputs.keyVaultName

@@ -74,7 +74,7 @@ param eventHubName string
 @description('Consumer group the function reads with.')
 param eventHubConsumerGroup string
 
-@description('Handler settings: mode, graphEndpoint, policyFile, mailSender, notifyMinSeverity, maxActionsPerHour, sweepLookback, sweepJudgeAll, breakGlassAppIds, logLevel, sweepSchedule.')
+@description('Handler settings: mode, graphEndpoint, policyFile, mailSender, notifyMinSeverity, maxActionsPerHour, sweepLookback, sweepJudgeAll, breakGlassAppIds, logLevel, sweepSchedule, auditStream (OnAuditLogBatch runs), auditPullInterval.')
 param handler object
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -112,6 +112,9 @@ var appSettings = {
   APPWARDEN_SWEEP_JUDGE_ALL: handler.sweepJudgeAll ? 'true' : 'false'
   APPWARDEN_BREAK_GLASS_APP_IDS: join(handler.breakGlassAppIds, ',')
   APPWARDEN_LOG_LEVEL: handler.logLevel
+  // Both audit log modes pull: alone, or closing the stream's gaps.
+  APPWARDEN_AUDIT_PULL: 'true'
+  APPWARDEN_AUDIT_PULL_INTERVAL: handler.auditPullInterval
 
   // Read by the host for the bindings (function.json %...% and connection).
   APPWARDEN_SWEEP_SCHEDULE: handler.sweepSchedule
@@ -120,6 +123,9 @@ var appSettings = {
   APPWARDEN_AUDIT_EVENTHUB__fullyQualifiedNamespace: eventHubFullyQualifiedNamespace
   APPWARDEN_AUDIT_EVENTHUB__credential: 'managedidentity'
   APPWARDEN_AUDIT_EVENTHUB__clientId: identityClientId
+  // Pull mode has no Event Hub: the host starts no listener for a disabled
+  // function (learn.microsoft.com/azure/azure-functions/disable-function).
+  'AzureWebJobs.OnAuditLogBatch.Disabled': handler.auditStream ? 'false' : 'true'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -36,6 +36,7 @@ case "$args" in
       *outputs.keyVaultName.value*) echo kv-test ;;
       *outputs.diagnosticsAuthorizationRuleId.value*) echo /subscriptions/s/resourceGroups/rg-test/providers/Microsoft.EventHub/namespaces/ns/authorizationRules/entra ;;
       *outputs.auditEventHubName.value*) echo entra-auditlogs ;;
+      *outputs.auditLogMode.value*) echo "${FAKE_AUDIT_LOG_MODE:-streamAndPull}" ;;
       *) echo "fake az: unknown output query: $*" >&2; exit 1 ;;
     esac ;;
   *" group exists "*) echo false ;;
@@ -92,7 +93,8 @@ func TestDeployScript(t *testing.T) {
 	}
 
 	t.Run("usage errors", func(t *testing.T) {
-		for _, args := range [][]string{{}, {"-g", "rg", "--phases", "infra,nope"}, {"-g", "rg", "--bogus"}, {"-g", "rg", "--existing-system-topic-group", "rg-shared"}} {
+		for _, args := range [][]string{{}, {"-g", "rg", "--phases", "infra,nope"}, {"-g", "rg", "--bogus"}, {"-g", "rg", "--existing-system-topic-group", "rg-shared"},
+			{"-g", "rg", "--audit-log-mode", "stream"}, {"-g", "rg", "--audit-log-mode", "pull", "--phases", "infra,diagnostics"}} {
 			out, err := run(t, root, env, script, args...)
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 				t.Errorf("deploy.sh %v: want exit 2, got %v\n%s", args, err, out)
@@ -107,7 +109,7 @@ func TestDeployScript(t *testing.T) {
 	out, err := run(t, root, env, script,
 		"-g", "rg-test", "-l", "westeurope", "--package", zipPath, "--skip-build",
 		"--phases", "infra,code,events,graph,diagnostics", "--all-register-actions", "--enable-mail",
-		"--existing-system-topic", "egst-shared", "--existing-system-topic-group", "rg-shared")
+		"--existing-system-topic", "egst-shared", "--existing-system-topic-group", "rg-shared", "--audit-log-mode", "streamAndPull")
 	if err != nil {
 		t.Fatalf("deploy.sh: %v\n%s", err, out)
 	}
@@ -135,7 +137,7 @@ func TestDeployScript(t *testing.T) {
 	}{
 		{"group|exists", []string{"rg-test"}},
 		{"group|create", []string{"rg-test", "westeurope"}},
-		{"deployment|group|create", []string{"infra/main.bicep", "appwarden-infra", "createSystemTopic=false", "existingSystemTopicName=egst-shared", "existingSystemTopicResourceGroup=rg-shared"}},
+		{"deployment|group|create", []string{"infra/main.bicep", "appwarden-infra", "createSystemTopic=false", "existingSystemTopicName=egst-shared", "existingSystemTopicResourceGroup=rg-shared", "auditLogMode=streamAndPull"}},
 		{"functionapp|deployment|source|config-zip", []string{"func-test", "--src|" + zipPath}},
 		{"deployment|group|create", []string{"infra/eventsubscriptions.bicep", "functionAppName=func-test", "systemTopicName=egst-test", "systemTopicResourceGroup=rg-shared", "storageAccountName=sttest", "matchAllRegisterActions=true", "eventGridIdentityId=/subscriptions/"}},
 		{"deployment|group|create", []string{"infra/eventsubscriptions.bicep"}}, // the retry after the injected failure
@@ -185,5 +187,54 @@ func TestDeployScript(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDeployScriptPullMode: in pull mode the infra phase passes
+// auditLogMode=pull, the script never runs the diagnostics phase (there is
+// no hub to stream to) and does not list it as left to do, even for an
+// installation deployed in pull mode earlier.
+func TestDeployScriptPullMode(t *testing.T) {
+	root := repoRoot(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		needTool(t, "bash is not installed")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "az"), []byte(fakeAz), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "az.log")
+	env := []string{
+		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"AZ_LOG=" + logPath, "AZ_DIR=" + dir, "FAKE_AUDIT_LOG_MODE=pull",
+		"APPWARDEN_TEAMS_WEBHOOK_URL=", "APPWARDEN_SECURITY_WEBHOOK_URL=", "APPWARDEN_RETRY_SECONDS=0",
+		"APPWARDEN_RESOURCE_GROUP=", "APPWARDEN_PHASES=", "APPWARDEN_AUDIT_LOG_MODE=",
+	}
+	script := filepath.Join(root, "infra", "deploy.sh")
+	out, err := run(t, root, env, script, "-g", "rg-test", "-l", "westeurope", "--phases", "infra", "--audit-log-mode", "pull")
+	if err != nil {
+		t.Fatalf("deploy.sh: %v\n%s", err, out)
+	}
+	logText := readFile(t, logPath)
+	if !strings.Contains(logText, "infra/main.bicep") || !strings.Contains(logText, "auditLogMode=pull") {
+		t.Errorf("the infra phase did not pass auditLogMode=pull:\n%s", logText)
+	}
+	if strings.Contains(out, "--phases diagnostics") {
+		t.Errorf("pull mode lists the diagnostics phase as left to do:\n%s", out)
+	}
+	if !strings.Contains(out, "AuditLog.Read.All") {
+		t.Errorf("the graph phase left to do does not say it grants AuditLog.Read.All:\n%s", out)
+	}
+	// An installation deployed in pull mode earlier: the diagnostics phase refuses.
+	out, err = run(t, root, env, script, "-g", "rg-test", "--phases", "diagnostics")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(out, "pull mode") {
+		t.Errorf("diagnostics on a pull-mode installation: %v\n%s", err, out)
+	}
+	if strings.Contains(readFile(t, logPath), "tenant|create") {
+		t.Error("the diagnostic setting was deployed in pull mode")
 	}
 }

@@ -25,6 +25,11 @@ type DeltaObject struct {
 	// never act on without resolving it.
 	ManagedIdentity bool
 	Removed         bool
+	// Application holds the registration's own properties when the feed
+	// carries them (requiredResourceAccess, credentials, redirect URIs,
+	// audience): what the first sweep records as an old app's baseline
+	// without reading anything more. Nil for service principals.
+	Application *Application
 }
 
 // DeltaPage is one page of a delta feed. Resume is the link to continue from

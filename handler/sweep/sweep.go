@@ -43,9 +43,19 @@ type Sweeper struct {
 	// never mass-acts on a tenant's existing apps. JudgeAll judges everything.
 	Lookback time.Duration
 	JudgeAll bool
+	// Baseline records, for each app older than the look-back window that
+	// the first sweep passes, the facts its delta object carries; nil
+	// records nothing (then every fact of an old app is completed at its
+	// first resolution).
+	Baseline Baseliner
 	// Parallel bounds how many objects of a page are processed at once.
 	Parallel int
 	Now      func() time.Time
+}
+
+// Baseliner records an old app's facts from its delta object.
+type Baseliner interface {
+	RecordDelta(ctx context.Context, appID string, a *appwarden.Application) error
 }
 
 // cursor is a feed's persisted position.
@@ -159,6 +169,19 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.Del
 			continue
 		case first && !s.JudgeAll && (o.Feed == appwarden.FeedServicePrincipals || o.Created.Before(cutoff)):
 			st.Baseline++
+			if s.Baseline != nil && o.Application != nil {
+				// A failure here fails the page, which is swept again: an
+				// old app whose baseline is lost would have its next change
+				// judged against less.
+				g.Go(func() error {
+					if err := s.Baseline.RecordDelta(ctx, o.AppID, o.Application); err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("sweep: baseline of %s: %w", o.AppID, err))
+						mu.Unlock()
+					}
+					return nil
+				})
+			}
 			continue
 		}
 		seen[o.AppID] = true

@@ -166,7 +166,11 @@ func (t *Tenant) AddMicrosoftGraph() IDs {
 	for _, v := range slices.Sorted(maps.Keys(GraphScopes)) {
 		spec.Scopes = append(spec.Scopes, Role{ID: GraphScopes[v], Value: v})
 	}
-	return t.AddServicePrincipal(spec)
+	ids, err := t.addServicePrincipal(spec, false)
+	if err != nil {
+		panic("fakegraph: AddMicrosoftGraph: " + err.Error())
+	}
+	return ids
 }
 
 // AddApp adds an app described by spec and returns its ids. It panics on an
@@ -238,14 +242,18 @@ func (t *Tenant) addApp(spec AppSpec) (IDs, error) {
 	if len(granted) > 0 && spec.NoServicePrincipal {
 		return IDs{}, fmt.Errorf("granted permissions need a service principal")
 	}
-	if _, err := t.putApplicationLocked(app); err != nil {
+	ao, err := t.putApplicationLocked(app)
+	if err != nil {
 		return IDs{}, err
 	}
+	t.auditAddApplicationLocked(ao)
 	ids := IDs{AppID: spec.AppID, ApplicationID: spec.ApplicationID}
 	for _, ow := range spec.Owners {
-		if err := t.putOwnerLocked(spec.ApplicationID, ownerObject(ow)); err != nil {
+		owner := ownerObject(ow)
+		if err := t.putOwnerLocked(spec.ApplicationID, owner); err != nil {
 			return IDs{}, err
 		}
+		t.auditAddOwnerLocked(setApplications, ao, owner)
 	}
 	if spec.NoServicePrincipal {
 		return ids, nil
@@ -266,6 +274,7 @@ func (t *Tenant) addApp(spec AppSpec) (IDs, error) {
 	if err != nil {
 		return IDs{}, err
 	}
+	t.auditAddServicePrincipalLocked(o, t.tenantID, "Application")
 	ids.ServicePrincipalID = o.id
 	ids.AssignmentIDs, ids.GrantIDs, err = t.grantLocked(o, granted)
 	return ids, err
@@ -274,14 +283,14 @@ func (t *Tenant) addApp(spec AppSpec) (IDs, error) {
 // AddServicePrincipal adds a service principal with no local application
 // object and returns its ids. It panics on an impossible spec.
 func (t *Tenant) AddServicePrincipal(spec SPSpec) IDs {
-	ids, err := t.addServicePrincipal(spec)
+	ids, err := t.addServicePrincipal(spec, true)
 	if err != nil {
 		panic("fakegraph: AddServicePrincipal: " + err.Error())
 	}
 	return ids
 }
 
-func (t *Tenant) addServicePrincipal(spec SPSpec) (IDs, error) {
+func (t *Tenant) addServicePrincipal(spec SPSpec, audit bool) (IDs, error) {
 	if spec.AppID == "" {
 		spec.AppID = uuid.NewString()
 	}
@@ -338,9 +347,16 @@ func (t *Tenant) addServicePrincipal(spec SPSpec) (IDs, error) {
 	if err != nil {
 		return IDs{}, err
 	}
+	if audit {
+		t.auditAddServicePrincipalLocked(o, spec.AppOwnerOrganizationID, spec.ServicePrincipalType)
+	}
 	for _, ow := range spec.Owners {
-		if err := t.putOwnerLocked(o.id, ownerObject(ow)); err != nil {
+		owner := ownerObject(ow)
+		if err := t.putOwnerLocked(o.id, owner); err != nil {
 			return IDs{}, err
+		}
+		if audit {
+			t.auditAddOwnerLocked(setServicePrincipals, o, owner)
 		}
 	}
 	ids := IDs{AppID: spec.AppID, ServicePrincipalID: o.id}
@@ -348,13 +364,34 @@ func (t *Tenant) addServicePrincipal(spec SPSpec) (IDs, error) {
 	return ids, err
 }
 
-// AddOwner adds an owner to an application or service principal (by object id).
-func (t *Tenant) AddOwner(objectID string, ow Owner) (ownerID string) {
+// AddOwner adds an owner to an application or service principal (by object
+// id; an appId names the application, else the service principal) and
+// returns the owner's id. Audit: "Add owner to application" or "Add owner to
+// service principal", the new owner as targetResources[0] carrying the owned
+// object's Application.ObjectID/AppId/DisplayName (ServicePrincipal.*).
+func (t *Tenant) AddOwner(key string, ow Owner) (ownerID string) {
 	o := ownerObject(ow)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	setName, owned := setApplications, t.apps.byID[key]
+	if owned == nil {
+		setName, owned = setServicePrincipals, t.sps.byID[key]
+	}
+	if owned == nil {
+		setName, owned = setApplications, t.apps.byAppID[strings.ToLower(key)]
+	}
+	if owned == nil {
+		setName, owned = setServicePrincipals, t.sps.byAppID[strings.ToLower(key)]
+	}
+	objectID := key
+	if owned != nil {
+		objectID = owned.id
+	}
 	if err := t.putOwnerLocked(objectID, o); err != nil {
 		panic("fakegraph: AddOwner: " + err.Error())
+	}
+	if owned != nil {
+		t.auditAddOwnerLocked(setName, owned, o)
 	}
 	return *o.GetId()
 }
@@ -439,6 +476,7 @@ func (t *Tenant) grantLocked(sp *object, perms []resolvedPermission) (assignment
 			if err != nil {
 				return nil, nil, err
 			}
+			t.auditAppRoleLocked(sp, p.resource, p.ID, p.Value)
 			assignmentIDs = append(assignmentIDs, rec.id)
 			continue
 		}
@@ -448,6 +486,23 @@ func (t *Tenant) grantLocked(sp *object, perms []resolvedPermission) (assignment
 		scopes[p.resource] = append(scopes[p.resource], p.Value)
 	}
 	for _, res := range resources {
+		if rec := t.adminGrantLocked(sp.id, res.id); rec != nil {
+			// Consent adds to the tenant-wide grant the client already
+			// holds for the resource.
+			old := rec.scope
+			scope := strings.Fields(old)
+			for _, s := range scopes[res] {
+				if !slices.Contains(scope, s) {
+					scope = append(scope, s)
+				}
+			}
+			if err := t.setGrantScopeLocked(rec, strings.Join(scope, " ")); err != nil {
+				return nil, nil, err
+			}
+			t.auditDelegatedLocked(sp, res, old, rec.scope, "AllPrincipals")
+			grantIDs = append(grantIDs, rec.id)
+			continue
+		}
 		g := models.NewOAuth2PermissionGrant()
 		g.SetClientId(ptr(sp.id))
 		g.SetConsentType(ptr("AllPrincipals"))
@@ -457,6 +512,7 @@ func (t *Tenant) grantLocked(sp *object, perms []resolvedPermission) (assignment
 		if err != nil {
 			return nil, nil, err
 		}
+		t.auditDelegatedLocked(sp, res, "", rec.scope, "AllPrincipals")
 		grantIDs = append(grantIDs, rec.id)
 	}
 	if len(perms) > 0 {
@@ -596,4 +652,28 @@ func randomSecret() string {
 	_, _ = rand.Read(b[:])
 	s := base64.RawURLEncoding.EncodeToString(b[:])
 	return strings.NewReplacer("-", "~", "_", ".").Replace(s)
+}
+
+// adminGrantLocked is the client's AllPrincipals grant for the resource, or nil.
+func (t *Tenant) adminGrantLocked(clientID, resourceID string) *grantRec {
+	for _, g := range t.grantsByClient[clientID] {
+		if g.resourceID == resourceID && g.consentType == "AllPrincipals" {
+			return g
+		}
+	}
+	return nil
+}
+
+func (t *Tenant) setGrantScopeLocked(rec *grantRec, scope string) error {
+	g, err := parse[models.OAuth2PermissionGrantable](rec.raw, models.CreateOAuth2PermissionGrantFromDiscriminatorValue)
+	if err != nil {
+		return err
+	}
+	g.SetScope(&scope)
+	raw, err := marshal(g)
+	if err != nil {
+		return err
+	}
+	rec.raw, rec.scope = raw, scope
+	return nil
 }

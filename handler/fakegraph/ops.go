@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
-	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 )
 
@@ -123,16 +122,20 @@ func (t *Tenant) patch(setName, key string, byAppID bool, body []byte) *apiError
 	if _, err := parse[absser.Parsable](body, factory); err != nil {
 		return invalidBody(err)
 	}
-	var changes map[string]json.RawMessage
-	if err := json.Unmarshal(body, &changes); err != nil {
-		return invalidBody(err)
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	set := t.set(setName)
 	o := set.resolve(key, byAppID)
 	if o == nil {
 		return notFound(key)
+	}
+	body, aerr := t.patchKeyCredentialsLocked(setName, body)
+	if aerr != nil {
+		return aerr
+	}
+	var changes map[string]json.RawMessage
+	if err := json.Unmarshal(body, &changes); err != nil {
+		return invalidBody(err)
 	}
 	var stored map[string]json.RawMessage
 	if err := json.Unmarshal(o.raw, &stored); err != nil {
@@ -182,87 +185,6 @@ func (t *Tenant) listOwners(setName, key string, byAppID bool) ([][]byte, *apiEr
 		out[i] = ow.raw
 	}
 	return out, nil
-}
-
-func (t *Tenant) removePassword(key string, byAppID bool, body []byte) *apiError {
-	req, err := parse[applications.ItemRemovePasswordPostRequestBodyable](body, applications.CreateItemRemovePasswordPostRequestBodyFromDiscriminatorValue)
-	if err != nil {
-		return invalidBody(err)
-	}
-	if req.GetKeyId() == nil {
-		return badRequest("keyId is required.")
-	}
-	keyID := *req.GetKeyId()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	o := t.apps.resolve(key, byAppID)
-	if o == nil {
-		return notFound(key)
-	}
-	var missing bool
-	err = t.updateApplicationLocked(o, func(app models.Applicationable) error {
-		kept := []models.PasswordCredentialable{}
-		for _, pc := range app.GetPasswordCredentials() {
-			if pc.GetKeyId() != nil && *pc.GetKeyId() == keyID {
-				continue
-			}
-			kept = append(kept, pc)
-		}
-		if len(kept) == len(app.GetPasswordCredentials()) {
-			missing = true
-			return errors.New("missing")
-		}
-		app.SetPasswordCredentials(kept)
-		return nil
-	})
-	if missing {
-		return badRequest("No password credential found with keyId '%s'.", keyID)
-	}
-	if err != nil {
-		return &apiError{http.StatusInternalServerError, "generalException", err.Error()}
-	}
-	return nil
-}
-
-func (t *Tenant) addPassword(key string, byAppID bool, body []byte) ([]byte, *apiError) {
-	req, err := parse[applications.ItemAddPasswordPostRequestBodyable](body, applications.CreateItemAddPasswordPostRequestBodyFromDiscriminatorValue)
-	if err != nil {
-		return nil, invalidBody(err)
-	}
-	c := Credential{}
-	if pc := req.GetPasswordCredential(); pc != nil {
-		c.DisplayName = str(pc.GetDisplayName())
-		if pc.GetStartDateTime() != nil {
-			c.Start = *pc.GetStartDateTime()
-		}
-		if pc.GetEndDateTime() != nil {
-			c.End = *pc.GetEndDateTime()
-		}
-	}
-	secret := randomSecret()
-	c.Hint = secret[:3]
-	stored := passwordCredential(c)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	o := t.apps.resolve(key, byAppID)
-	if o == nil {
-		return nil, notFound(key)
-	}
-	err = t.updateApplicationLocked(o, func(app models.Applicationable) error {
-		app.SetPasswordCredentials(append(app.GetPasswordCredentials(), stored))
-		return nil
-	})
-	if err != nil {
-		return nil, &apiError{http.StatusInternalServerError, "generalException", err.Error()}
-	}
-	out := models.NewPasswordCredential()
-	out.SetKeyId(stored.GetKeyId())
-	out.SetDisplayName(stored.GetDisplayName())
-	out.SetHint(stored.GetHint())
-	out.SetStartDateTime(stored.GetStartDateTime())
-	out.SetEndDateTime(stored.GetEndDateTime())
-	out.SetSecretText(&secret)
-	return mustMarshal(out), nil
 }
 
 func (t *Tenant) listAssignments(key string, byAppID bool) ([][]byte, *apiError) {

@@ -50,6 +50,20 @@ const (
 	RouteOrganization                = "GET /organization"
 	RouteDeletedItem                 = "GET /directory/deletedItems/{id}"
 	RouteDeletedItems                = "GET /directory/deletedItems/{type}"
+
+	RouteFederatedCredentials      = "GET /applications/{id}/federatedIdentityCredentials"
+	RouteAddFederatedCredential    = "POST /applications/{id}/federatedIdentityCredentials"
+	RouteFederatedCredential       = "GET /applications/{id}/federatedIdentityCredentials/{ficId}"
+	RouteDeleteFederatedCredential = "DELETE /applications/{id}/federatedIdentityCredentials/{ficId}"
+	RouteSPAddPassword             = "POST /servicePrincipals/{id}/addPassword"
+	RouteSPRemovePassword          = "POST /servicePrincipals/{id}/removePassword"
+	RouteMemberOf                  = "GET /servicePrincipals/{id}/memberOf"
+	RouteMemberOfDirectoryRoles    = "GET /servicePrincipals/{id}/memberOf/microsoft.graph.directoryRole"
+	RouteDirectoryRoles            = "GET /directoryRoles"
+	// The appId forms graph.Resolve reads.
+	RouteFederatedCredentialsByAppID   = "GET /applications(appId='{appId}')/federatedIdentityCredentials"
+	RouteMemberOfDirectoryRolesByAppID = "GET /servicePrincipals(appId='{appId}')/memberOf/microsoft.graph.directoryRole"
+	RouteDirectoryAudits               = "GET /auditLogs/directoryAudits"
 )
 
 type routeKind int
@@ -72,6 +86,11 @@ const (
 	kindOrganization
 	kindDeletedItem
 	kindDeletedList
+	kindFICs
+	kindFIC
+	kindMemberOf
+	kindDirectoryRoles
+	kindAudits
 )
 
 var allowed = map[routeKind][]string{
@@ -91,6 +110,11 @@ var allowed = map[routeKind][]string{
 	kindOrganization:   {http.MethodGet},
 	kindDeletedItem:    {http.MethodGet},
 	kindDeletedList:    {http.MethodGet},
+	kindFICs:           {http.MethodGet, http.MethodPost},
+	kindFIC:            {http.MethodGet, http.MethodDelete},
+	kindMemberOf:       {http.MethodGet},
+	kindDirectoryRoles: {http.MethodGet},
+	kindAudits:         {http.MethodGet},
 }
 
 // routeMatch is where a request goes.
@@ -150,6 +174,18 @@ func splitKey(seg string) (name, key string, hasKey bool, err *apiError) {
 		return name, "", true, segmentNotFound(seg)
 	}
 	return name, val[1 : len(val)-1], true, nil
+}
+
+// isCast reports whether seg is the OData cast to a type: Graph takes the
+// namespace as "microsoft.graph." or its alias "graph." (msgraph-sdk-go
+// sends the alias, e.g. /memberOf/graph.directoryRole).
+func isCast(seg, typeName string) bool {
+	for _, ns := range []string{"microsoft.graph.", "graph."} {
+		if rest, ok := strings.CutPrefix(seg, ns); ok && strings.EqualFold(rest, typeName) {
+			return true
+		}
+	}
+	return false
 }
 
 func action(seg, name string) bool {
@@ -213,6 +249,17 @@ func matchPath(path string) routeMatch {
 		if !hasKey {
 			return routeMatch{err: unsupported("/" + trimmed)}
 		}
+	case "directoryroles":
+		if len(segs) == 1 && !hasKey {
+			return routeMatch{kind: kindDirectoryRoles, template: "/directoryRoles"}
+		}
+	case "auditlogs":
+		if len(segs) == 2 && !hasKey && strings.EqualFold(segs[1], "directoryAudits") {
+			return routeMatch{kind: kindAudits, template: "/auditLogs/directoryAudits"}
+		}
+		if !hasKey {
+			return routeMatch{err: unsupported("/" + trimmed)}
+		}
 	case "organization":
 		if len(segs) == 1 && !hasKey {
 			return routeMatch{kind: kindOrganization, template: "/organization"}
@@ -266,10 +313,18 @@ func matchEntity(set string, segs []string, key string, hasKey bool) routeMatch 
 		m.kind = kindEntity
 	case len(rest) == 1 && strings.EqualFold(rest[0], "owners"):
 		m.kind, m.template = kindOwners, m.template+"/owners"
-	case set == setApplications && len(rest) == 1 && action(rest[0], "removePassword"):
+	case len(rest) == 1 && action(rest[0], "removePassword"):
 		m.kind, m.template = kindRemovePassword, m.template+"/removePassword"
-	case set == setApplications && len(rest) == 1 && action(rest[0], "addPassword"):
+	case len(rest) == 1 && action(rest[0], "addPassword"):
 		m.kind, m.template = kindAddPassword, m.template+"/addPassword"
+	case set == setApplications && len(rest) == 1 && strings.EqualFold(rest[0], "federatedIdentityCredentials"):
+		m.kind, m.template = kindFICs, m.template+"/federatedIdentityCredentials"
+	case set == setApplications && len(rest) == 2 && strings.EqualFold(rest[0], "federatedIdentityCredentials"):
+		m.kind, m.template, m.sub = kindFIC, m.template+"/federatedIdentityCredentials/{ficId}", rest[1]
+	case set == setServicePrincipals && len(rest) == 1 && strings.EqualFold(rest[0], "memberOf"):
+		m.kind, m.template = kindMemberOf, m.template+"/memberOf"
+	case set == setServicePrincipals && len(rest) == 2 && strings.EqualFold(rest[0], "memberOf") && isCast(rest[1], "directoryRole"):
+		m.kind, m.template = kindMemberOf, m.template+"/memberOf/microsoft.graph.directoryRole"
 	case set == setServicePrincipals && len(rest) == 1 && strings.EqualFold(rest[0], "appRoleAssignments"):
 		m.kind, m.template = kindAssignments, m.template+"/appRoleAssignments"
 	case set == setServicePrincipals && len(rest) == 2 && strings.EqualFold(rest[0], "appRoleAssignments"):
@@ -312,6 +367,9 @@ func (s *Server) handle(op *op) response {
 			return fromErr(t.patch(m.set, m.key, m.byAppID, op.body), response{status: http.StatusNoContent})
 		}
 		raw, aerr := t.getRaw(m.set, m.key, m.byAppID)
+		if aerr == nil && selects(op.query.Get("$select"), "keyCredentials") {
+			raw = t.withKeys(m.set, raw)
+		}
 		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
 	case kindOwners:
 		items, aerr := t.listOwners(m.set, m.key, m.byAppID)
@@ -320,10 +378,36 @@ func (s *Server) handle(op *op) response {
 		}
 		return s.page(op, items, pageSize, ctx("directoryObjects"))
 	case kindRemovePassword:
-		return fromErr(t.removePassword(m.key, m.byAppID, op.body), response{status: http.StatusNoContent})
+		return fromErr(t.removePassword(m.set, m.key, m.byAppID, op.body), response{status: http.StatusNoContent})
 	case kindAddPassword:
-		raw, aerr := t.addPassword(m.key, m.byAppID, op.body)
+		raw, aerr := t.addPassword(m.set, m.key, m.byAppID, op.body)
 		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindFICs:
+		if op.method == http.MethodPost {
+			raw, aerr := t.addFIC(m.key, m.byAppID, op.body)
+			return fromErr(aerr, jsonResponse(http.StatusCreated, raw))
+		}
+		items, aerr := t.listFICs(m.key, m.byAppID)
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, items, pageSize, ctx("applications('"+m.key+"')/federatedIdentityCredentials"))
+	case kindFIC:
+		if op.method == http.MethodDelete {
+			return fromErr(t.deleteFIC(m.key, m.byAppID, m.sub), response{status: http.StatusNoContent})
+		}
+		raw, aerr := t.getFIC(m.key, m.byAppID, m.sub)
+		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
+	case kindMemberOf:
+		items, aerr := t.listMemberOf(m.key, m.byAppID)
+		if aerr != nil {
+			return fromErr(aerr, response{})
+		}
+		return s.page(op, items, pageSize, ctx("directoryObjects"))
+	case kindDirectoryRoles:
+		return s.page(op, t.listRoles(), pageSize, ctx("directoryRoles"))
+	case kindAudits:
+		return s.listAudits(op, pageSize)
 	case kindAssignments:
 		if op.method == http.MethodPost {
 			raw, aerr := t.addAssignment(m.key, m.byAppID, op.body)

@@ -51,6 +51,12 @@ type Tenant struct {
 	// still restorable (Graph keeps them 30 days), by object id: what
 	// GET /directory/deletedItems serves.
 	deletedItems map[string]*object
+
+	fics     map[string][]*ficRec // federated identity credentials by application object id
+	roles    map[string]*roleRec  // activated directory roles by template id
+	certKeys map[string][]byte    // certificate bytes by keyId (never in stored objects)
+
+	audit auditLog
 }
 
 type object struct {
@@ -111,7 +117,11 @@ func NewTenant(tenantID string) *Tenant {
 		grants:            map[string]*grantRec{},
 		grantsByClient:    map[string][]*grantRec{},
 		deletedItems:      map[string]*object{},
+		fics:              map[string][]*ficRec{},
+		roles:             map[string]*roleRec{},
+		certKeys:          map[string][]byte{},
 	}
+	t.audit.init()
 	return t
 }
 
@@ -192,7 +202,11 @@ func (t *Tenant) deleteLocked(set *entitySet, o *object) {
 	o.raw = nil
 	t.touch(set, o)
 	delete(t.owners, o.id)
+	delete(t.fics, o.id)
 	if set == &t.sps {
+		for _, r := range t.roles {
+			r.members = slices.DeleteFunc(r.members, func(m string) bool { return m == o.id })
+		}
 		for _, a := range t.assignByPrincipal[o.id] {
 			a.deleted = true
 			delete(t.assignments, a.id)
@@ -371,7 +385,8 @@ func (t *Tenant) updateServicePrincipalLocked(o *object, fn func(models.ServiceP
 // ---- public mutation helpers for tests ----
 
 // UpdateApplication changes an application (by appId or object id) in place,
-// as if someone edited it in the portal: the change is visible to delta query.
+// as if someone edited it in the portal: the change is visible to delta query,
+// and "Update application" is audited with the changed properties.
 func (t *Tenant) UpdateApplication(key string, fn func(models.Applicationable)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -379,7 +394,12 @@ func (t *Tenant) UpdateApplication(key string, fn func(models.Applicationable)) 
 	if o == nil {
 		return fmt.Errorf("fakegraph: no application %s", key)
 	}
-	return t.updateApplicationLocked(o, func(a models.Applicationable) error { fn(a); return nil })
+	before := o.raw
+	if err := t.updateApplicationLocked(o, func(a models.Applicationable) error { fn(a); return nil }); err != nil {
+		return err
+	}
+	t.auditUpdateLocked(setApplications, o, changedProps(before, o.raw))
+	return nil
 }
 
 // UpdateServicePrincipal changes a service principal (by appId or object id) in place.
@@ -390,7 +410,12 @@ func (t *Tenant) UpdateServicePrincipal(key string, fn func(models.ServicePrinci
 	if o == nil {
 		return fmt.Errorf("fakegraph: no servicePrincipal %s", key)
 	}
-	return t.updateServicePrincipalLocked(o, func(s models.ServicePrincipalable) error { fn(s); return nil })
+	before := o.raw
+	if err := t.updateServicePrincipalLocked(o, func(s models.ServicePrincipalable) error { fn(s); return nil }); err != nil {
+		return err
+	}
+	t.auditUpdateLocked(setServicePrincipals, o, changedProps(before, o.raw))
+	return nil
 }
 
 // tombstone is a deleted object as GET /directory/deletedItems shows it: the

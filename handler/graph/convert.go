@@ -70,18 +70,8 @@ func toApplication(a models.Applicationable) *appwarden.Application {
 		}
 		out.RequiredResourceAccess = append(out.RequiredResourceAccess, rr)
 	}
-	for _, p := range a.GetPasswordCredentials() {
-		out.PasswordCredentials = append(out.PasswordCredentials, appwarden.Credential{
-			KeyID: id(p.GetKeyId()), DisplayName: str(p.GetDisplayName()), Type: "Password", Hint: str(p.GetHint()),
-			StartDateTime: tm(p.GetStartDateTime()), EndDateTime: tm(p.GetEndDateTime()),
-		})
-	}
-	for _, k := range a.GetKeyCredentials() {
-		out.KeyCredentials = append(out.KeyCredentials, appwarden.Credential{
-			KeyID: id(k.GetKeyId()), DisplayName: str(k.GetDisplayName()), Type: str(k.GetTypeEscaped()), Usage: str(k.GetUsage()),
-			StartDateTime: tm(k.GetStartDateTime()), EndDateTime: tm(k.GetEndDateTime()),
-		})
-	}
+	out.PasswordCredentials = toPasswords(a.GetPasswordCredentials())
+	out.KeyCredentials = toKeys(a.GetKeyCredentials())
 	add := func(kind string, uris []string) {
 		for _, u := range uris {
 			out.RedirectURIs = append(out.RedirectURIs, appwarden.RedirectURI{Kind: kind, URI: u})
@@ -112,7 +102,46 @@ func toServicePrincipal(sp models.ServicePrincipalable) appwarden.ServicePrincip
 		AppOwnerOrganizationID: id(sp.GetAppOwnerOrganizationId()),
 		ServicePrincipalType:   str(sp.GetServicePrincipalType()),
 		Tags:                   sp.GetTags(),
+		PasswordCredentials:    toPasswords(sp.GetPasswordCredentials()),
+		KeyCredentials:         toKeys(sp.GetKeyCredentials()),
 	}
+}
+
+// toPasswords converts password credentials (metadata only: Graph never
+// returns a secret after addPassword).
+func toPasswords(pcs []models.PasswordCredentialable) []appwarden.Credential {
+	var out []appwarden.Credential
+	for _, p := range pcs {
+		out = append(out, appwarden.Credential{
+			KeyID: id(p.GetKeyId()), DisplayName: str(p.GetDisplayName()), Type: "Password", Hint: str(p.GetHint()),
+			StartDateTime: tm(p.GetStartDateTime()), EndDateTime: tm(p.GetEndDateTime()),
+		})
+	}
+	return out
+}
+
+// toKeys converts key credentials (certificates), leaving out the key bytes
+// Graph returns on a single object's $select=keyCredentials.
+func toKeys(kcs []models.KeyCredentialable) []appwarden.Credential {
+	var out []appwarden.Credential
+	for _, k := range kcs {
+		out = append(out, appwarden.Credential{
+			KeyID: id(k.GetKeyId()), DisplayName: str(k.GetDisplayName()), Type: str(k.GetTypeEscaped()), Usage: str(k.GetUsage()),
+			StartDateTime: tm(k.GetStartDateTime()), EndDateTime: tm(k.GetEndDateTime()),
+		})
+	}
+	return out
+}
+
+func toFederatedCredential(f models.FederatedIdentityCredentialable) appwarden.FederatedCredential {
+	return appwarden.FederatedCredential{
+		ID: str(f.GetId()), Name: str(f.GetName()), Issuer: str(f.GetIssuer()), Subject: str(f.GetSubject()),
+		Audiences: f.GetAudiences(), Description: str(f.GetDescription()),
+	}
+}
+
+func toDirectoryRole(r models.DirectoryRoleable) appwarden.DirectoryRole {
+	return appwarden.DirectoryRole{ID: str(r.GetId()), RoleTemplateID: strings.ToLower(str(r.GetRoleTemplateId())), DisplayName: str(r.GetDisplayName())}
 }
 
 func toAssignment(a models.AppRoleAssignmentable) appwarden.AppRoleAssignment {

@@ -22,7 +22,8 @@ import (
 // Graph (150/min per tenant); it is still needed for credential findings.
 const (
 	appSelect   = "id,appId,displayName,createdDateTime,signInAudience,publisherDomain,verifiedPublisher,requiredResourceAccess,passwordCredentials,keyCredentials,web,spa,publicClient,identifierUris,isDisabled,tags,notes"
-	spSelect    = "id,appId,displayName,accountEnabled,appOwnerOrganizationId,servicePrincipalType,tags"
+	spSelect    = "id,appId,displayName,accountEnabled,appOwnerOrganizationId,servicePrincipalType,tags,passwordCredentials,keyCredentials"
+	roleSelect  = "id,displayName,roleTemplateId"
 	ownerSelect = "id,displayName,userPrincipalName,mail"
 	resSelect   = "id,appId,displayName,appRoles,oauth2PermissionScopes"
 )
@@ -43,11 +44,33 @@ type Subject struct {
 	// does not list the object among deleted items (it may be purged).
 	Since   time.Time
 	Creator appwarden.Initiator
+	// Kind is the signal's kind: an escalation's kind has the federated
+	// credentials and directory roles read in the first $batch.
+	Kind appwarden.SignalKind
+}
+
+// What App.Read names.
+const (
+	ReadFederatedCredentials = "federatedIdentityCredentials"
+	ReadDirectoryRoles       = "directoryRoles"
+)
+
+// escalation reports whether a signal of this kind is about a change that
+// can add privilege to an app that already exists (a credential, an owner,
+// a role, a grant, an update): its resolution reads the federated
+// credentials and directory roles at once, since those may be what changed.
+func escalation(k appwarden.SignalKind) bool {
+	switch k {
+	case appwarden.CredentialAdded, appwarden.OwnerAdded, appwarden.DirectoryRoleGranted,
+		appwarden.AppRoleGranted, appwarden.ConsentGranted, appwarden.AppUpdated:
+		return true
+	}
+	return false
 }
 
 // SubjectOf is the subject a signal names.
 func SubjectOf(sig appwarden.Signal) Subject {
-	s := Subject{AppID: sig.AppID, ObjectID: sig.ObjectID, ObjectType: sig.ObjectType, Since: sig.Time, Creator: sig.Initiator}
+	s := Subject{AppID: sig.AppID, ObjectID: sig.ObjectID, ObjectType: sig.ObjectType, Since: sig.Time, Creator: sig.Initiator, Kind: sig.Kind}
 	if sig.Source == appwarden.SourceSweep {
 		// The sweep has just seen the object in the delta feed: a 404 that
 		// outlasts the retry budget means it was deleted since.
@@ -57,9 +80,17 @@ func SubjectOf(sig appwarden.Signal) Subject {
 }
 
 // Resolve reads the current truth about an app: its application object,
-// service principal, owners, grants and every permission named. The reads
-// for one app go in one $batch; naming the permissions of resources not yet
-// cached takes at most one more.
+// service principal (with its own credentials), owners, grants and every
+// permission named, and, where they can matter, the registration's
+// federated identity credentials and the directory roles the service
+// principal holds. The reads for one app go in one $batch. The federated
+// credentials and roles go in it too when the signal is an escalation's
+// (see escalation); otherwise they are read only when the first $batch
+// shows the app holds power (an application permission requested or
+// granted, or a credential on its service principal), in a second $batch
+// that also names the permissions of resources not yet cached. So a plain
+// app takes one round trip (two with a cold permission cache), a privileged
+// one two, and an escalation on a privileged app one.
 //
 // What the errors mean: a *PermanentError (errors.Is
 // appwarden.ErrUnresolvable) when Graph refuses a read about the app with
@@ -90,7 +121,7 @@ func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error)
 	if r.deleted {
 		return &appwarden.App{AppID: s.AppID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
 	}
-	if err := c.loadResources(ctx, r); err != nil {
+	if err := c.followUp(ctx, s, r); err != nil {
 		return nil, err
 	}
 	return c.assemble(s, r), nil
@@ -104,8 +135,88 @@ type raw struct {
 	spOwners    []models.DirectoryObjectable
 	assignments []models.AppRoleAssignmentable
 	grants      []models.OAuth2PermissionGrantable
+	fics        []models.FederatedIdentityCredentialable
+	roles       []models.DirectoryRoleable
 	deleted     bool
 	unread      []string // parts Graph refused to show (403)
+	read        []string // optional parts read (ReadFederatedCredentials, ReadDirectoryRoles)
+}
+
+// extras are the optional reads: the registration's federated identity
+// credentials (GET /applications(appId=..)/federatedIdentityCredentials,
+// learn.microsoft.com/graph/api/application-list-federatedidentitycredentials)
+// and the directory roles the service principal is a direct member of
+// (GET /servicePrincipals(appId=..)/memberOf/microsoft.graph.directoryRole:
+// learn.microsoft.com/graph/api/serviceprincipal-list-memberof says "OData
+// cast is also enabled" and needs only Application.Read.All, and the
+// servicePrincipal resource lists memberOf as "Roles that this service
+// principal is a member of"). hasApp and hasSP leave out what cannot exist.
+func extras(appID string, hasApp, hasSP bool) []request {
+	key := url.PathEscape(strings.ReplaceAll(appID, "'", "''"))
+	var reqs []request
+	if hasApp {
+		reqs = append(reqs, request{ID: "fics", Method: "GET", URL: "/applications(appId='" + key + "')/federatedIdentityCredentials"})
+	}
+	if hasSP {
+		reqs = append(reqs, request{ID: "roles", Method: "GET", URL: "/servicePrincipals(appId='" + key + "')/memberOf/microsoft.graph.directoryRole?$select=" + roleSelect})
+	}
+	return reqs
+}
+
+// decodeExtras reads the answers to extras into r. A 404 is none (the
+// registration or service principal is not there: an SP-only app has no
+// federated credentials here); a 403 goes to Unread like owners.
+func (c *Client) decodeExtras(ctx context.Context, got map[string]*response, r *raw) error {
+	part := func(err error, what, name string) error {
+		var pe *PermanentError
+		if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
+			r.unread = append(r.unread, what+": "+err.Error())
+			return nil
+		}
+		if err == nil {
+			r.read = append(r.read, name)
+		}
+		return err
+	}
+	var err error
+	if a, ok := got["fics"]; ok {
+		if r.fics, err = collect[models.FederatedIdentityCredentialable](ctx, c, a, "federated identity credentials", models.CreateFederatedIdentityCredentialCollectionResponseFromDiscriminatorValue); part(err, "federated identity credentials", ReadFederatedCredentials) != nil {
+			return err
+		}
+	} else if r.app == nil {
+		r.read = append(r.read, ReadFederatedCredentials) // no registration here: none
+	}
+	if a, ok := got["roles"]; ok {
+		if r.roles, err = collect[models.DirectoryRoleable](ctx, c, a, "directory roles", models.CreateDirectoryRoleCollectionResponseFromDiscriminatorValue); part(err, "directory roles", ReadDirectoryRoles) != nil {
+			return err
+		}
+	} else if r.sp == nil {
+		r.read = append(r.read, ReadDirectoryRoles) // no service principal: none
+	}
+	return nil
+}
+
+// holdsPower reports whether what the first $batch read shows an app that
+// can do harm without a user: an application permission requested or
+// granted, or a credential on its service principal. Only such an app has
+// its federated credentials and roles read when the signal is not an
+// escalation's.
+func holdsPower(r *raw) bool {
+	if r.app != nil {
+		for _, rra := range r.app.GetRequiredResourceAccess() {
+			for _, ra := range rra.GetResourceAccess() {
+				if strings.EqualFold(str(ra.GetTypeEscaped()), "Role") {
+					return true
+				}
+			}
+		}
+	}
+	for _, a := range r.assignments {
+		if rid := id(a.GetAppRoleId()); rid != "" && rid != "00000000-0000-0000-0000-000000000000" {
+			return true
+		}
+	}
+	return r.sp != nil && (len(r.sp.GetPasswordCredentials()) > 0 || len(r.sp.GetKeyCredentials()) > 0)
 }
 
 func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error) {
@@ -120,6 +231,10 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 		{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
 		{ID: "spGrants", Method: "GET", URL: sp + "/oauth2PermissionGrants"},
 	}
+	first := escalation(s.Kind)
+	if first {
+		reqs = append(reqs, extras(s.AppID, true, true)...)
+	}
 	for {
 		got, err := c.batch(ctx, reqs)
 		if err != nil {
@@ -130,6 +245,11 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 			return nil, err
 		}
 		if !missing {
+			if first {
+				if err := c.decodeExtras(ctx, got, r); err != nil {
+					return nil, err
+				}
+			}
 			return r, nil
 		}
 		deleted, _, err := lag.absent(ctx, s, "appId "+s.AppID)
@@ -424,10 +544,23 @@ func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string
 	}
 }
 
-// loadResources reads, in one batch, the resource service principals whose
-// permissions the app names and that are not cached yet.
-func (c *Client) loadResources(ctx context.Context, r *raw) error {
+// followUp reads, in one batch, the resource service principals whose
+// permissions the app names and that are not cached yet, and, for an app
+// that holds power and whose first batch did not read them, its federated
+// credentials and directory roles.
+func (c *Client) followUp(ctx context.Context, s Subject, r *raw) error {
 	var reqs []request
+	more := !escalation(s.Kind) && holdsPower(r)
+	if more {
+		reqs = append(reqs, extras(s.AppID, r.app != nil, r.sp != nil)...)
+	}
+	nExtras := len(reqs)
+	if more && nExtras == 0 {
+		more = false
+		if err := c.decodeExtras(ctx, nil, r); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	want := func(reqID, url string) {
 		if !seen[reqID] {
@@ -462,6 +595,13 @@ func (c *Client) loadResources(ctx context.Context, r *raw) error {
 		if err != nil {
 			return err
 		}
+		if more {
+			more = false
+			if err := c.decodeExtras(ctx, got, r); err != nil {
+				return err
+			}
+			chunk = chunk[nExtras:]
+		}
 		for _, q := range chunk {
 			switch got[q.ID].Status {
 			case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
@@ -484,7 +624,13 @@ func (c *Client) loadResources(ctx context.Context, r *raw) error {
 
 // assemble builds the App from what was read.
 func (c *Client) assemble(s Subject, r *raw) *appwarden.App {
-	app := &appwarden.App{AppID: strings.ToLower(s.AppID), Creator: s.Creator, ResolvedAt: c.now().UTC(), Unread: r.unread}
+	app := &appwarden.App{AppID: strings.ToLower(s.AppID), Creator: s.Creator, ResolvedAt: c.now().UTC(), Unread: r.unread, Read: r.read}
+	for _, f := range r.fics {
+		app.FederatedIdentityCredentials = append(app.FederatedIdentityCredentials, toFederatedCredential(f))
+	}
+	for _, role := range r.roles {
+		app.DirectoryRoles = append(app.DirectoryRoles, toDirectoryRole(role))
+	}
 	if r.app != nil {
 		app.Application = toApplication(r.app)
 		app.DisplayName = app.Application.DisplayName
@@ -596,6 +742,11 @@ func (c *Client) permissions(app *appwarden.App) []appwarden.Permission {
 		p := byKey[k]
 		sort.Strings(p.GrantIDs)
 		p.GrantIDs = compact(p.GrantIDs)
+		// A grant the registration here never requested: made straight to
+		// the service principal, invisible on the API permissions page.
+		// Without a registration in this tenant nothing is requested here,
+		// so nothing is hidden.
+		p.Hidden = app.Application != nil && p.Type == appwarden.PermissionApplication && p.Granted && !p.Requested
 		out = append(out, *p)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -62,51 +62,111 @@ func checkTypical(t *testing.T, app *appwarden.App, ids fakegraph.IDs, name stri
 	}
 }
 
-// A typical new app resolves in exactly two Graph round trips with a cold
-// permission cache (one $batch for the app, one for the resource service
-// principals), and in exactly one once the resource is cached. Token
-// requests go to the managed identity endpoint and are not Graph round trips.
-func TestRoundTripsTypicalNewApp(t *testing.T) {
+// plainApp is a new app that holds no power: one delegated permission,
+// no credential on its service principal.
+func plainApp(tenant *fakegraph.Tenant, name string) fakegraph.IDs {
+	return tenant.AddApp(fakegraph.AppSpec{
+		DisplayName: name,
+		Owners:      []fakegraph.Owner{{DisplayName: "Dev One", UPN: "dev.one@contoso.example"}},
+		Requested:   []fakegraph.Permission{fakegraph.GraphScope("User.Read")},
+	})
+}
+
+// The round-trip budget of a resolution (README): a plain app takes one
+// $batch of 6 reads; a privileged app (an application permission, or a
+// credential on its service principal) a second $batch for its federated
+// credentials and directory roles; an escalation's signal puts those two in
+// the first $batch; a cold permission cache adds the resource service
+// principal to the last $batch (or makes one). Token requests go to the
+// managed identity endpoint and are not Graph round trips.
+func TestRoundTrips(t *testing.T) {
+	tenant := fakegraph.NewTenant(tenantID)
+	tenant.AddMicrosoftGraph()
+	first := plainApp(tenant, "first plain app")
+	plain := plainApp(tenant, "plain app")
+	privCold := typicalApp(tenant, "privileged app, cold")
+	priv := typicalApp(tenant, "privileged app")
+	escCold := typicalApp(tenant, "privileged app, escalation, cold")
+	esc := typicalApp(tenant, "privileged app, escalation")
+	plainEsc := plainApp(tenant, "plain app, escalation")
+	firstParty := tenant.AddServicePrincipal(fakegraph.SPSpec{DisplayName: "Exchange", AppOwnerOrganizationID: fakegraph.MicrosoftServicesTenantID})
+	tenant.AddServicePrincipalPassword(firstParty.AppID, "i-spy")
+	srv := serve(t, tenant)
+
+	escalated := func(ids fakegraph.IDs) appwarden.Signal {
+		sig := createdSignal(ids)
+		sig.Kind = appwarden.CredentialAdded
+		return sig
+	}
+	read := []string{graph.ReadFederatedCredentials, graph.ReadDirectoryRoles}
+	for _, tc := range []struct {
+		name         string
+		cold         bool // a new client, its permission cache empty
+		sig          appwarden.Signal
+		trips, inner int
+		read         []string
+	}{
+		{"plain app, cold cache", true, createdSignal(first), 2, 7, nil},
+		{"plain app", false, createdSignal(plain), 1, 6, nil},
+		{"privileged app, cold cache", true, createdSignal(privCold), 2, 10, read}, // the resource read by appId (requested) and by id (granted)
+		{"privileged app", false, createdSignal(priv), 2, 8, read},
+		{"escalation on a privileged app, cold cache", true, escalated(escCold), 2, 10, read},
+		{"escalation on a privileged app", false, escalated(esc), 1, 8, read},
+		{"escalation on a plain app", false, escalated(plainEsc), 1, 8, read},
+		{"first-party service principal with a password", false, appwarden.Signal{Kind: appwarden.AppCreated, AppID: firstParty.AppID, Source: appwarden.SourceSweep}, 2, 7, read},
+	} {
+		c := client(t, srv, fastRetry)
+		if !tc.cold {
+			if _, err := c.Resolve(context.Background(), graph.Subject{AppID: typicalApp(tenant, "warm").AppID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		settle(t, srv)
+		srv.Reset()
+		before := c.RoundTrips()
+		ctx, trips := graph.WithTrips(context.Background())
+		app, err := c.Resolve(ctx, graph.SubjectOf(tc.sig))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		settle(t, srv)
+		st := srv.Stats()
+		if trips.Count() != int64(tc.trips) || st.Requests != tc.trips || st.Routes[fakegraph.RouteBatch] != tc.trips || c.RoundTrips()-before != int64(tc.trips) {
+			t.Errorf("%s: %d round trips (stand-in: %d requests, %d $batch; client: %d), want %d",
+				tc.name, trips.Count(), st.Requests, st.Routes[fakegraph.RouteBatch], c.RoundTrips()-before, tc.trips)
+		}
+		if st.InnerRequests != tc.inner {
+			t.Errorf("%s: %d requests inside the $batch requests, want %d", tc.name, st.InnerRequests, tc.inner)
+		}
+		if fmt.Sprint(app.Read) != fmt.Sprint(tc.read) {
+			t.Errorf("%s: Read = %v, want %v", tc.name, app.Read, tc.read)
+		}
+		if st.Faults != 0 || st.Rejected != 0 || st.Writes != 0 {
+			t.Errorf("%s: stats %+v", tc.name, st)
+		}
+		t.Logf("%s: %d round trips, %d requests inside them", tc.name, st.Requests, st.InnerRequests)
+	}
+}
+
+// A typical (privileged) new app resolves to what it is, and a client gets
+// one token and reuses it.
+func TestResolveTypicalNewApp(t *testing.T) {
 	tenant := fakegraph.NewTenant(tenantID)
 	tenant.AddMicrosoftGraph()
 	first := typicalApp(tenant, "first app")
 	second := typicalApp(tenant, "second app")
 	srv := serve(t, tenant)
 	c := client(t, srv, fastRetry)
-
-	for _, tc := range []struct {
-		name  string
-		ids   fakegraph.IDs
-		trips int64
-	}{
-		{"first app, cold permission cache", first, 2},
-		{"second app, Graph cached", second, 1},
-	} {
-		srv.Reset()
-		before := c.RoundTrips()
-		ctx, trips := graph.WithTrips(context.Background())
-		app, err := c.Resolve(ctx, graph.SubjectOf(createdSignal(tc.ids)))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+	for _, ids := range []fakegraph.IDs{first, second} {
 		settle(t, srv)
-		checkTypical(t, app, tc.ids, tenantName(tenant, tc.ids))
-		st := srv.Stats()
-		if trips.Count() != tc.trips {
-			t.Errorf("%s: graph.WithTrips counted %d round trips, want %d", tc.name, trips.Count(), tc.trips)
+		srv.Reset()
+		app, err := c.Resolve(context.Background(), graph.SubjectOf(createdSignal(ids)))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if int64(st.Requests) != tc.trips || int64(st.Routes[fakegraph.RouteBatch]) != tc.trips {
-			t.Errorf("%s: the stand-in saw %d Graph HTTP requests (%d $batch), want %d", tc.name, st.Requests, st.Routes[fakegraph.RouteBatch], tc.trips)
-		}
-		if got := c.RoundTrips() - before; got != tc.trips {
-			t.Errorf("%s: Client.RoundTrips grew by %d, want %d", tc.name, got, tc.trips)
-		}
-		if st.Faults != 0 || st.Rejected != 0 || st.Writes != 0 {
-			t.Errorf("%s: stats %+v", tc.name, st)
-		}
-		t.Logf("%s: %d round trips, %d requests inside them, %d token requests", tc.name, st.Requests, st.InnerRequests, st.TokenRequests)
+		checkTypical(t, app, ids, tenantName(tenant, ids))
 	}
-	// A client gets one token and reuses it.
+	settle(t, srv)
 	if got := srv.Stats().TokenRequests; got != 0 {
 		t.Errorf("%d token requests for the second app, want 0 (cached)", got)
 	}
@@ -150,12 +210,12 @@ func TestRoundTripsConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
-		if n := <-counts; n != 1 {
-			t.Errorf("%d round trips, want 1", n)
+		if n := <-counts; n != 2 {
+			t.Errorf("%d round trips, want 2 (the app's $batch and, as it holds power, its follow-up)", n)
 		}
 	}
 	settle(t, srv)
-	if st := srv.Stats(); st.Requests != len(apps) {
+	if st := srv.Stats(); st.Requests != 2*len(apps) {
 		t.Errorf("%d Graph requests for %d apps", st.Requests, len(apps))
 	}
 }

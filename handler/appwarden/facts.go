@@ -67,13 +67,23 @@ func (f Fact) Key() string {
 }
 
 // Ref is what evidence names the fact by: the id, else the name, in lower
-// case.
-func (f Fact) Ref() string { return strings.ToLower(cmp.Or(f.ID, f.Name)) }
+// case. A federated credential is named by its name, an immutable alternate
+// key unique per app, because its id is read-only: one that release
+// re-creates comes back with a new id and must still be the same fact
+// (Graph's federatedIdentityCredential resource).
+func (f Fact) Ref() string { return ref(f.Kind, f.ID, f.Name) }
 
 // Matches reports whether the evidence item is about this fact (same kind,
 // same id or, without one, same name).
 func (f Fact) Matches(e Evidence) bool {
-	return f.Kind == e.Kind && f.Ref() == strings.ToLower(cmp.Or(e.ID, e.Name))
+	return f.Kind == e.Kind && f.Ref() == ref(e.Kind, e.ID, e.Name)
+}
+
+func ref(kind, id, name string) string {
+	if kind == FactFederatedCredential {
+		return strings.ToLower(cmp.Or(name, id))
+	}
+	return strings.ToLower(cmp.Or(id, name))
 }
 
 // FactsOf lists the app's facts, sorted by key, each once.

@@ -181,12 +181,14 @@ func named(hints []appwarden.Fact, f appwarden.Fact) bool {
 			return false
 		}
 		switch {
-		case h.ID != "":
+		case h.Ref() == "":
+			return true
+		case h.ID != "" && f.ID != "":
 			return strings.EqualFold(h.ID, f.ID)
 		case h.Name != "":
 			return strings.EqualFold(h.Name, f.Name)
 		}
-		return true
+		return h.Ref() == f.Ref()
 	})
 }
 

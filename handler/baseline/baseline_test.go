@@ -1,0 +1,162 @@
+package baseline_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/baseline"
+	"github.com/appwarden/appwarden/handler/store"
+)
+
+var (
+	installed = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	now       = installed.Add(72 * time.Hour)
+)
+
+const (
+	appID   = "5bee10b5-db93-4475-ae1a-3d87e059d287"
+	rmrwdID = "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"
+	ownerA  = "a11ce000-0000-4000-8000-000000000001"
+	ownerM  = "3f2e1d0c-0000-4000-8000-00000000000e"
+	oldKey  = "1f0c7a52-8d1e-4b8f-9c55-6a2e0d3b4c71"
+	newKey  = "7e7e7e7e-0000-4000-8000-000000000007"
+	gaRole  = "62e90394-69f5-4237-9190-012177145e10"
+)
+
+// keeper is a Keeper installed at `installed`, now at `now`.
+func keeper(t *testing.T) *baseline.Keeper {
+	t.Helper()
+	clock := installed
+	k := &baseline.Keeper{Store: store.NewMemory(), Lookback: time.Hour, Now: func() time.Time { return clock }}
+	if got, err := k.Installed(context.Background()); err != nil || !got.Equal(installed) {
+		t.Fatalf("Installed = %v, %v", got, err)
+	}
+	clock = now
+	return k
+}
+
+// backupApp has held a critical permission, a secret and an owner since a
+// year before AppWarden was installed.
+func backupApp() *appwarden.App {
+	created := installed.AddDate(-1, 0, 0)
+	return &appwarden.App{
+		AppID: appID,
+		Application: &appwarden.Application{ID: "a0847fad-c428-4478-bd58-d4ad0d9f48be", AppID: appID, CreatedDateTime: created,
+			SignInAudience:         "AzureADMyOrg",
+			RequiredResourceAccess: []appwarden.RequiredResource{{ResourceAppID: "00000003-0000-0000-c000-000000000000", ResourceAccess: []appwarden.ResourceAccess{{ID: rmrwdID, Type: "Role"}}}},
+			PasswordCredentials:    []appwarden.Credential{{KeyID: oldKey, StartDateTime: created, EndDateTime: created.AddDate(2, 0, 0)}}},
+		Permissions: []appwarden.Permission{{ID: rmrwdID, Name: "RoleManagement.ReadWrite.Directory", Type: appwarden.PermissionApplication, Requested: true, Granted: true}},
+		Owners:      []appwarden.Principal{{ID: ownerA, UPN: "alice@contoso.example", Type: "user"}},
+	}
+}
+
+func refs(fs []appwarden.Fact) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Kind+":"+f.Ref()+":"+f.State)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func change(t *testing.T, k *baseline.Keeper, app *appwarden.App, sig appwarden.Signal) *appwarden.Change {
+	t.Helper()
+	ch, err := k.Change(context.Background(), app, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// After a decision the facts are the baseline: the same app again adds
+// nothing, a new secret and a new owner are exactly what is added.
+func TestRecordedFactsAreTheBaseline(t *testing.T) {
+	k := keeper(t)
+	ctx := context.Background()
+	app := backupApp()
+	if err := k.Record(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if ch := change(t, k, app, appwarden.Signal{Kind: appwarden.AppUpdated}); ch.New || ch.Lazy || len(ch.Added) != 0 || !ch.Since.Equal(now) {
+		t.Fatalf("the same app again: %+v, want nothing added since %s", ch, now)
+	}
+	app.ServicePrincipals = []appwarden.ServicePrincipal{{ID: "sp", PasswordCredentials: []appwarden.Credential{{KeyID: newKey}}}}
+	app.Owners = append(app.Owners, appwarden.Principal{ID: ownerM, Type: "user"})
+	got := refs(change(t, k, app, appwarden.Signal{Kind: appwarden.CredentialAdded}).Added)
+	want := []string{"credential:" + newKey + ":password", "owner:" + ownerM + ":user"}
+	if !slices.Equal(got, want) {
+		t.Errorf("added %v, want %v", got, want)
+	}
+}
+
+// An app created after the installation (or within the look-back before
+// it) is new: everything it holds counts as added.
+func TestNewAppAddsEverything(t *testing.T) {
+	k := keeper(t)
+	app := backupApp()
+	app.Application.CreatedDateTime = installed.Add(-30 * time.Minute)
+	ch := change(t, k, app, appwarden.Signal{Kind: appwarden.AppCreated})
+	if !ch.New || len(ch.Added) != len(appwarden.FactsOf(app)) {
+		t.Fatalf("change %+v, want new with every fact added", ch)
+	}
+}
+
+// An app older than AppWarden, never read: only what the record names, and
+// what Graph dates after the installation, is added. The rest is posture.
+func TestOldAppNeverReadIsCompletedLazily(t *testing.T) {
+	k := keeper(t)
+	app := backupApp()
+	app.Owners = append(app.Owners, appwarden.Principal{ID: ownerM, Type: "user"})
+	app.DirectoryRoles = []appwarden.DirectoryRole{{ID: "r1", RoleTemplateID: gaRole, DisplayName: "Global Administrator"}}
+
+	renamed := change(t, k, app, appwarden.Signal{Kind: appwarden.AppUpdated})
+	if renamed.New || !renamed.Lazy || len(renamed.Added) != 0 {
+		t.Fatalf("rename of an old app: %+v, want nothing added", renamed)
+	}
+	owner := change(t, k, app, appwarden.Signal{Kind: appwarden.OwnerAdded, Added: []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerM}}})
+	if got := refs(owner.Added); !slices.Equal(got, []string{"owner:" + ownerM + ":user"}) {
+		t.Errorf("owner record: added %v, want only the owner it names", got)
+	}
+	app.Application.PasswordCredentials = append(app.Application.PasswordCredentials, appwarden.Credential{KeyID: newKey, StartDateTime: now.Add(-time.Minute)})
+	swept := change(t, k, app, appwarden.Signal{Kind: appwarden.AppUpdated, Source: appwarden.SourceSweep})
+	if got := refs(swept.Added); !slices.Equal(got, []string{"credential:" + newKey + ":password"}) {
+		t.Errorf("sweep after a secret dated after installation: added %v", got)
+	}
+	role := change(t, k, app, appwarden.Signal{Kind: appwarden.DirectoryRoleGranted, Added: []appwarden.Fact{{Kind: appwarden.FactDirectoryRole, Name: "global administrator"}}})
+	if got := refs(role.Added); !slices.Contains(got, "directoryRole:"+gaRole+":") {
+		t.Errorf("role record naming the role by name: added %v", got)
+	}
+}
+
+// The first sweep records what the delta object carries; a permission
+// requested later is then added even though nothing dates it.
+func TestDeltaBaselineCatchesUndatedChanges(t *testing.T) {
+	k := keeper(t)
+	ctx := context.Background()
+	app := backupApp()
+	if err := k.RecordDelta(ctx, appID, app.Application); err != nil {
+		t.Fatal(err)
+	}
+	app.Application.RequiredResourceAccess[0].ResourceAccess = append(app.Application.RequiredResourceAccess[0].ResourceAccess,
+		appwarden.ResourceAccess{ID: "19dbc75e-c2e2-444c-a770-ec69d8559fc7", Type: "Role"})
+	app.Permissions = append(app.Permissions, appwarden.Permission{ID: "19dbc75e-c2e2-444c-a770-ec69d8559fc7", Name: "Directory.ReadWrite.All", Type: appwarden.PermissionApplication, Requested: true})
+	app.Application.RedirectURIs = []appwarden.RedirectURI{{Kind: appwarden.RedirectWeb, URI: "https://x.ngrok.app/cb"}}
+	ch := change(t, k, app, appwarden.Signal{Kind: appwarden.AppUpdated, Source: appwarden.SourceSweep})
+	want := []string{"permission:19dbc75e-c2e2-444c-a770-ec69d8559fc7:requested", "redirectUri:https://x.ngrok.app/cb:web"}
+	if got := refs(ch.Added); !slices.Equal(got, want) {
+		t.Errorf("added %v, want %v", got, want)
+	}
+	// The delta baseline never overwrites facts a decision recorded.
+	if err := k.Record(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RecordDelta(ctx, appID, backupApp().Application); err != nil {
+		t.Fatal(err)
+	}
+	if ch := change(t, k, app, appwarden.Signal{Kind: appwarden.AppUpdated}); len(ch.Added) != 0 || ch.Lazy {
+		t.Errorf("after a decision and a later delta record: %+v, want nothing added", ch)
+	}
+}

@@ -126,6 +126,7 @@ func (c *clock) set(t time.Time) {
 type recorder struct {
 	mu        sync.Mutex
 	processed []string
+	sigs      []appwarden.Signal
 	recorded  map[string]bool
 	fail      map[string]error
 	onProcess func(appwarden.Signal)
@@ -143,6 +144,7 @@ func (r *recorder) process(_ context.Context, _ *slog.Logger, sig appwarden.Sign
 	r.mu.Lock()
 	r.recorded[sig.DedupeKey] = true
 	r.processed = append(r.processed, sig.DedupeKey)
+	r.sigs = append(r.sigs, sig)
 	err := r.fail[sig.DedupeKey]
 	hook := r.onProcess
 	r.mu.Unlock()
@@ -153,6 +155,12 @@ func (r *recorder) process(_ context.Context, _ *slog.Logger, sig appwarden.Sign
 		return fmt.Errorf("signal %s has source %q, want %q", sig.DedupeKey, sig.Source, appwarden.SourceAuditPull)
 	}
 	return err
+}
+
+func (r *recorder) signals() []appwarden.Signal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sigs)
 }
 
 func (r *recorder) keys() []string {

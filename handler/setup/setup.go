@@ -12,6 +12,8 @@ import (
 	"os"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/auditlog"
+	"github.com/appwarden/appwarden/handler/auditpull"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/functions"
 	"github.com/appwarden/appwarden/handler/graph"
@@ -127,8 +129,33 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	}
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sw
-	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe())
+	// The Graph client is the audit source once it implements
+	// appwarden.AuditSource (DirectoryAudits, #15); until then the pull is
+	// off and says so.
+	if src, ok := any(gc).(appwarden.AuditSource); ok {
+		if pl := AuditPuller(cfg, src, st, tr, ib); pl != nil {
+			p.AuditPull = pl
+		}
+	} else if cfg.AuditPull {
+		log.Warn("the audit log is not pulled: this build's Graph client cannot read directoryAudits", "setting", config.AuditPull)
+	}
+	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe(),
+		"auditPull", p.AuditPull != nil, "auditPullInterval", cfg.AuditPullInterval.String())
 	return &Stages{Pipeline: p, Trail: tr, Graph: gc, Store: st, Inbox: ib, Remediator: rem, Notifier: nt}, nil
+}
+
+// AuditPuller is the timer's pull of the Entra audit log
+// (APPWARDEN_AUDIT_PULL, APPWARDEN_AUDIT_PULL_INTERVAL): Graph as the
+// source, the trail's dedupe markers to skip what the stream delivered, the
+// inbox for what fails. Nil when the pull is off.
+func AuditPuller(cfg config.Config, src appwarden.AuditSource, st appwarden.Store, tr *trail.Trail, ib *inbox.Inbox) *auditpull.Puller {
+	if !cfg.AuditPull {
+		return nil
+	}
+	return &auditpull.Puller{
+		Source: src, Store: st, Decode: auditlog.Decode, Seen: tr, Pending: ib, Poison: tr,
+		Interval: cfg.AuditPullInterval, Owner: InstanceName(),
+	}
 }
 
 // OpenStore opens the configured state store: Table Storage through a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 )
@@ -48,4 +49,33 @@ func (c *Client) Apply(ctx context.Context, writes []appwarden.Write) ([]appward
 		}
 	}
 	return out, nil
+}
+
+// ReadKeyCredentials reads the keyCredentials of an application or service
+// principal (object is its Graph path, /applications/{id} or
+// /servicePrincipals/{id}) with their key: Graph returns a certificate's key
+// "only on $select for a single object ... otherwise, it is always null"
+// (learn.microsoft.com/graph/api/resources/keycredential). Each item is the
+// keyCredential as Graph returned it, to be written back as it is: PATCH
+// keyCredentials replaces the whole collection, so a certificate left out,
+// or sent without its key, is lost (learn.microsoft.com/graph/
+// applications-how-to-add-certificate). It implements remediate.KeyReader.
+func (c *Client) ReadKeyCredentials(ctx context.Context, object string) ([]map[string]any, error) {
+	if !strings.HasPrefix(object, "/applications/") && !strings.HasPrefix(object, "/servicePrincipals/") {
+		return nil, fmt.Errorf("graph: reading keyCredentials: %q is not an application or service principal path", object)
+	}
+	body, err := c.getRetrying(ctx, c.base+object+"?$select=id,keyCredentials")
+	if err != nil {
+		return nil, fmt.Errorf("graph: reading the keyCredentials of %s: %w", object, err)
+	}
+	var v struct {
+		KeyCredentials []map[string]any `json:"keyCredentials"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("graph: reading the keyCredentials of %s: %w", object, err)
+	}
+	if v.KeyCredentials == nil {
+		v.KeyCredentials = []map[string]any{}
+	}
+	return v.KeyCredentials, nil
 }

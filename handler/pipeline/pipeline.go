@@ -146,9 +146,13 @@ func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Si
 	}
 	var pullErr error
 	if p.AuditPull != nil && sig.Source == appwarden.SourceTimer {
-		if err := p.AuditPull.Pull(ctx, log, p.Process); err != nil {
+		// Half of what is left, so that a backlog in the audit log cannot
+		// starve the sweep; what is not read stays for the next tick.
+		pctx, cancel := halfOf(ctx)
+		if err := p.AuditPull.Pull(pctx, log, p.Process); err != nil {
 			pullErr = fmt.Errorf("pulling the audit log: %w", err)
 		}
+		cancel()
 	}
 	_, sweepErr := p.Sweeper.Sweep(ctx, log)
 	if sweepErr != nil {

@@ -68,6 +68,7 @@ type auditRec struct {
 	visible  time.Time // when GET starts to list it (audit lag)
 	category string
 	activity string
+	corrID   string
 	raw      []byte
 }
 
@@ -136,6 +137,7 @@ func (t *Tenant) AddAuditRecord(raw []byte) (id string, err error) {
 		At       string `json:"activityDateTime"`
 		Category string `json:"category"`
 		Activity string `json:"activityDisplayName"`
+		CorrID   string `json:"correlationId"`
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return "", fmt.Errorf("fakegraph: audit record: %w", err)
@@ -151,7 +153,7 @@ func (t *Tenant) AddAuditRecord(raw []byte) (id string, err error) {
 			return "", fmt.Errorf("fakegraph: audit record activityDateTime: %w", err)
 		}
 	}
-	t.pushAuditLocked(&auditRec{id: head.ID, at: at.UTC(), category: head.Category, activity: head.Activity, raw: append([]byte(nil), raw...)})
+	t.pushAuditLocked(&auditRec{id: head.ID, at: at.UTC(), category: head.Category, activity: head.Activity, corrID: head.CorrID, raw: append([]byte(nil), raw...)})
 	return head.ID, nil
 }
 
@@ -273,7 +275,7 @@ func (t *Tenant) appendAuditLocked(e auditEntry) string {
 		details = append(details, kv)
 	}
 	a.SetAdditionalDetails(details)
-	t.pushAuditLocked(&auditRec{id: id, at: at, category: e.category, activity: e.activity, raw: mustMarshal(a)})
+	t.pushAuditLocked(&auditRec{id: id, at: at, category: e.category, activity: e.activity, corrID: e.correlationID, raw: mustMarshal(a)})
 	return id
 }
 
@@ -605,7 +607,7 @@ func (p *filterParser) primary() (auditPred, *apiError) {
 	case "id":
 		return func(r *auditRec) bool { return r.id == v }, nil
 	case "correlationid":
-		return func(r *auditRec) bool { return strings.Contains(r.id, "_"+v+"_") }, nil
+		return func(r *auditRec) bool { return strings.EqualFold(r.corrID, v) }, nil
 	}
 	return nil, unsupportedFilter("property '%s' is not filterable here", field)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,14 @@ func TestEscalationHelpersWriteDecodableAuditRecords(t *testing.T) {
 	role := tenant.AssignDirectoryRole(ids.AppID, fakegraph.RolePrivilegedRoleAdministrator)
 	if err := tenant.UpdateApplication(ids.AppID, func(a models.Applicationable) { a.SetDisplayName(ptr("Payroll sync v2")) }); err != nil {
 		t.Fatal(err)
+	}
+	st, _ := tenant.AppState(ids.AppID)
+	if !slices.Equal(st.FederatedCredentialIDs, []string{fic}) || !slices.Equal(st.DirectoryRoles, []string{fakegraph.RolePrivilegedRoleAdministrator}) ||
+		!slices.Contains(st.PasswordKeyIDs, secret) || !slices.Contains(st.KeyCredentialIDs, cert) || !slices.Contains(st.Owners, owner) {
+		t.Errorf("AppState %+v", st)
+	}
+	if st, _ := tenant.AppState(ms.AppID); !slices.Equal(st.SPPasswordKeyIDs, []string{spKey}) {
+		t.Errorf("first-party SP passwords %v", st.SPPasswordKeyIDs)
 	}
 	for _, v := range []string{secret, cert, spKey, fic, owner, assignment, grant, role} {
 		if v == "" {

@@ -47,6 +47,56 @@
 //	                                                 Tenant.Purge removes them)
 //	GET    /directory/deletedItems/microsoft.graph.application   and ...microsoft.graph.servicePrincipal:
 //	                                                 the deleted ones, $filter=appId eq '..' (or id), paged
+//	GET    /applications/{id}/federatedIdentityCredentials        (both forms) paged; POST -> 201 with the new
+//	                                                 object and id (name 3-120 characters and unique, issuer,
+//	                                                 subject, one audience; at most 20), 400 otherwise
+//	GET    /applications/{id}/federatedIdentityCredentials/{ficId}  DELETE -> 204; unknown -> 404
+//	POST   /servicePrincipals/{id}/addPassword       and removePassword, as for applications
+//	PATCH  /applications/{id}  {"keyCredentials":[..]}  and /servicePrincipals/{id}: replaces the collection;
+//	                                                 every entry needs its "key" (400 otherwise); the key is
+//	                                                 returned only by GET of that single object with
+//	                                                 $select naming keyCredentials, never stored in the object,
+//	                                                 never in lists or delta
+//	GET    /servicePrincipals/{id}/memberOf          and /memberOf/microsoft.graph.directoryRole (also the
+//	                                                 "graph." alias the SDK sends): the directory roles held
+//	GET    /directoryRoles                           the activated roles
+//	GET    /auditLogs/directoryAudits                $filter on activityDateTime (eq, ge, le; gt/lt answer
+//	                                                 400 as they are not documented), category,
+//	                                                 activityDisplayName, id, correlationId (eq), joined by
+//	                                                 and/or with parentheses; $orderby activityDateTime
+//	                                                 asc|desc (default newest first); $top; nextLink paging
+//	                                                 pinned to what the first page saw; audit lag honoured
+//
+// Escalations. Tenant helpers change apps that already exist the way a
+// person or an attacker would, each appending the audit record Entra writes
+// (initiatedBy: the Actor given to SetActor, DefaultActor until then):
+//
+//	AddApplicationPassword(appKey, name) keyID         "Update application – Certificates and secrets management "
+//	AddApplicationCertificate(appKey, name) keyID      same activity, KeyType=AsymmetricX509Cert
+//	AddServicePrincipalPassword(appKey, name) keyID    "Add service principal credentials"
+//	AddServicePrincipalCertificate(appKey, name) keyID "Add service principal credentials"
+//	AddFederatedCredential(appKey, name, issuer, subject) id  "Update application" (FederatedIdentityCredentials)
+//	AddOwner(key, Owner) ownerID                       "Add owner to application" / "... to service principal"
+//	GrantAppRole(appKey, resourceAppID, value) id      "Add app role assignment to service principal"
+//	ConsentDelegated(appKey, resourceAppID, scopes...) id  "Add delegated permission grant" + "Consent to application"
+//	Grant(spKey, perms...)                             the grant records above, per permission
+//	AssignDirectoryRole(appKey, roleTemplateID) roleID "Add member to role" (RoleManagement)
+//	UpdateApplication / UpdateServicePrincipal         "Update application" / "Update service principal"
+//	AddApp, AddServicePrincipal                        "Add application", "Add owner to ...", "Add service principal"
+//
+// appKey is an appId or object id. AddMicrosoftGraph writes nothing (Microsoft's
+// own service principal predates any test). Records have Graph's
+// directoryAudit shape through models.DirectoryAudit: ids
+// Directory_{correlationId}_{5}_{n}, result success, loggedByService Core
+// Directory, modifiedProperties values JSON-encoded strings, grants naming
+// the resource first and the grantee in ServicePrincipal.ObjectID/AppId
+// (checked against the real OTRF rows in testdata/real-records). Also:
+// AddAuditRecord (a raw record, kept as given), SetAuditLag and
+// SetAuditDelay (visibility), SetAuditClock, AuditLog, ClearAuditLog (after
+// building a baseline). Requests to the stand-in write no audit records.
+// FederatedCredentials, DirectoryRoles and AppState (SP credentials,
+// federated credential ids, role template ids) read the state back.
+// Federated credentials, roles and certificate keys are not in snapshots.
 //
 // Unknown ids answer 404 Request_ResourceNotFound; a key that is not a GUID
 // (such as a service principal name taken for an appId) answers 400

@@ -382,12 +382,9 @@ func (t *Tenant) auditUpdateLocked(setName string, o *object, props []auditProp)
 	for i, p := range props {
 		names[i] = p.name
 	}
+	// As in the real row otrf-02: the changed properties, then "Included
+	// Updated Properties"; the appId is in additionalDetails.
 	props = append(props, prop("Included Updated Properties", nil, jsonString(strings.Join(names, ", "))))
-	id := "AppId"
-	if typ == "ServicePrincipal" {
-		id = "AppPrincipalId"
-	}
-	props = append(props, prop(id, nil, jsonList(o.appID)))
 	t.appendAuditLocked(auditEntry{
 		activity: activity, category: CategoryApplicationManagement, operationType: "Update",
 		targets: []auditTarget{{id: o.id, displayName: o.displayName, typ: typ, props: props}},

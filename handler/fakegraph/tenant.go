@@ -527,6 +527,11 @@ type AppState struct {
 	Owners             []string // owner object ids of the application
 	Assignments        []AssignmentState
 	Grants             []GrantState
+	// What escalations change.
+	SPPasswordKeyIDs       []string // the service principal's own passwords
+	SPKeyCredentialIDs     []string // the service principal's own certificates
+	FederatedCredentialIDs []string
+	DirectoryRoles         []string // role template ids the service principal holds
 }
 
 // AssignmentState is an app role assignment held by the app's service principal.
@@ -558,6 +563,9 @@ func (t *Tenant) AppState(key string) (AppState, bool) {
 		for _, ow := range t.owners[ao.id] {
 			st.Owners = append(st.Owners, ow.id)
 		}
+		for _, f := range t.fics[ao.id] {
+			st.FederatedCredentialIDs = append(st.FederatedCredentialIDs, f.id)
+		}
 	}
 	if so != nil {
 		spRaw = so.raw
@@ -567,6 +575,12 @@ func (t *Tenant) AppState(key string) (AppState, bool) {
 		for _, g := range t.grantsByClient[so.id] {
 			st.Grants = append(st.Grants, GrantState{ID: g.id, ResourceID: g.resourceID, ConsentType: g.consentType, PrincipalID: g.principalID, Scope: g.scope})
 		}
+		for tid, r := range t.roles {
+			if slices.Contains(r.members, so.id) {
+				st.DirectoryRoles = append(st.DirectoryRoles, tid)
+			}
+		}
+		slices.Sort(st.DirectoryRoles)
 	}
 	t.mu.RUnlock()
 	if appRaw == nil && spRaw == nil {
@@ -602,6 +616,16 @@ func (t *Tenant) AppState(key string) (AppState, bool) {
 		}
 		st.AccountEnabled = sp.GetAccountEnabled() != nil && *sp.GetAccountEnabled()
 		st.SPTags = sp.GetTags()
+		for _, p := range sp.GetPasswordCredentials() {
+			if p.GetKeyId() != nil {
+				st.SPPasswordKeyIDs = append(st.SPPasswordKeyIDs, p.GetKeyId().String())
+			}
+		}
+		for _, k := range sp.GetKeyCredentials() {
+			if k.GetKeyId() != nil {
+				st.SPKeyCredentialIDs = append(st.SPKeyCredentialIDs, k.GetKeyId().String())
+			}
+		}
 	}
 	return st, true
 }

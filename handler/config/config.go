@@ -39,6 +39,8 @@ const (
 	LogLevel             = "APPWARDEN_LOG_LEVEL"
 	AuditPull            = "APPWARDEN_AUDIT_PULL"
 	AuditPullInterval    = "APPWARDEN_AUDIT_PULL_INTERVAL"
+	ActOnMicrosoftApps   = "APPWARDEN_ACT_ON_MICROSOFT_APPS"
+	ActOnManagedIDs      = "APPWARDEN_ACT_ON_MANAGED_IDENTITIES"
 	Storage              = "AzureWebJobsStorage"
 	StorageAccountName   = "AzureWebJobsStorage__accountName"
 	StorageCredential    = "AzureWebJobsStorage__credential"
@@ -82,6 +84,11 @@ type Config struct {
 	SweepJudgeAll     bool
 	BreakGlassAppIDs  []string
 	LogLevel          slog.Level
+	// ActOnMicrosoftApps and ActOnManagedIDs are the operator's opt-in to
+	// let policy write to Microsoft first-party apps and managed
+	// identities (see appwarden.Guard); off by default.
+	ActOnMicrosoftApps bool
+	ActOnManagedIDs    bool
 
 	// AuditPull reads the Entra audit log from Graph on the timer, every
 	// AuditPullInterval: the only audit source without the Event Hub
@@ -121,7 +128,8 @@ func (c Config) GraphBaseURL() string { return c.GraphEndpoint + "/v1.0" }
 
 // Guard is the set of apps never acted on.
 func (c Config) Guard() appwarden.Guard {
-	return appwarden.Guard{SelfAppID: c.ClientID, BreakGlass: c.BreakGlassAppIDs}
+	return appwarden.Guard{SelfAppID: c.ClientID, BreakGlass: c.BreakGlassAppIDs,
+		ActOnMicrosoftApps: c.ActOnMicrosoftApps, ActOnManagedIdentities: c.ActOnManagedIDs}
 }
 
 // Secret is a setting value that must never be printed. Its String and
@@ -169,6 +177,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepJudgeAll:      r.boolean(SweepJudgeAll),
 		BreakGlassAppIDs:   r.guidList(BreakGlassAppIDs),
 		LogLevel:           r.level(LogLevel),
+		ActOnMicrosoftApps: r.boolean(ActOnMicrosoftApps),
+		ActOnManagedIDs:    r.boolean(ActOnManagedIDs),
 		AuditPull:          r.booleanDefault(AuditPull, true),
 		AuditPullInterval:  r.durationRange(AuditPullInterval, DefaultAuditPullInterval, MinAuditPullInterval, MaxAuditPullInterval),
 		Storage: StorageConfig{
@@ -512,6 +522,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("auditPull", c.AuditPull),
 		slog.Duration("auditPullInterval", c.AuditPullInterval),
 		slog.Int("breakGlassApps", len(c.BreakGlassAppIDs)),
+		slog.Bool("actOnMicrosoftApps", c.ActOnMicrosoftApps),
+		slog.Bool("actOnManagedIdentities", c.ActOnManagedIDs),
 		slog.String("state", c.Storage.Describe()),
 	)
 }

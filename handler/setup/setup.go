@@ -14,6 +14,7 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/auditlog"
 	"github.com/appwarden/appwarden/handler/auditpull"
+	"github.com/appwarden/appwarden/handler/baseline"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/functions"
 	"github.com/appwarden/appwarden/handler/graph"
@@ -62,6 +63,8 @@ type Stages struct {
 
 	Remediator *remediate.Remediator
 	Notifier   *notify.Notifier
+	// Baseline keeps each app's facts (what a change is judged against).
+	Baseline *baseline.Keeper
 }
 
 // Server is the custom handler over these stages: the functions AppWarden
@@ -127,7 +130,9 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 		Decisions: tr,
 		Inbox:     ib,
 	}
-	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
+	bl := &baseline.Keeper{Store: st, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
+	p.Baseline = bl
+	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Baseline: bl, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sw
 	// The Graph client is the audit source once it implements
 	// appwarden.AuditSource (DirectoryAudits, #15); until then the pull is
@@ -141,7 +146,7 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe(),
 		"auditPull", p.AuditPull != nil, "auditPullInterval", cfg.AuditPullInterval.String())
-	return &Stages{Pipeline: p, Trail: tr, Graph: gc, Store: st, Inbox: ib, Remediator: rem, Notifier: nt}, nil
+	return &Stages{Pipeline: p, Trail: tr, Graph: gc, Store: st, Inbox: ib, Remediator: rem, Notifier: nt, Baseline: bl}, nil
 }
 
 // AuditPuller is the timer's pull of the Entra audit log

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/appwarden/appwarden/handler/appwarden"
 	"io"
 	"log/slog"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/setup"
 	"github.com/appwarden/appwarden/handler/trail"
@@ -251,6 +251,14 @@ func runRelease(ctx context.Context, appID, reason, by string, stdout, stderr io
 	if err != nil {
 		fmt.Fprintf(stderr, "appwarden release: %v\n", err)
 		return 2
+	}
+	// What the release restored is the operator's decision: it becomes the
+	// app's baseline, so that the restored credential or grant is not taken
+	// for a new escalation by the next change.
+	if app, err := stg.Graph.ResolveSignal(ctx, slog.New(slog.DiscardHandler), appwarden.Signal{Kind: appwarden.AppUpdated, AppID: appID, Source: appwarden.SourceCLI, Time: time.Now()}); err != nil {
+		fmt.Fprintf(stderr, "appwarden release: released, but the app could not be read back to record its new baseline (the next change may be judged against the old one): %v\n", err)
+	} else if err := stg.Baseline.Record(ctx, app); err != nil {
+		fmt.Fprintf(stderr, "appwarden release: released, but its new baseline could not be recorded: %v\n", err)
 	}
 	fmt.Fprintf(stdout, "released %s by %s: %s\n", rel.AppID, rel.By, rel.Reason)
 	return 0

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -195,7 +196,7 @@ func (t *Tenant) listMemberOf(key string, byAppID bool) ([][]byte, *apiError) {
 		return nil, notFound(key)
 	}
 	out := [][]byte{}
-	for _, tid := range slices.Sorted(mapsKeys(t.roles)) {
+	for _, tid := range slices.Sorted(maps.Keys(t.roles)) {
 		r := t.roles[tid]
 		if slices.Contains(r.members, o.id) {
 			out = append(out, r.raw)
@@ -209,20 +210,10 @@ func (t *Tenant) listRoles() [][]byte {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := [][]byte{}
-	for _, tid := range slices.Sorted(mapsKeys(t.roles)) {
+	for _, tid := range slices.Sorted(maps.Keys(t.roles)) {
 		out = append(out, t.roles[tid].raw)
 	}
 	return out
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // ---- credentials of applications and service principals ----

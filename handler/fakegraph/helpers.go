@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode"
@@ -406,7 +407,7 @@ func changedProps(before, after []byte) []auditProp {
 		keys[k] = true
 	}
 	var out []auditProp
-	for _, k := range slices.Sorted(mapsKeys(keys)) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if k == "id" || k == "appId" || strings.HasPrefix(k, "@") || bytes.Equal(b[k], a[k]) {
 			continue
 		}

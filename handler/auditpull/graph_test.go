@@ -73,8 +73,10 @@ func TestPullFromGraph(t *testing.T) {
 	}
 	for _, sig := range r.rec.signals() {
 		kinds[sig.Kind] = true
-		if sig.AppID != ids.AppID {
-			t.Errorf("signal %s names app %q, want %q", sig.DedupeKey, sig.AppID, ids.AppID)
+		// "Add member to role" names the service principal by object id
+		// only (FACTS.md §1); the others carry the appId.
+		if sig.AppID != ids.AppID && !(sig.AppID == "" && strings.EqualFold(sig.ObjectID, ids.ServicePrincipalID)) {
+			t.Errorf("signal %s names app %q (object %q), want appId %q or service principal %q", sig.DedupeKey, sig.AppID, sig.ObjectID, ids.AppID, ids.ServicePrincipalID)
 		}
 	}
 	if !kinds[appwarden.CredentialAdded] || !kinds[appwarden.DirectoryRoleGranted] {

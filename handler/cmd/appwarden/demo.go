@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -311,7 +312,10 @@ func expectWord(e demo.Expect, mode appwarden.Mode) string {
 	return e.String()
 }
 
-// lastDecision reads the latest decision recorded for an app.
+// lastDecision reads the decision that mattered for an app: the latest
+// that found something new (a later signal about the same change, such as
+// the app's "Add service principal" record after its "Add application",
+// finds only posture), else the latest.
 func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwarden.Decision, *appwarden.Outcome, error) {
 	recs, err := st.List(ctx, strings.ToLower(appID))
 	if err != nil {
@@ -320,6 +324,7 @@ func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwa
 	var dec *appwarden.Decision
 	var out *appwarden.Outcome
 	var latest time.Time
+	news := false
 	for _, r := range recs {
 		if r.Kind != appwarden.KindDecision || r.Time.Before(latest) {
 			continue
@@ -331,7 +336,11 @@ func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwa
 		if err := json.Unmarshal(r.Data, &v); err != nil {
 			return nil, nil, err
 		}
-		dec, out, latest = v.Decision, v.Outcome, r.Time
+		isNews := v.Decision != nil && slices.ContainsFunc(v.Decision.Findings, func(f appwarden.Finding) bool { return !f.Baseline })
+		if news && !isNews {
+			continue
+		}
+		dec, out, latest, news = v.Decision, v.Outcome, r.Time, isNews
 	}
 	return dec, out, nil
 }

@@ -134,15 +134,8 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	p.Baseline = bl
 	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Baseline: bl, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sw
-	// The Graph client is the audit source once it implements
-	// appwarden.AuditSource (DirectoryAudits, #15); until then the pull is
-	// off and says so.
-	if src, ok := any(gc).(appwarden.AuditSource); ok {
-		if pl := AuditPuller(cfg, src, st, tr, ib); pl != nil {
-			p.AuditPull = pl
-		}
-	} else if cfg.AuditPull {
-		log.Warn("the audit log is not pulled: this build's Graph client cannot read directoryAudits", "setting", config.AuditPull)
+	if pl := AuditPuller(cfg, gc, st, tr, ib); pl != nil {
+		p.AuditPull = pl
 	}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe(),
 		"auditPull", p.AuditPull != nil, "auditPullInterval", cfg.AuditPullInterval.String())

@@ -1,10 +1,7 @@
 package remediate_test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -14,33 +11,6 @@ import (
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/remediate"
 )
-
-// httpKeyReader reads keyCredentials with their keys from the stand-in as
-// Graph serves them: GET {object}?$select=keyCredentials on one object.
-type httpKeyReader struct{ srv *fakegraph.Server }
-
-func (k httpKeyReader) ReadKeyCredentials(ctx context.Context, object string) ([]map[string]any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.srv.GraphURL()+object+"?$select=keyCredentials", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+k.srv.IssueToken())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", object, resp.Status)
-	}
-	var body struct {
-		KeyCredentials []map[string]any `json:"keyCredentials"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	return body.KeyCredentials, nil
-}
 
 // resolveAll resolves the app and adds the service principal's
 // credentials and the registration's federated credentials from the
@@ -151,7 +121,6 @@ func TestSurgicalContainmentAndRelease(t *testing.T) {
 	for _, sk := range stores(t) {
 		t.Run(sk.name, func(t *testing.T) {
 			w := newWorld(t, sk.open(t))
-			w.rem.Keys = httpKeyReader{w.srv}
 			e := w.escalate()
 			orig := w.state(e.ids.AppID)
 			if !hasRole(orig.Assignments, e.mailSendID) || len(w.fics(e.ids.AppID)) != 1 || !slices.Contains(w.spPasswords(e.ids.ServicePrincipalID), e.spSecret) {
@@ -285,6 +254,9 @@ func TestCertificateRemovalNeedsKeys(t *testing.T) {
 			e := w.escalate()
 			app := w.resolveAll(e.ids.AppID)
 			mark := w.srv.Mark()
+			// A writer that cannot read keys (the Graph client can).
+			graphClient := w.rem.Graph
+			w.rem.Graph = writerOnly{graphClient}
 			_, err := w.rem.Act(bg, w.log, app, e.decision)
 			if err == nil || !strings.Contains(err.Error(), "KeyReader") {
 				t.Fatalf("Act = %v, want an error naming the missing KeyReader", err)
@@ -302,7 +274,7 @@ func TestCertificateRemovalNeedsKeys(t *testing.T) {
 			}
 
 			// Once keys can be read, the redelivery removes the certificate only.
-			w.rem.Keys = httpKeyReader{w.srv}
+			w.rem.Graph = graphClient
 			mark = w.srv.Mark()
 			app = w.resolveAll(e.ids.AppID)
 			w.mustAct(app, e.decision)
@@ -315,3 +287,6 @@ func TestCertificateRemovalNeedsKeys(t *testing.T) {
 		})
 	}
 }
+
+// writerOnly hides every method of a writer but Apply.
+type writerOnly struct{ appwarden.Writer }

@@ -104,6 +104,12 @@ param sweepLookback string = '1h'
 @description('APPWARDEN_SWEEP_JUDGE_ALL: the sweep judges every app, not only changed ones.')
 param sweepJudgeAll bool = false
 
+@description('APPWARDEN_ACT_ON_MICROSOFT_APPS: let policy write to Microsoft first-party apps (off: reported, never written).')
+param actOnMicrosoftApps bool = false
+
+@description('APPWARDEN_ACT_ON_MANAGED_IDENTITIES: let policy write to managed identities (off: reported, never written).')
+param actOnManagedIdentities bool = false
+
 @description('APPWARDEN_BREAK_GLASS_APP_IDS: application (client) ids AppWarden never acts on.')
 param breakGlassAppIds array = []
 
@@ -316,6 +322,8 @@ module functionApp 'modules/functionapp.bicep' = {
       maxActionsPerHour: maxActionsPerHour
       sweepLookback: sweepLookback
       sweepJudgeAll: sweepJudgeAll
+      actOnMicrosoftApps: actOnMicrosoftApps
+      actOnManagedIdentities: actOnManagedIdentities
       breakGlassAppIds: breakGlassAppIds
       logLevel: logLevel
       sweepSchedule: sweepSchedule

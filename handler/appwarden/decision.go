@@ -201,4 +201,7 @@ type Outcome struct {
 	Mode Mode `json:"mode"`
 	// Skipped says why nothing was done, when nothing was.
 	Skipped string `json:"skipped,omitempty"`
+	// Withheld is set when an enforce decision was held back (the
+	// blast-radius limit): the change is not dealt with yet.
+	Withheld bool `json:"withheld,omitempty"`
 }

@@ -222,9 +222,10 @@ func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarde
 			return fmt.Errorf("queueing notifications for %s: %w", app.AppID, err)
 		}
 	}
-	if p.Baseline != nil {
+	if p.Baseline != nil && !out.Withheld {
 		// Only once the change is contained and its notifications queued
-		// does it become the baseline: a failure before leaves it to be
+		// does it become the baseline: a failure before (or an enforce
+		// decision the blast-radius limit held back) leaves it to be
 		// judged again, as the addition it is.
 		if err := p.Baseline.Record(ctx, app); err != nil {
 			return err

@@ -194,7 +194,7 @@ func (r *Remediator) act(ctx context.Context, log *slog.Logger, app *appwarden.A
 		return out, err
 	}
 	if tripped {
-		out.Mode = appwarden.ModeAudit
+		out.Mode, out.Withheld = appwarden.ModeAudit, true
 		out.Skipped = "blast-radius limit tripped: decisions are audit-only until an operator resets it (appwarden limit reset)"
 		log.Error("blast-radius limit is tripped; recording as audit-only", "event", "limit", "appId", app.AppID)
 		return r.record(ctx, log, app, fp, steps, out)
@@ -289,7 +289,7 @@ func (r *Remediator) enforce(ctx context.Context, log *slog.Logger, app *appward
 	}
 	if !allowed {
 		r.unclaim(ctx, log, app, mine)
-		out.Mode = appwarden.ModeAudit
+		out.Mode, out.Withheld = appwarden.ModeAudit, true
 		out.Skipped = "blast-radius limit reached"
 		return r.record(ctx, log, app, fp, steps, out)
 	}

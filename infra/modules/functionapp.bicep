@@ -74,7 +74,7 @@ param eventHubName string
 @description('Consumer group the function reads with.')
 param eventHubConsumerGroup string
 
-@description('Handler settings: mode, graphEndpoint, policyFile, mailSender, notifyMinSeverity, maxActionsPerHour, sweepLookback, sweepJudgeAll, breakGlassAppIds, logLevel, sweepSchedule, auditStream (OnAuditLogBatch runs), auditPullInterval.')
+@description('Handler settings: mode, graphEndpoint, policyFile, mailSender, notifyMinSeverity, maxActionsPerHour, sweepLookback, sweepJudgeAll, actOnMicrosoftApps, actOnManagedIdentities, breakGlassAppIds, logLevel, sweepSchedule, auditStream (OnAuditLogBatch runs), auditPullInterval.')
 param handler object
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -110,6 +110,8 @@ var appSettings = {
   APPWARDEN_MAX_ACTIONS_PER_HOUR: string(handler.maxActionsPerHour)
   APPWARDEN_SWEEP_LOOKBACK: handler.sweepLookback
   APPWARDEN_SWEEP_JUDGE_ALL: handler.sweepJudgeAll ? 'true' : 'false'
+  APPWARDEN_ACT_ON_MICROSOFT_APPS: handler.actOnMicrosoftApps ? 'true' : 'false'
+  APPWARDEN_ACT_ON_MANAGED_IDENTITIES: handler.actOnManagedIdentities ? 'true' : 'false'
   APPWARDEN_BREAK_GLASS_APP_IDS: join(handler.breakGlassAppIds, ',')
   APPWARDEN_LOG_LEVEL: handler.logLevel
   // Both audit log modes pull: alone, or closing the stream's gaps.

@@ -64,7 +64,7 @@ func (e expectation) ruleIDs() []string { return slices.Sorted(maps.Keys(e.rules
 //	0-2  benign: an owner, User.Read; some with a certificate and three
 //	     owners, some with https and loopback redirect URIs
 //	3    critical-app-permission (RoleManagement.ReadWrite.Directory, granted)
-//	4    Files.ReadWrite.All granted and a 90-day secret:
+//	4    Files.ReadWrite.All requested and granted, and a 90-day secret:
 //	     critical-app-permission, credential-on-privileged-app, password-credential (medium)
 //	5    Mail.Read with admin consent: high-privilege-delegated
 //	6    AzureADMultipleOrgs, unverified: multi-tenant-unverified
@@ -104,6 +104,9 @@ func generate(n int) (*fakegraph.Tenant, expectation) {
 			spec.Granted = []fakegraph.Permission{fakegraph.GraphRole("RoleManagement.ReadWrite.Directory")}
 			hit("critical-app-permission", "critical")
 		case 4:
+			// Requested as well as granted: a grant the registration never
+			// requested would be hidden-critical-app-role's.
+			spec.Requested = append(spec.Requested, fakegraph.GraphRole("Files.ReadWrite.All"))
 			spec.Granted = []fakegraph.Permission{fakegraph.GraphRole("Files.ReadWrite.All")}
 			spec.Secrets = []fakegraph.Credential{short}
 			hit("critical-app-permission", "critical")

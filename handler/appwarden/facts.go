@@ -20,6 +20,25 @@ const (
 	FactAudience            = "audience"
 )
 
+// The parts of an app that resolution reads only where they can matter
+// (App.Read): a part not read is unknown, not empty.
+const (
+	PartFederatedCredentials = "federatedIdentityCredentials"
+	PartDirectoryRoles       = "directoryRoles"
+)
+
+// PartOf is the optional part a fact of this kind is read with, or "" when
+// facts of the kind are always read.
+func PartOf(kind string) string {
+	switch kind {
+	case FactFederatedCredential:
+		return PartFederatedCredentials
+	case FactDirectoryRole:
+		return PartDirectoryRoles
+	}
+	return ""
+}
+
 // Permission states, a Fact's State for FactPermission.
 const (
 	StateRequested = "requested"

@@ -52,6 +52,15 @@ type record struct {
 	// Partial is set when the facts came from the delta feed alone (see
 	// fromDelta): the other kinds were never read.
 	Partial bool `json:"partial,omitempty"`
+	// Read lists the optional parts (appwarden.PartOf) the facts include;
+	// facts of a part never read are unknown, not absent.
+	Read []string `json:"read,omitempty"`
+}
+
+// known reports whether the record's facts include those of the kind.
+func (r *record) known(kind string) bool {
+	part := appwarden.PartOf(kind)
+	return part == "" || slices.Contains(r.Read, part)
 }
 
 func (k *Keeper) now() time.Time {
@@ -113,8 +122,20 @@ func (k *Keeper) Change(ctx context.Context, app *appwarden.App, sig appwarden.S
 		return nil, err
 	}
 	if prev != nil && !prev.Partial {
+		// Facts of a part the last decision did not read (a new app's
+		// federated credentials, say) are judged as for an app never read:
+		// what the signal names, or Graph dates after then, is new.
 		ch.Since = prev.At
-		ch.Added = nonNil(appwarden.Diff(prev.Facts, now))
+		had := map[string]bool{}
+		for _, f := range prev.Facts {
+			had[f.Key()] = true
+		}
+		ch.Added = []appwarden.Fact{}
+		for _, f := range now {
+			if prev.known(f.Kind) && !had[f.Key()] || !prev.known(f.Kind) && (f.Since.After(prev.At) || named(sig.Added, f)) {
+				ch.Added = append(ch.Added, f)
+			}
+		}
 		return ch, nil
 	}
 	installed, err := k.Installed(ctx)
@@ -192,14 +213,36 @@ func named(hints []appwarden.Fact, f appwarden.Fact) bool {
 	})
 }
 
-// Record keeps the app's facts as its new baseline, after its decision. A
+// Record keeps the app's facts as its new baseline, after its decision.
+// Facts of an optional part this resolution did not read are carried over
+// from the last record, so that not reading them never forgets them. A
 // concurrent write by another instance is not retried: both read the same
 // app, and the later of two changes will be judged against either.
 func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
 	if app == nil || app.AppID == "" || app.Deleted || app.Unresolvable != "" {
 		return nil
 	}
-	return k.put(ctx, app.AppID, record{At: k.now(), Facts: nonNil(appwarden.FactsOf(app))}, true)
+	r := record{At: k.now(), Facts: appwarden.FactsOf(app), Read: slices.Clone(app.Read)}
+	prev, err := k.load(ctx, app.AppID)
+	if err != nil {
+		return err
+	}
+	if prev != nil && !prev.Partial {
+		for _, part := range prev.Read {
+			if slices.Contains(r.Read, part) {
+				continue
+			}
+			r.Read = append(r.Read, part)
+			for _, f := range prev.Facts {
+				if appwarden.PartOf(f.Kind) == part {
+					r.Facts = append(r.Facts, f)
+				}
+			}
+		}
+	}
+	slices.Sort(r.Read)
+	r.Facts = nonNil(r.Facts)
+	return k.put(ctx, app.AppID, r, true)
 }
 
 // RecordDelta keeps, for an app older than the installation that the first

@@ -160,3 +160,42 @@ func TestDeltaBaselineCatchesUndatedChanges(t *testing.T) {
 		t.Errorf("after a decision and a later delta record: %+v, want nothing added", ch)
 	}
 }
+
+// A new app's creation does not read its federated credentials or roles.
+// A later change that reads them finds one that was always there: it is not
+// taken for an addition (only what the record names, or Graph dates after
+// the last record, is). And a resolution that does not read them again does
+// not forget them.
+func TestPartsNotReadAreUnknownNotEmpty(t *testing.T) {
+	k := keeper(t)
+	ctx := context.Background()
+	app := backupApp()
+	app.Application.CreatedDateTime = now.Add(-time.Minute)
+	if err := k.Record(ctx, app); err != nil { // the creation: nothing optional read
+		t.Fatal(err)
+	}
+	withFIC := backupApp()
+	withFIC.Application.CreatedDateTime = app.Application.CreatedDateTime
+	withFIC.Read = []string{appwarden.PartFederatedCredentials, appwarden.PartDirectoryRoles}
+	withFIC.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: "f1", Name: "deploy", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:contoso/x:ref:refs/heads/main"}}
+	if ch := change(t, k, withFIC, appwarden.Signal{Kind: appwarden.AppUpdated}); len(ch.Added) != 0 {
+		t.Fatalf("a federated credential first read now: added %v, want nothing", refs(ch.Added))
+	}
+	if ch := change(t, k, withFIC, appwarden.Signal{Kind: appwarden.AppUpdated, Added: []appwarden.Fact{{Kind: appwarden.FactFederatedCredential}}}); len(ch.Added) != 1 {
+		t.Fatalf("a record that says federated credentials changed: added %v, want the one", refs(ch.Added))
+	}
+	if err := k.Record(ctx, withFIC); err != nil {
+		t.Fatal(err)
+	}
+	// A creation-like resolution that reads neither part: recorded, the
+	// federated credential is carried over, so a second one is new.
+	if err := k.Record(ctx, backupApp()); err != nil {
+		t.Fatal(err)
+	}
+	two := withFIC
+	two.FederatedIdentityCredentials = append(slices.Clone(withFIC.FederatedIdentityCredentials), appwarden.FederatedCredential{ID: "f2", Name: "mallory", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:mallory/x:ref:refs/heads/main"})
+	got := refs(change(t, k, two, appwarden.Signal{Kind: appwarden.AppUpdated}).Added)
+	if !slices.Equal(got, []string{"federatedCredential:mallory:"}) {
+		t.Errorf("added %v, want only the second federated credential", got)
+	}
+}

@@ -19,11 +19,6 @@ import (
 // its owners, app role assignments and delegated grants.
 const readsPerAppBatch = 6
 
-// followUp is the second $batch of a typical app's resolution: the app holds
-// an application permission, so its federated credentials and directory
-// roles are read once the first $batch has shown that (graph.Resolve).
-const followUp = 1
-
 // faultWorld is a tenant with Microsoft Graph and typical apps, served, and a
 // client whose permission cache is already warm, so that every resolution
 // below is only the app's own $batch (and its retries).
@@ -92,8 +87,8 @@ func TestReplicationLag(t *testing.T) {
 			t.Fatalf("lag %d: %v", lag, err)
 		}
 		checkTypical(t, app, ids, "typical")
-		if got := batches(calls); got != lag+1+followUp || trips != int64(lag+1+followUp) {
-			t.Errorf("lag of %d batches: %d $batch requests (%d round trips), want %d", lag, got, trips, lag+1+followUp)
+		if got := batches(calls); got != lag+1 || trips != int64(lag+1) {
+			t.Errorf("lag of %d batches: %d $batch requests (%d round trips), want %d", lag, got, trips, lag+1)
 		}
 		if st := w.srv.Stats(); st.Faults != lag*readsPerAppBatch {
 			t.Errorf("lag %d: %d injected 404s, want %d", lag, st.Faults, lag*readsPerAppBatch)
@@ -116,8 +111,8 @@ func TestReplicationLagServicePrincipal(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTypical(t, app, ids, "typical")
-	if got := batches(calls); got != 3+followUp {
-		t.Errorf("%d $batch requests, want %d", got, 3+followUp)
+	if got := batches(calls); got != 3 {
+		t.Errorf("%d $batch requests, want %d", got, 3)
 	}
 }
 
@@ -136,8 +131,8 @@ func TestReplicationLagObjectIDOnly(t *testing.T) {
 	checkTypical(t, app, ids, "typical")
 	// Two look-ups answered 404, the third found the appId, then the app's
 	// $batch and its follow-up.
-	if trips != 4+followUp || batches(calls) != 1+followUp {
-		t.Errorf("%d round trips, %d batches; want %d and %d", trips, batches(calls), 4+followUp, 1+followUp)
+	if trips != 4 || batches(calls) != 1 {
+		t.Errorf("%d round trips, %d batches; want %d and %d", trips, batches(calls), 4, 1)
 	}
 }
 
@@ -159,8 +154,8 @@ func TestThrottledInsideBatch(t *testing.T) {
 	if elapsed < time.Second {
 		t.Errorf("resolved in %v: did not wait Retry-After (1s)", elapsed)
 	}
-	if trips != 2+followUp || batches(calls) != 2+followUp {
-		t.Errorf("%d round trips, want %d", trips, 2+followUp)
+	if trips != 2 || batches(calls) != 2 {
+		t.Errorf("%d round trips, want %d", trips, 2)
 	}
 
 	// Two items only: the retry batch holds just those two.
@@ -174,7 +169,7 @@ func TestThrottledInsideBatch(t *testing.T) {
 		t.Errorf("resolved in %v: did not wait Retry-After (1s)", elapsed)
 	}
 	ids := batchIDs(calls)
-	if trips != 2+followUp || len(ids) != 2+followUp || innerCalls(calls, ids[0]) != readsPerAppBatch || innerCalls(calls, ids[1]) != 2 {
+	if trips != 2 || len(ids) != 2 || innerCalls(calls, ids[0]) != readsPerAppBatch || innerCalls(calls, ids[1]) != 2 {
 		t.Errorf("%d round trips, batches %v with %d and %d items; want 2 batches of 6 and 2 items and the follow-up", trips, ids, innerCalls(calls, ids[0]), innerCalls(calls, ids[len(ids)-1]))
 	}
 	noRejects(t, w.srv)
@@ -211,7 +206,7 @@ func TestThrottledTopLevel(t *testing.T) {
 		t.Errorf("resolved in %v: did not wait Retry-After (1s)", elapsed)
 	}
 	// The throttled $batch and its retry are both round trips on the wire.
-	if trips != 2+followUp || batches(calls) != 2+followUp || calls[0].Status != 429 {
+	if trips != 2 || batches(calls) != 2 || calls[0].Status != 429 {
 		t.Errorf("%d round trips; calls %+v", trips, calls)
 	}
 
@@ -239,8 +234,8 @@ func TestServerErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkTypical(t, app, w.apps[0], "typical")
-		if batches(calls) != 2+followUp {
-			t.Errorf("%d batches, want %d", batches(calls), 2+followUp)
+		if batches(calls) != 2 {
+			t.Errorf("%d batches, want %d", batches(calls), 2)
 		}
 	})
 	t.Run("persistent 500 inside the batch", func(t *testing.T) {

@@ -44,28 +44,25 @@ type Subject struct {
 	// does not list the object among deleted items (it may be purged).
 	Since   time.Time
 	Creator appwarden.Initiator
-	// Kind is the signal's kind: an escalation's kind has the federated
-	// credentials and directory roles read in the first $batch.
+	// Kind is the signal's kind: all but a creation's read the federated
+	// credentials and directory roles too (see creation).
 	Kind appwarden.SignalKind
 }
 
 // What App.Read names.
 const (
-	ReadFederatedCredentials = "federatedIdentityCredentials"
-	ReadDirectoryRoles       = "directoryRoles"
+	ReadFederatedCredentials = appwarden.PartFederatedCredentials
+	ReadDirectoryRoles       = appwarden.PartDirectoryRoles
 )
 
-// escalation reports whether a signal of this kind is about a change that
-// can add privilege to an app that already exists (a credential, an owner,
-// a role, a grant, an update): its resolution reads the federated
-// credentials and directory roles at once, since those may be what changed.
-func escalation(k appwarden.SignalKind) bool {
-	switch k {
-	case appwarden.CredentialAdded, appwarden.OwnerAdded, appwarden.DirectoryRoleGranted,
-		appwarden.AppRoleGranted, appwarden.ConsentGranted, appwarden.AppUpdated:
-		return true
-	}
-	return false
+// creation reports whether a signal of this kind announces a new app. Its
+// resolution does not read the federated credentials and directory roles:
+// containing a new app does not depend on them, and a later change that
+// adds one comes with its own signal, which reads them (the baseline treats
+// parts not read as unknown, not empty). Every other signal, a change to an
+// app that may already hold power, reads them.
+func creation(k appwarden.SignalKind) bool {
+	return k == appwarden.AppCreated || k == appwarden.ServicePrincipalCreated
 }
 
 // SubjectOf is the subject a signal names.
@@ -81,16 +78,12 @@ func SubjectOf(sig appwarden.Signal) Subject {
 
 // Resolve reads the current truth about an app: its application object,
 // service principal (with its own credentials), owners, grants and every
-// permission named, and, where they can matter, the registration's
-// federated identity credentials and the directory roles the service
-// principal holds. The reads for one app go in one $batch. The federated
-// credentials and roles go in it too when the signal is an escalation's
-// (see escalation); otherwise they are read only when the first $batch
-// shows the app holds power (an application permission requested or
-// granted, or a credential on its service principal), in a second $batch
-// that also names the permissions of resources not yet cached. So a plain
-// app takes one round trip (two with a cold permission cache), a privileged
-// one two, and an escalation on a privileged app one.
+// permission named, and the registration's federated identity credentials
+// and the directory roles the service principal holds, all in one $batch
+// (6 requests, 8 with those two). The two are left out for a new app's
+// creation (see creation), whose containment does not depend on them, so
+// that it stays one round trip of 6 requests. Naming the permissions of
+// resources not yet cached takes one more round trip (a cold cache).
 //
 // What the errors mean: a *PermanentError (errors.Is
 // appwarden.ErrUnresolvable) when Graph refuses a read about the app with
@@ -121,7 +114,7 @@ func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error)
 	if r.deleted {
 		return &appwarden.App{AppID: s.AppID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
 	}
-	if err := c.followUp(ctx, s, r); err != nil {
+	if err := c.followUp(ctx, r); err != nil {
 		return nil, err
 	}
 	return c.assemble(s, r), nil
@@ -196,29 +189,6 @@ func (c *Client) decodeExtras(ctx context.Context, got map[string]*response, r *
 	return nil
 }
 
-// holdsPower reports whether what the first $batch read shows an app that
-// can do harm without a user: an application permission requested or
-// granted, or a credential on its service principal. Only such an app has
-// its federated credentials and roles read when the signal is not an
-// escalation's.
-func holdsPower(r *raw) bool {
-	if r.app != nil {
-		for _, rra := range r.app.GetRequiredResourceAccess() {
-			for _, ra := range rra.GetResourceAccess() {
-				if strings.EqualFold(str(ra.GetTypeEscaped()), "Role") {
-					return true
-				}
-			}
-		}
-	}
-	for _, a := range r.assignments {
-		if rid := id(a.GetAppRoleId()); rid != "" && rid != "00000000-0000-0000-0000-000000000000" {
-			return true
-		}
-	}
-	return r.sp != nil && (len(r.sp.GetPasswordCredentials()) > 0 || len(r.sp.GetKeyCredentials()) > 0)
-}
-
 func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error) {
 	key := url.PathEscape(strings.ReplaceAll(s.AppID, "'", "''"))
 	app := "/applications(appId='" + key + "')"
@@ -231,7 +201,7 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 		{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
 		{ID: "spGrants", Method: "GET", URL: sp + "/oauth2PermissionGrants"},
 	}
-	first := escalation(s.Kind)
+	first := !creation(s.Kind)
 	if first {
 		reqs = append(reqs, extras(s.AppID, true, true)...)
 	}
@@ -545,22 +515,9 @@ func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string
 }
 
 // followUp reads, in one batch, the resource service principals whose
-// permissions the app names and that are not cached yet, and, for an app
-// that holds power and whose first batch did not read them, its federated
-// credentials and directory roles.
-func (c *Client) followUp(ctx context.Context, s Subject, r *raw) error {
+// permissions the app names and that are not cached yet.
+func (c *Client) followUp(ctx context.Context, r *raw) error {
 	var reqs []request
-	more := !escalation(s.Kind) && holdsPower(r)
-	if more {
-		reqs = append(reqs, extras(s.AppID, r.app != nil, r.sp != nil)...)
-	}
-	nExtras := len(reqs)
-	if more && nExtras == 0 {
-		more = false
-		if err := c.decodeExtras(ctx, nil, r); err != nil {
-			return err
-		}
-	}
 	seen := map[string]bool{}
 	want := func(reqID, url string) {
 		if !seen[reqID] {
@@ -594,13 +551,6 @@ func (c *Client) followUp(ctx context.Context, s Subject, r *raw) error {
 		got, err := c.batch(ctx, chunk)
 		if err != nil {
 			return err
-		}
-		if more {
-			more = false
-			if err := c.decodeExtras(ctx, got, r); err != nil {
-				return err
-			}
-			chunk = chunk[nExtras:]
 		}
 		for _, q := range chunk {
 			switch got[q.ID].Status {

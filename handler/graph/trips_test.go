@@ -106,14 +106,14 @@ func TestRoundTrips(t *testing.T) {
 		trips, inner int
 		read         []string
 	}{
-		{"plain app, cold cache", true, createdSignal(first), 2, 7, nil},
-		{"plain app", false, createdSignal(plain), 1, 6, nil},
-		{"privileged app, cold cache", true, createdSignal(privCold), 2, 10, read}, // the resource read by appId (requested) and by id (granted)
-		{"privileged app", false, createdSignal(priv), 2, 8, read},
-		{"escalation on a privileged app, cold cache", true, escalated(escCold), 2, 10, read},
-		{"escalation on a privileged app", false, escalated(esc), 1, 8, read},
-		{"escalation on a plain app", false, escalated(plainEsc), 1, 8, read},
-		{"first-party service principal with a password", false, appwarden.Signal{Kind: appwarden.AppCreated, AppID: firstParty.AppID, Source: appwarden.SourceSweep}, 2, 7, read},
+		{"new plain app, cold cache", true, createdSignal(first), 2, 7, nil},
+		{"new plain app", false, createdSignal(plain), 1, 6, nil},
+		{"new privileged app, cold cache", true, createdSignal(privCold), 2, 8, nil}, // the resource read by appId (requested) and by id (granted)
+		{"new privileged app", false, createdSignal(priv), 1, 6, nil},
+		{"change to a privileged app, cold cache", true, escalated(escCold), 2, 10, read},
+		{"change to a privileged app", false, escalated(esc), 1, 8, read},
+		{"change to a plain app", false, escalated(plainEsc), 1, 8, read},
+		{"first-party service principal with a password, swept", false, appwarden.Signal{Kind: appwarden.AppUpdated, AppID: firstParty.AppID, Source: appwarden.SourceSweep}, 1, 8, read},
 	} {
 		c := client(t, srv, fastRetry)
 		if !tc.cold {
@@ -210,12 +210,12 @@ func TestRoundTripsConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
-		if n := <-counts; n != 2 {
-			t.Errorf("%d round trips, want 2 (the app's $batch and, as it holds power, its follow-up)", n)
+		if n := <-counts; n != 1 {
+			t.Errorf("%d round trips, want 1 (the app's $batch)", n)
 		}
 	}
 	settle(t, srv)
-	if st := srv.Stats(); st.Requests != 2*len(apps) {
+	if st := srv.Stats(); st.Requests != len(apps) {
 		t.Errorf("%d Graph requests for %d apps", st.Requests, len(apps))
 	}
 }

@@ -1,0 +1,424 @@
+package e2e
+
+// Escalations on apps that already exist (issue #15), end to end: the real
+// handler binary, the Graph stand-in (whose helpers change the tenant and
+// append the audit record Entra writes for each change), the records
+// delivered as the Functions host delivers them (Event Hub, an Event Grid
+// custom-topic CloudEvent) or pulled by the handler itself from
+// /auditLogs/directoryAudits on the timer, and the Teams webhooks.
+//
+// Every tenant here is older than the installation: its apps were created
+// long ago, the first timer tick baselines them (and writes nothing), and
+// only the changes made after it are escalations.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/appwarden/appwarden/handler/fakegraph"
+	"github.com/appwarden/appwarden/handler/functions/hostemu"
+	"github.com/appwarden/appwarden/tests/azurite"
+	"github.com/appwarden/appwarden/tests/harness"
+)
+
+// longAgo is when the apps of these tenants were created: far before the
+// installation and its look-back window.
+var longAgo = time.Now().Add(-400 * 24 * time.Hour).UTC().Truncate(time.Second)
+
+// mallory makes the escalations; the cards must name her.
+var mallory = fakegraph.Actor{
+	UserID: "b7d1c3a9-4e2f-4a6b-8c0d-9e8f7a6b5c4d", UPN: "mallory@contoso.example",
+	DisplayName: "Mallory Intruder", IPAddress: "198.51.100.66",
+}
+
+// oldTenant is a tenant with Microsoft Graph's service principal and
+// AppWarden's own app, both there long before the installation.
+func oldTenant() *fakegraph.Tenant {
+	t := fakegraph.NewTenant(fixtureTenantID)
+	t.AddMicrosoftGraph()
+	t.AddApp(fakegraph.AppSpec{
+		AppID: selfAppID, ApplicationID: selfObjectID, DisplayName: "AppWarden", PublisherDomain: "contoso.example",
+		CreatedDateTime: longAgo, Owners: []fakegraph.Owner{devOne},
+		Requested: []fakegraph.Permission{fakegraph.GraphRole("Application.ReadWrite.All")},
+		Granted:   []fakegraph.Permission{fakegraph.GraphRole("Application.ReadWrite.All")},
+	})
+	return t
+}
+
+// privilegedApp adds an old app that requests and holds the application
+// permission perm (critical in the built-in policy), with one owner and a
+// client secret of its own.
+func privilegedApp(t *fakegraph.Tenant, name, perm string) fakegraph.IDs {
+	role := fakegraph.GraphRole(perm)
+	return t.AddApp(fakegraph.AppSpec{
+		DisplayName: name, CreatedDateTime: longAgo, Owners: []fakegraph.Owner{devOne},
+		Requested: []fakegraph.Permission{role}, Granted: []fakegraph.Permission{role},
+		Secrets:      []fakegraph.Credential{{DisplayName: "in use since " + longAgo.Format("2006")}},
+		RedirectURIs: []string{"https://" + strings.ToLower(strings.ReplaceAll(name, " ", "-")) + ".contoso.example/auth"},
+	})
+}
+
+// plainApp adds an old app that requests delegated User.Read only.
+func plainApp(t *fakegraph.Tenant, name string, requested ...fakegraph.Permission) fakegraph.IDs {
+	return t.AddApp(fakegraph.AppSpec{
+		DisplayName: name, CreatedDateTime: longAgo, Owners: []fakegraph.Owner{devOne},
+		Requested: append([]fakegraph.Permission{fakegraph.GraphScope("User.Read")}, requested...),
+	})
+}
+
+// escalationHooks is one webhook stand-in serving both channels: the
+// owners' Teams channel (path /owners) and the security channel (/security).
+func escalationHooks(t *testing.T) (*harness.Webhook, map[string]string) {
+	t.Helper()
+	hook := harness.MustStartWebhook(t)
+	return hook, map[string]string{
+		"APPWARDEN_TEAMS_WEBHOOK_URL":    hook.URL + "/owners",
+		"APPWARDEN_SECURITY_WEBHOOK_URL": hook.URL + "/security",
+	}
+}
+
+// merge is the maps' union, later ones winning.
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// ticker plays the host's timer for one handler: each tick has a new
+// ScheduleStatus.Next, as the host's ticks do.
+type ticker struct {
+	p    *Proc
+	n    int
+	last time.Time // when the last tick was answered
+}
+
+func (tk *ticker) tick(t *testing.T) []string {
+	t.Helper()
+	tk.n++
+	now := time.Now()
+	r := tk.p.mustInvoke(t, "SweepTimer", hostemu.Tick(now.Add(30*time.Second), now), fmt.Sprintf("e2e-esc-tick-%d", tk.n))
+	tk.last = time.Now()
+	return mustLogs(t, r, fmt.Sprintf("tick %d", tk.n))
+}
+
+// baseline starts the handler on a tenant built before the installation:
+// the records of building it are not in the audit log (they are older than
+// anything a first pull reads), and the first tick baselines every app. It
+// fails the test if that tick writes anything or sends a card.
+func baseline(t *testing.T, tenant *fakegraph.Tenant, hook *harness.Webhook, env map[string]string) (*fakegraph.Server, *Proc, *ticker) {
+	t.Helper()
+	tenant.ClearAuditLog()
+	g := startGraph(t, tenant)
+	p := startHandlerWith(t, g, env)
+	tk := &ticker{p: p}
+	logs := tk.tick(t)
+	if !logged(logs, "audit pull finished") && env["APPWARDEN_AUDIT_PULL"] != "false" {
+		t.Logf("the first tick did not report an audit pull: %q", logs)
+	}
+	if ws := g.Writes(); len(ws) != 0 {
+		t.Fatalf("the baseline tick wrote to the tenant: %q", writePaths(ws))
+	}
+	if hook != nil {
+		if posts := hook.Posts(); len(posts) != 0 {
+			t.Fatalf("the baseline tick sent %d cards; an app that already held power is posture, not news: %s", len(posts), posts[0].Body)
+		}
+	}
+	return g, p, tk
+}
+
+// auditMark is how many records the tenant's audit log holds.
+func auditMark(tenant *fakegraph.Tenant) int { return len(tenant.AuditLog()) }
+
+// auditSince is the records appended after mark.
+func auditSince(t *testing.T, tenant *fakegraph.Tenant, mark int) []json.RawMessage {
+	t.Helper()
+	log := tenant.AuditLog()
+	if len(log) <= mark {
+		t.Fatalf("the change wrote no audit record")
+	}
+	return log[mark:]
+}
+
+// auditID is a directoryAudit record's id.
+func auditID(t *testing.T, rec json.RawMessage) string {
+	t.Helper()
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(rec, &v); err != nil || v.ID == "" {
+		t.Fatalf("audit record without id (%v): %s", err, rec)
+	}
+	return v.ID
+}
+
+// streamed is the Event Hub message the Entra diagnostic setting writes for
+// the records: {"records":[...]}, each the directoryAudit under
+// "properties" with the Azure Monitor common fields.
+func streamed(t *testing.T, recs ...json.RawMessage) []byte {
+	t.Helper()
+	var out []any
+	for _, raw := range recs {
+		var rec map[string]any
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, map[string]any{
+			"time": rec["activityDateTime"], "resourceId": "/tenants/" + fixtureTenantID + "/providers/Microsoft.aadiam",
+			"operationName": rec["activityDisplayName"], "operationVersion": "1.0", "category": "AuditLogs",
+			"tenantId": fixtureTenantID, "resultSignature": "None", "durationMs": 0, "callerIpAddress": "198.51.100.66",
+			"Level": 4, "properties": rec,
+		})
+	}
+	b, err := json.Marshal(map[string]any{"records": out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// deliveries: how an audit record reaches the handler.
+const (
+	viaEventHub    = "eventhub"
+	viaCustomTopic = "customtopic"
+	viaPull        = "pull"
+)
+
+// push delivers records on Event Hub (one message, as the diagnostic
+// setting batches them) or, one event each, as CloudEvents on an Event Grid
+// custom topic whose data is the directoryAudit record; every invocation
+// must answer 200. It returns the Logs.
+func push(t *testing.T, p *Proc, via string, recs ...json.RawMessage) []string {
+	t.Helper()
+	switch via {
+	case viaEventHub:
+		id := "e2e-hub-" + auditID(t, recs[0])
+		return mustLogs(t, p.mustInvoke(t, "OnAuditLogBatch", hostemu.EventHub(time.Now(), streamed(t, recs...)), id), "Event Hub batch "+id)
+	case viaCustomTopic:
+		var logs []string
+		for _, raw := range recs {
+			id := auditID(t, raw)
+			var rec map[string]any
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				t.Fatal(err)
+			}
+			ev, err := json.Marshal(map[string]any{
+				"specversion": "1.0", "type": "Contoso.Entra.DirectoryAudit", "id": "ce-" + id,
+				"source":  "/tenants/" + fixtureTenantID + "/providers/Microsoft.aadiam",
+				"subject": "ApplicationManagement/" + fmt.Sprint(rec["activityDisplayName"]),
+				"time":    rec["activityDateTime"], "datacontenttype": "application/json", "data": rec,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs = append(logs, mustLogs(t, p.mustInvoke(t, "OnEventGridEvent", hostemu.EventGrid(ev, time.Now()), "e2e-ce-"+id), "CloudEvent "+id)...)
+		}
+		return logs
+	}
+	t.Fatalf("push: unknown delivery %q", via)
+	return nil
+}
+
+// waitDue sleeps until the next audit pull is due: interval after the last
+// tick (the pull claims a tick a tenth of the interval early at most).
+func (tk *ticker) waitDue(interval time.Duration) {
+	time.Sleep(time.Until(tk.last.Add(interval)))
+}
+
+// writesTo is the writes whose path names one of the ids.
+func writesTo(ws []fakegraph.Call, ids ...string) []string {
+	var out []string
+	for _, c := range ws {
+		for _, id := range ids {
+			if id != "" && strings.Contains(strings.ToLower(c.Path), strings.ToLower(id)) {
+				out = append(out, writePath(c))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// changingActions are the action kinds that write to the tenant.
+func changesTenant(actions string) bool {
+	for a := range strings.SplitSeq(actions, ",") {
+		if a != "" && a != "notify" {
+			return true
+		}
+	}
+	return false
+}
+
+// decisionsOn returns the decision log events about appID.
+func decisionsOn(p *Proc, appID string) []map[string]any {
+	var out []map[string]any
+	for _, e := range p.Events("decision") {
+		if id, _ := e["appId"].(string); strings.EqualFold(id, appID) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// actingDecisions counts the decisions about appID that chose a write and
+// were applied in enforce mode.
+func actingDecisions(p *Proc, appID string) int {
+	n := 0
+	for _, e := range decisionsOn(p, appID) {
+		actions, _ := e["actions"].(string)
+		if changesTenant(actions) && e["appliedMode"] == "enforce" {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually polls cond for a few seconds (log lines and webhook posts may
+// trail the invocation's answer by moments).
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// cards is the posts delivered on a channel that contain every part.
+func cards(hook *harness.Webhook, channel string, parts ...string) []string {
+	var out []string
+	for _, p := range hook.Posts() {
+		if p.Channel != channel || p.Status >= 300 {
+			continue
+		}
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(p.Body, part)
+		}
+		if all {
+			out = append(out, p.Body)
+		}
+	}
+	return out
+}
+
+func enforceEnv(hookEnv map[string]string, more ...map[string]string) map[string]string {
+	return merge(append([]map[string]string{{"APPWARDEN_MODE": "enforce"}, hookEnv}, more...)...)
+}
+
+// ---- 1. a baseline privileged app: a rename is not an incident, a new secret is ----
+
+// TestBaselineAppRenamedIsLeftAloneNewSecretIsContained: "Backup Sync" held
+// Files.ReadWrite.All and a client secret long before AppWarden was
+// installed; the first tick baselines it. In enforce mode, a rename and a
+// new redirect URI (the "Update application" record, on Event Hub) write
+// nothing and send no card. A new client secret (the "Certificates and
+// secrets management" record) is contained: exactly that secret is removed
+// from the tenant, nothing else is written, and the cards name the secret
+// and who added it.
+func TestBaselineAppRenamedIsLeftAloneNewSecretIsContained(t *testing.T) {
+	tenant := oldTenant()
+	app := privilegedApp(tenant, "Backup Sync", "Files.ReadWrite.All")
+	before, _ := tenant.AppState(app.AppID)
+	if len(before.PasswordKeyIDs) != 1 {
+		t.Fatalf("fixture: the app holds secrets %q, want one", before.PasswordKeyIDs)
+	}
+	oldSecret := before.PasswordKeyIDs[0]
+	hook, hookEnv := escalationHooks(t)
+	g, p, _ := baseline(t, tenant, hook, enforceEnv(hookEnv))
+	tenant.SetActor(mallory)
+
+	// A rename and a new redirect URI: the app gains no power.
+	mark := auditMark(tenant)
+	if err := tenant.UpdateApplication(app.AppID, func(a models.Applicationable) {
+		a.SetDisplayName(ptrTo("Backup Sync (EU)"))
+		a.GetWeb().SetRedirectUris(append(a.GetWeb().GetRedirectUris(), "https://backup-eu.contoso.example/auth"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	renamed := auditSince(t, tenant, mark)
+	push(t, p, viaEventHub, renamed...)
+	if !eventually(func() bool { return len(decisionsOn(p, app.AppID)) > 0 }) {
+		t.Fatalf("no decision on the renamed app; the record was not handled\nstdout:\n%s", p.Stdout())
+	}
+	if ws := g.Writes(); len(ws) != 0 {
+		t.Errorf("a rename and a new redirect URI on a baseline app were written to, in enforce mode: %q", writePaths(ws))
+	}
+	if n := actingDecisions(p, app.AppID); n != 0 {
+		t.Errorf("%d decisions chose to act on the rename: %v", n, decisionsOn(p, app.AppID))
+	}
+	st, _ := tenant.AppState(app.AppID)
+	if !st.AccountEnabled || st.IsDisabled || !slices.Equal(st.PasswordKeyIDs, []string{oldSecret}) {
+		t.Errorf("the renamed app is not as it was: %+v", st)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if posts := hook.Posts(); len(posts) != 0 {
+		t.Errorf("a rename sent %d cards (posture is not news): %s", len(posts), posts[0].Body)
+	}
+
+	// A new client secret on the same app: contained.
+	mark = auditMark(tenant)
+	newSecret := tenant.AddApplicationPassword(app.AppID, "mallory-backdoor")
+	push(t, p, viaEventHub, auditSince(t, tenant, mark)...)
+	want := []string{"POST /applications/" + app.ApplicationID + "/removePassword"}
+	ws := g.Writes()
+	if got := writePaths(ws); !slices.Equal(got, want) {
+		t.Errorf("writes %q, want exactly %q", got, want)
+	} else if !strings.Contains(string(ws[0].Body), newSecret) {
+		t.Errorf("removePassword body %s does not name the new secret %s", ws[0].Body, newSecret)
+	}
+	st, _ = tenant.AppState(app.AppID)
+	if !slices.Equal(st.PasswordKeyIDs, []string{oldSecret}) {
+		t.Errorf("secrets after containment %q, want only the old one %s (the new one %s removed)", st.PasswordKeyIDs, oldSecret, newSecret)
+	}
+	if !st.AccountEnabled || st.IsDisabled {
+		t.Errorf("containment disabled the app (accountEnabled %v, isDisabled %v); only the new secret was to go", st.AccountEnabled, st.IsDisabled)
+	}
+	if n := actingDecisions(p, app.AppID); n != 1 {
+		t.Errorf("%d decisions acted on the app, want 1", n)
+	}
+	for _, ch := range []string{"owners", "security"} {
+		if !eventually(func() bool { return len(cards(hook, ch, newSecret, mallory.UPN)) > 0 }) {
+			t.Errorf("no card in the %s channel names the new secret (keyId %s) and who added it (%s); cards: %+v", ch, newSecret, mallory.UPN, hook.Posts())
+		}
+	}
+	dbg(t, hook, p)
+	if c := cards(hook, "security", newSecret); len(c) > 0 && !strings.Contains(c[0], "mallory-backdoor") {
+		t.Errorf("the card does not give the secret's display name \"mallory-backdoor\": %s", c[0])
+	}
+}
+
+func dbg(t *testing.T, hook *harness.Webhook, p *Proc) {
+	if os.Getenv("E2E_DEBUG") == "" {
+		return
+	}
+	for _, x := range hook.Posts() {
+		t.Logf("POST %s: %s", x.Channel, x.Body)
+	}
+	for _, e := range p.Events("decision") {
+		t.Logf("DECISION %v", e)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// ---- shared state store for the CLI ----
+
+var _ = azurite.Start
+var _ = filepath.Join
+var _ = os.WriteFile
+var _ = http.StatusOK

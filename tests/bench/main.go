@@ -230,6 +230,15 @@ func run(ctx context.Context, o options) error {
 		}
 		res.lat = append(res.lat, lr)
 	}
+	if len(o.latencies) > 0 {
+		logf("round trips per decision: a plain app, a privileged app, an escalation")
+		if res.shapes, err = measureShapes(ctx, bin, o); err != nil {
+			return fmt.Errorf("round trips per decision: %w", err)
+		}
+		for _, sh := range res.shapes {
+			logf("  %s: %d round trips to resolve (%d requests), %d to act", sh.name, sh.trips.Resolve, sh.trips.ResolveInner, sh.trips.Act)
+		}
+	}
 	if len(o.latencies) > 0 && o.tableEvents > 0 {
 		logf("Table Storage state (Azurite): %d events at %d in flight", o.tableEvents, o.concurrency)
 		run, problems, err := runTableRSS(ctx, bin, o.tableEvents, o.concurrency)

@@ -22,6 +22,7 @@ type results struct {
 	tableRSS           *thrRun
 	tableProblems      []string
 	scaleFailures      []string
+	shapes             []shape
 }
 
 func (r *results) integrityProblems() []string {
@@ -186,6 +187,14 @@ func (r *results) markdown() string {
 			fmt.Fprintf(&b, " %d batches were answered 200 on the policy's last retry with their signals pending in the inbox; timer ticks after the run finished them.", pending)
 		}
 		b.WriteString("\n")
+	}
+	if len(r.shapes) > 0 {
+		b.WriteString("\n## Round trips per decision\n\n")
+		b.WriteString("Counted by the stand-in around one Event Hub invocation, warm token and permission cache (a cold cache adds one round trip that names the resources' permissions). Requests inside the `$batch` requests in brackets.\n\n")
+		b.WriteString("| App | To resolve | To act | What AppWarden did |\n|---|---:|---:|---|\n")
+		for _, sh := range r.shapes {
+			fmt.Fprintf(&b, "| %s | %d (%d) | %d (%d) | %s |\n", sh.name, sh.trips.Resolve, sh.trips.ResolveInner, sh.trips.Act, sh.trips.ActInner, sh.done)
+		}
 	}
 	if r.burst != nil || len(r.big) > 0 || len(r.scaleFailures) > 0 {
 		b.WriteString("\n## Scale\n\n")

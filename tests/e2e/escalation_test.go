@@ -416,6 +416,207 @@ func dbg(t *testing.T, hook *harness.Webhook, p *Proc) {
 
 func ptrTo[T any](v T) *T { return &v }
 
+// ---- 2. each escalation, delivered three ways ----
+
+// pullInterval is the shortest audit pull interval the handler accepts.
+const pullInterval = 10 * time.Second
+
+// escalation is one change that gives an existing app more power.
+type escalation struct {
+	name string
+	// app adds the app, long before the installation.
+	app func(*fakegraph.Tenant) fakegraph.IDs
+	// do makes the change (as mallory) and returns what the security card
+	// must name besides who did it.
+	do func(*fakegraph.Tenant, fakegraph.IDs) (id string)
+	// writes are the writes AppWarden must make, exactly (none: report only).
+	writes func(ids fakegraph.IDs, id string) []string
+	// contained checks the tenant afterwards.
+	contained func(t *testing.T, st fakegraph.AppState, id string)
+}
+
+var escalations = []escalation{
+	{
+		name: "a secret added to a privileged app",
+		app:  func(t *fakegraph.Tenant) fakegraph.IDs { return privilegedApp(t, "Files Backup", "Files.ReadWrite.All") },
+		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
+			return t.AddApplicationPassword(ids.AppID, "mallory-secret")
+		},
+		writes: func(ids fakegraph.IDs, _ string) []string {
+			return []string{"POST /applications/" + ids.ApplicationID + "/removePassword"}
+		},
+		contained: func(t *testing.T, st fakegraph.AppState, id string) {
+			if slices.Contains(st.PasswordKeyIDs, id) || len(st.PasswordKeyIDs) != 1 {
+				t.Errorf("secrets %q: want the added one (%s) gone and the old one kept", st.PasswordKeyIDs, id)
+			}
+			if !st.AccountEnabled {
+				t.Error("the service principal was disabled; only the secret was to go")
+			}
+		},
+	},
+	{
+		name: "a federated credential added to a privileged app",
+		app:  func(t *fakegraph.Tenant) fakegraph.IDs { return privilegedApp(t, "Deploy Pipeline", "Directory.ReadWrite.All") },
+		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
+			return t.AddFederatedCredential(ids.AppID, "mallory-oidc", "https://token.actions.githubusercontent.com", "repo:mallory/exfil:ref:refs/heads/main")
+		},
+		writes: func(ids fakegraph.IDs, id string) []string {
+			return []string{"DELETE /applications/" + ids.ApplicationID + "/federatedIdentityCredentials/" + id}
+		},
+		contained: func(t *testing.T, st fakegraph.AppState, id string) {
+			if len(st.FederatedCredentialIDs) != 0 {
+				t.Errorf("federated credentials %q remain; the added one (%s) was to be deleted", st.FederatedCredentialIDs, id)
+			}
+			if !st.AccountEnabled || len(st.PasswordKeyIDs) != 1 {
+				t.Errorf("more than the federated credential was changed: accountEnabled %v, secrets %q", st.AccountEnabled, st.PasswordKeyIDs)
+			}
+		},
+	},
+	{
+		name: "a privileged directory role given to a service principal",
+		app:  func(t *fakegraph.Tenant) fakegraph.IDs { return plainApp(t, "Ops Automation") },
+		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
+			t.AssignDirectoryRole(ids.AppID, fakegraph.RolePrivilegedRoleAdministrator)
+			return "Privileged Role Administrator"
+		},
+		writes: func(ids fakegraph.IDs, _ string) []string {
+			return []string{"PATCH /servicePrincipals/" + ids.ServicePrincipalID}
+		},
+		contained: func(t *testing.T, st fakegraph.AppState, _ string) {
+			if st.AccountEnabled {
+				t.Error("the service principal holding Privileged Role Administrator is still enabled")
+			}
+		},
+	},
+	{
+		name: "a hidden critical app role granted",
+		app:  func(t *fakegraph.Tenant) fakegraph.IDs { return plainApp(t, "Reporting Connector") },
+		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
+			return t.GrantAppRole(ids.AppID, fakegraph.GraphAppID, "RoleManagement.ReadWrite.Directory")
+		},
+		writes: func(ids fakegraph.IDs, id string) []string {
+			return []string{"DELETE /servicePrincipals/" + ids.ServicePrincipalID + "/appRoleAssignments/" + id}
+		},
+		contained: func(t *testing.T, st fakegraph.AppState, id string) {
+			if len(st.Assignments) != 0 {
+				t.Errorf("app role assignments %+v remain; the hidden grant %s was to be removed", st.Assignments, id)
+			}
+			if !st.AccountEnabled {
+				t.Error("the service principal was disabled; only the hidden grant was to go")
+			}
+		},
+	},
+	{
+		name: "an owner added to a privileged app",
+		app: func(t *fakegraph.Tenant) fakegraph.IDs {
+			return privilegedApp(t, "Mail Archiver", "AppRoleAssignment.ReadWrite.All")
+		},
+		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
+			t.AddOwner(ids.AppID, fakegraph.Owner{DisplayName: "Eve Newowner", UPN: "eve.newowner@contoso.example", Mail: "eve.newowner@contoso.example"})
+			return "eve.newowner@contoso.example"
+		},
+		writes: func(fakegraph.IDs, string) []string { return nil },
+		contained: func(t *testing.T, st fakegraph.AppState, _ string) {
+			if len(st.Owners) != 2 || !st.AccountEnabled || len(st.PasswordKeyIDs) != 1 {
+				t.Errorf("an owner change is reported, never written; the app is now %+v", st)
+			}
+		},
+	},
+}
+
+// TestEscalationsDeliveredThreeWays makes each escalation on an old,
+// baselined app and delivers its audit records one way: on Event Hub as the
+// diagnostic setting streams them, as CloudEvents on an Event Grid custom
+// topic, or not at all (the handler's own pull of the audit log, on the
+// first tick it is due). Each way, in enforce mode with the built-in policy:
+// the decision comes from that record (its dedupeKey), the tenant is
+// contained exactly as the rule says and nothing else is written, and the
+// security channel gets a card naming what was added and who added it.
+func TestEscalationsDeliveredThreeWays(t *testing.T) {
+	for _, via := range []string{viaEventHub, viaCustomTopic, viaPull} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			tenant := oldTenant()
+			apps := make([]fakegraph.IDs, len(escalations))
+			for i, e := range escalations {
+				apps[i] = e.app(tenant)
+			}
+			hook, hookEnv := escalationHooks(t)
+			g, p, tk := baseline(t, tenant, hook, enforceEnv(hookEnv, map[string]string{"APPWARDEN_AUDIT_PULL_INTERVAL": pullInterval.String()}))
+			tenant.SetActor(mallory)
+
+			ids := make([]string, len(escalations))
+			recs := make([][]json.RawMessage, len(escalations))
+			for i, e := range escalations {
+				mark := auditMark(tenant)
+				ids[i] = e.do(tenant, apps[i])
+				recs[i] = auditSince(t, tenant, mark)
+			}
+			if via == viaPull {
+				tk.waitDue(pullInterval)
+				logs := tk.tick(t)
+				if !logged(logs, "audit pull finished") {
+					t.Errorf("the due tick did not pull the audit log: %q", logs)
+				}
+			} else {
+				for i := range escalations {
+					push(t, p, via, recs[i]...)
+				}
+			}
+
+			var want []string
+			for i, e := range escalations {
+				t.Run(e.name, func(t *testing.T) {
+					a := apps[i]
+					keys := map[string]bool{}
+					for _, r := range recs[i] {
+						keys["audit:"+auditID(t, r)] = true
+					}
+					var fromRecord []map[string]any
+					if !eventually(func() bool {
+						fromRecord = nil
+						for _, d := range decisionsOn(p, a.AppID) {
+							if k, _ := d["dedupeKey"].(string); keys[k] {
+								fromRecord = append(fromRecord, d)
+							}
+						}
+						return len(fromRecord) > 0
+					}) {
+						t.Fatalf("no decision on the app came from its audit record(s) %v; decisions %v", keys, decisionsOn(p, a.AppID))
+					}
+					w := e.writes(a, ids[i])
+					want = append(want, w...)
+					got := writesTo(g.Writes(), a.AppID, a.ApplicationID, a.ServicePrincipalID)
+					if !slices.Equal(got, w) {
+						t.Errorf("writes %q, want exactly %q", got, w)
+					}
+					acting := actingDecisions(p, a.AppID)
+					if len(w) > 0 && acting != 1 || len(w) == 0 && acting != 0 {
+						t.Errorf("%d decisions acted, want %d; decisions %v", acting, min(len(w), 1), fromRecord)
+					}
+					st, ok := tenant.AppState(a.AppID)
+					if !ok {
+						t.Fatal("the app is gone")
+					}
+					e.contained(t, st, ids[i])
+					if !eventually(func() bool { return len(cards(hook, "security", a.AppID, ids[i], mallory.UPN)) > 0 }) {
+						t.Errorf("no card in the security channel names the app, %q, and who did it (%s); posts %+v", ids[i], mallory.UPN, hook.Posts())
+					}
+				})
+			}
+			slices.Sort(want)
+			got := writePaths(g.Writes())
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("all writes %q, want exactly %q", got, want)
+			}
+			if rej := g.Rejected(); len(rej) != 0 {
+				t.Errorf("the stand-in refused calls: %+v", rej)
+			}
+		})
+	}
+}
+
 // ---- shared state store for the CLI ----
 
 var _ = azurite.Start

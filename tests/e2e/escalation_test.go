@@ -438,7 +438,9 @@ type escalation struct {
 var escalations = []escalation{
 	{
 		name: "a secret added to a privileged app",
-		app:  func(t *fakegraph.Tenant) fakegraph.IDs { return privilegedApp(t, "Files Backup", "Files.ReadWrite.All") },
+		app: func(t *fakegraph.Tenant) fakegraph.IDs {
+			return privilegedApp(t, "Files Backup", "Files.ReadWrite.All")
+		},
 		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
 			return t.AddApplicationPassword(ids.AppID, "mallory-secret")
 		},
@@ -456,7 +458,9 @@ var escalations = []escalation{
 	},
 	{
 		name: "a federated credential added to a privileged app",
-		app:  func(t *fakegraph.Tenant) fakegraph.IDs { return privilegedApp(t, "Deploy Pipeline", "Directory.ReadWrite.All") },
+		app: func(t *fakegraph.Tenant) fakegraph.IDs {
+			return privilegedApp(t, "Deploy Pipeline", "Directory.ReadWrite.All")
+		},
 		do: func(t *fakegraph.Tenant, ids fakegraph.IDs) string {
 			return t.AddFederatedCredential(ids.AppID, "mallory-oidc", "https://token.actions.githubusercontent.com", "repo:mallory/exfil:ref:refs/heads/main")
 		},

@@ -274,14 +274,15 @@ func (k *Keeper) put(ctx context.Context, appID string, r record, overwrite bool
 }
 
 // fromDelta reports whether the delta feed's application object carries the
-// fact: the registration's requested permissions, its own credentials, its
-// redirect URIs and its audience.
+// fact: the registration's requested permissions, its own secrets (not its
+// certificates: the feed does not select keyCredentials), its redirect
+// URIs and its audience.
 func fromDelta(f appwarden.Fact) bool {
 	switch f.Kind {
 	case appwarden.FactPermission:
 		return f.State == appwarden.StateRequested
 	case appwarden.FactCredential:
-		return f.On == appwarden.OnApplication
+		return f.On == appwarden.OnApplication && f.State == appwarden.CredentialPassword
 	case appwarden.FactRedirectURI, appwarden.FactAudience:
 		return true
 	}

@@ -25,11 +25,20 @@ type (
 	DeltaPage = appwarden.DeltaPage
 )
 
+// deltaAppSelect is what the applications feed reads of each object.
+const deltaAppSelect = "id,appId,displayName,createdDateTime,signInAudience,requiredResourceAccess,passwordCredentials,web,spa,publicClient"
+
 // DeltaStart is the first link of a feed.
 func (c *Client) DeltaStart(feed string) string {
 	switch feed {
 	case FeedApplications:
-		return c.base + "/applications/delta?$select=id,appId,displayName,createdDateTime"
+		// With the properties the baseline of an old app is made of (its
+		// requested permissions, secrets, redirect URIs and audience), so
+		// the first sweep records it without reading anything more.
+		// keyCredentials are left out: selecting them is throttled on its
+		// own (150 a minute per tenant, FACTS.md §4), and a first sweep of
+		// a large tenant reads many pages.
+		return c.base + "/applications/delta?$select=" + deltaAppSelect
 	default:
 		return c.base + "/servicePrincipals/delta?$select=id,appId,displayName,servicePrincipalType,appOwnerOrganizationId"
 	}
@@ -102,10 +111,15 @@ func decodeDelta(feed string, body []byte) (DeltaPage, error) {
 			return page, err
 		}
 		for _, a := range resp.GetValue() {
-			page.Objects = append(page.Objects, DeltaObject{
+			o := DeltaObject{
 				Feed: feed, ID: str(a.GetId()), AppID: strings.ToLower(str(a.GetAppId())), DisplayName: str(a.GetDisplayName()),
 				Created: tm(a.GetCreatedDateTime()), Removed: removed(a.GetAdditionalData()),
-			})
+			}
+			if !o.Removed {
+				o.Application = toApplication(a)
+				o.Application.KeyCredentials = nil // not selected: unknown, not empty
+			}
+			page.Objects = append(page.Objects, o)
 		}
 		page.Resume, page.Final = links(resp.GetOdataNextLink(), resp.GetOdataDeltaLink())
 		return page, nil

@@ -370,3 +370,46 @@ func TestExpiredDeltaLinkStartsOver(t *testing.T) {
 		t.Errorf("err = %v, want the 500", err)
 	}
 }
+
+// baselines records what the first sweep hands to the baseline.
+type baselines struct{ apps map[string]*appwarden.Application }
+
+func (b *baselines) RecordDelta(_ context.Context, appID string, a *appwarden.Application) error {
+	b.apps[appID] = a
+	return nil
+}
+
+// The first sweep records each old app's baseline from its delta object
+// (its requested permissions among them), and nothing for the apps it
+// judges (their decision records it) or for service principals.
+func TestFirstSweepRecordsOldAppsBaseline(t *testing.T) {
+	tenant, old, recent := tenantWith(12, 3)
+	backup := tenant.AddApp(fakegraph.AppSpec{CreatedDateTime: time.Now().AddDate(-1, 0, 0),
+		Requested: []fakegraph.Permission{fakegraph.GraphRole("Files.ReadWrite.All")}, RedirectURIs: []string{"https://backup.contoso.example/cb"}})
+	old = append(old, backup)
+	srv := serve(t, tenant, fakegraph.WithDeltaPageSize(5))
+	c := client(t, srv)
+	b := &baselines{apps: map[string]*appwarden.Application{}}
+	sw := newSweeper(c, store.NewMemory(), &handled{resolve: c})
+	sw.Baseline = b
+	if _, err := sw.Sweep(context.Background(), quiet); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.apps) != len(old) {
+		t.Fatalf("%d baselines recorded, want one per old app (%d)", len(b.apps), len(old))
+	}
+	for _, ids := range old {
+		a := b.apps[ids.AppID]
+		if a == nil || a.ID != ids.ApplicationID || a.SignInAudience == "" {
+			t.Errorf("baseline of %s: %+v", ids.AppID, a)
+		}
+	}
+	if a := b.apps[backup.AppID]; a == nil || len(a.RequiredResourceAccess) != 1 || len(a.RedirectURIs) != 1 {
+		t.Errorf("the backup app's baseline lacks its requested permission or redirect URI: %+v", a)
+	}
+	for _, ids := range recent {
+		if b.apps[ids.AppID] != nil {
+			t.Errorf("a recent app (judged, not baselined) got a delta baseline: %s", ids.AppID)
+		}
+	}
+}

@@ -372,7 +372,9 @@ func TestExpiredDeltaLinkStartsOver(t *testing.T) {
 }
 
 // baselines records what the first sweep hands to the baseline.
-type baselines struct{ apps map[string]*appwarden.Application }
+type baselines struct {
+	apps map[string]*appwarden.Application
+}
 
 func (b *baselines) RecordDelta(_ context.Context, appID string, a *appwarden.Application) error {
 	b.apps[appID] = a

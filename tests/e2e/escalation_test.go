@@ -621,6 +621,177 @@ func TestEscalationsDeliveredThreeWays(t *testing.T) {
 	}
 }
 
+// TestPushedAndPulledRecordIsHandledOnce: a record that arrives both pushed
+// and pulled is handled once, whichever way came first. A secret added to
+// "Payroll Export" is pushed on Event Hub, then pulled by the next due tick;
+// one added to "HR Connector" is pulled by that tick, then pushed as a
+// custom-topic CloudEvent. Each app gets one write (its secret removed),
+// one card per channel, and one decision from the record, which acts.
+func TestPushedAndPulledRecordIsHandledOnce(t *testing.T) {
+	t.Parallel()
+	tenant := oldTenant()
+	pushedFirst := privilegedApp(tenant, "Payroll Export", "Files.ReadWrite.All")
+	pulledFirst := privilegedApp(tenant, "HR Connector", "Directory.ReadWrite.All")
+	hook, hookEnv := escalationHooks(t)
+	g, p, tk := baseline(t, tenant, hook, enforceEnv(hookEnv, map[string]string{"APPWARDEN_AUDIT_PULL_INTERVAL": pullInterval.String()}))
+	tenant.SetActor(mallory)
+
+	mark := auditMark(tenant)
+	keyA := tenant.AddApplicationPassword(pushedFirst.AppID, "pushed-then-pulled")
+	recA := auditSince(t, tenant, mark)
+	mark = auditMark(tenant)
+	keyB := tenant.AddApplicationPassword(pulledFirst.AppID, "pulled-then-pushed")
+	recB := auditSince(t, tenant, mark)
+
+	push(t, p, viaEventHub, recA...)
+	if got := writesTo(g.Writes(), pushedFirst.ApplicationID); len(got) != 1 {
+		t.Fatalf("the pushed record was not acted on: writes %q", got)
+	}
+	tk.waitDue(pullInterval)
+	logs := tk.tick(t)
+	if !logged(logs, "audit pull finished") {
+		t.Fatalf("the due tick did not pull: %q", logs)
+	}
+	push(t, p, viaCustomTopic, recB...)
+	dups := 0.0
+	for _, e := range p.Events("auditpull") {
+		if n, ok := e["duplicates"].(float64); ok && e["msg"] == "audit pull finished" {
+			dups += n
+		}
+	}
+	if dups < 1 {
+		t.Errorf("the pull counted no duplicate; the record pushed before it was pulled (%v)", p.Events("auditpull"))
+	}
+
+	for _, c := range []struct {
+		name string
+		app  fakegraph.IDs
+		key  string
+		recs []json.RawMessage
+	}{
+		{"pushed, then pulled", pushedFirst, keyA, recA},
+		{"pulled, then pushed", pulledFirst, keyB, recB},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want := []string{"POST /applications/" + c.app.ApplicationID + "/removePassword"}
+			if got := writesTo(g.Writes(), c.app.AppID, c.app.ApplicationID, c.app.ServicePrincipalID); !slices.Equal(got, want) {
+				t.Errorf("writes %q, want exactly %q", got, want)
+			}
+			if st, _ := tenant.AppState(c.app.AppID); slices.Contains(st.PasswordKeyIDs, c.key) || len(st.PasswordKeyIDs) != 1 {
+				t.Errorf("secrets %q: want the added one (%s) removed and the old one kept", st.PasswordKeyIDs, c.key)
+			}
+			key := "audit:" + auditID(t, c.recs[0])
+			var fromRecord []map[string]any
+			for _, d := range decisionsOn(p, c.app.AppID) {
+				if d["dedupeKey"] == key {
+					fromRecord = append(fromRecord, d)
+				}
+			}
+			if len(fromRecord) != 1 {
+				t.Errorf("%d decisions from record %s, want 1: %v", len(fromRecord), key, fromRecord)
+			}
+			if n := actingDecisions(p, c.app.AppID); n != 1 {
+				t.Errorf("%d decisions acted, want 1: %v", n, decisionsOn(p, c.app.AppID))
+			}
+			time.Sleep(100 * time.Millisecond) // a second card would trail its invocation
+			for _, ch := range []string{"owners", "security"} {
+				if n := len(cards(hook, ch, c.key)); n != 1 {
+					t.Errorf("%d cards in the %s channel name the secret %s, want 1", n, ch, c.key)
+				}
+			}
+			if c.key != keyB {
+				return
+			}
+			dup := false
+			for _, l := range p.Lines() {
+				if strings.Contains(l, "already taken through another entry point") && strings.Contains(l, key) {
+					dup = true
+				}
+			}
+			if !dup {
+				t.Errorf("no log line says the pushed record %s had been pulled already", key)
+			}
+		})
+	}
+}
+
+// ---- 3. pull-only mode: grants on existing apps ----
+
+// TestPullOnlyContainsGrantsWithinOneInterval runs with no Event Hub and no
+// custom topic: only timer ticks, the audit pull every 10 s and no audit
+// lag. After the baseline tick, an admin consents to the application
+// permission RoleManagement.ReadWrite.Directory that "Payroll Export" has
+// requested for a year (the app role assignment that consent creates), and
+// someone grants Application.ReadWrite.All straight to "Teams Bot", which
+// never requested it. The first tick that is due contains both, from their
+// audit records: Payroll Export's service principal is disabled, the hidden
+// grant is removed, and nothing else is written.
+func TestPullOnlyContainsGrantsWithinOneInterval(t *testing.T) {
+	t.Parallel()
+	tenant := oldTenant()
+	consented := plainApp(tenant, "Payroll Export", fakegraph.GraphRole("RoleManagement.ReadWrite.Directory"))
+	hidden := plainApp(tenant, "Teams Bot")
+	hook, hookEnv := escalationHooks(t)
+	g, p, tk := baseline(t, tenant, hook, enforceEnv(hookEnv, map[string]string{
+		"APPWARDEN_AUDIT_PULL": "true", "APPWARDEN_AUDIT_PULL_INTERVAL": pullInterval.String(),
+	}))
+	tenant.SetAuditLag(0)
+	tenant.SetActor(mallory)
+
+	changed := time.Now()
+	mark := auditMark(tenant)
+	consentID := tenant.GrantAppRole(consented.AppID, fakegraph.GraphAppID, "RoleManagement.ReadWrite.Directory")
+	consentRecs := auditSince(t, tenant, mark)
+	mark = auditMark(tenant)
+	hiddenID := tenant.GrantAppRole(hidden.AppID, fakegraph.GraphAppID, "Application.ReadWrite.All")
+	hiddenRecs := auditSince(t, tenant, mark)
+
+	tk.waitDue(pullInterval)
+	logs := tk.tick(t)
+	took := time.Since(changed)
+	if !logged(logs, "audit pull finished") {
+		t.Errorf("the due tick did not pull: %q", logs)
+	}
+	if took > pullInterval+5*time.Second {
+		t.Errorf("contained %s after the change; the pull interval is %s", took.Round(time.Millisecond), pullInterval)
+	}
+
+	want := []string{
+		"DELETE /servicePrincipals/" + hidden.ServicePrincipalID + "/appRoleAssignments/" + hiddenID,
+		"PATCH /servicePrincipals/" + consented.ServicePrincipalID,
+	}
+	got := writePaths(g.Writes())
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("writes %q, want exactly %q", got, want)
+	}
+	if st, _ := tenant.AppState(consented.AppID); st.AccountEnabled {
+		t.Errorf("Payroll Export, now holding RoleManagement.ReadWrite.Directory (assignment %s), is still enabled", consentID)
+	}
+	if st, _ := tenant.AppState(hidden.AppID); len(st.Assignments) != 0 || !st.AccountEnabled {
+		t.Errorf("Teams Bot: assignments %+v, accountEnabled %v; want the hidden grant %s removed and the app left running", st.Assignments, st.AccountEnabled, hiddenID)
+	}
+	for _, c := range []struct {
+		app  fakegraph.IDs
+		recs []json.RawMessage
+	}{{consented, consentRecs}, {hidden, hiddenRecs}} {
+		keys := map[string]bool{}
+		for _, r := range c.recs {
+			keys["audit:"+auditID(t, r)] = true
+		}
+		acted := false
+		for _, d := range decisionsOn(p, c.app.AppID) {
+			if k, _ := d["dedupeKey"].(string); keys[k] && changesTenant(fmt.Sprint(d["actions"])) && d["appliedMode"] == "enforce" {
+				acted = true
+			}
+		}
+		if !acted {
+			t.Errorf("no enforced decision on %s came from its pulled audit record(s) %v: %v", c.app.AppID, keys, decisionsOn(p, c.app.AppID))
+		}
+	}
+	t.Logf("contained %s after the change", took.Round(time.Millisecond))
+}
+
 // ---- shared state store for the CLI ----
 
 var _ = azurite.Start

@@ -792,6 +792,135 @@ func TestPullOnlyContainsGrantsWithinOneInterval(t *testing.T) {
 	t.Logf("contained %s after the change", took.Round(time.Millisecond))
 }
 
+// ---- 4. release ----
+
+// TestReleaseRestoresWhatGraphAllows: three escalations on "Vault Sync" (it
+// holds Files.ReadWrite.All and a secret since long before the
+// installation) are contained in enforce mode: the added secret removed,
+// the added federated credential deleted, the hidden critical grant
+// removed. `appwarden release`, run by an operator against the same state
+// store (Azurite) and Graph, re-creates the federated credential (same
+// name, issuer, subject, audience) and the app role assignment (same role,
+// resource and principal), and says that the secret cannot be restored,
+// naming its keyId. The secret stays gone.
+func TestReleaseRestoresWhatGraphAllows(t *testing.T) {
+	az := azurite.Start(t)
+	tenant := oldTenant()
+	app := privilegedApp(tenant, "Vault Sync", "Files.ReadWrite.All")
+	env := storageEnv(az, map[string]string{"APPWARDEN_MODE": "enforce"})
+	g, p, _ := baseline(t, tenant, nil, env)
+	tenant.SetActor(mallory)
+
+	const (
+		ficName   = "mallory-oidc"
+		ficIssuer = "https://token.actions.githubusercontent.com"
+		ficSub    = "repo:mallory/exfil:environment:prod"
+		hiddenVal = "RoleManagement.ReadWrite.Directory"
+	)
+	mark := auditMark(tenant)
+	secret := tenant.AddApplicationPassword(app.AppID, "mallory-secret")
+	push(t, p, viaEventHub, auditSince(t, tenant, mark)...)
+	mark = auditMark(tenant)
+	ficID := tenant.AddFederatedCredential(app.AppID, ficName, ficIssuer, ficSub)
+	push(t, p, viaEventHub, auditSince(t, tenant, mark)...)
+	mark = auditMark(tenant)
+	grantID := tenant.GrantAppRole(app.AppID, fakegraph.GraphAppID, hiddenVal)
+	push(t, p, viaEventHub, auditSince(t, tenant, mark)...)
+
+	st, _ := tenant.AppState(app.AppID)
+	if slices.Contains(st.PasswordKeyIDs, secret) || len(st.FederatedCredentialIDs) != 0 || slices.ContainsFunc(st.Assignments, func(a fakegraph.AssignmentState) bool { return a.ID == grantID }) {
+		t.Fatalf("not contained before the release: secrets %q, federated credentials %q (added %s), assignments %+v (added %s); writes %q",
+			st.PasswordKeyIDs, st.FederatedCredentialIDs, ficID, st.Assignments, grantID, writePaths(g.Writes()))
+	}
+	// (The hidden grant also disables the service principal today; see
+	// TestHiddenGrantOnAppWithASecretIsRemovedAlone. Release undoes that too.)
+	heldBefore := len(st.Assignments) // the granted Files.ReadWrite.All
+
+	out := cli(t, g, env, "release", "--app", app.AppID, "--reason", "reviewed: INC-4711", "--by", "alice@contoso.example")
+	t.Logf("release printed:\n%s", out)
+
+	fics := tenant.FederatedCredentials(app.AppID)
+	restoredFIC := slices.ContainsFunc(fics, func(f models.FederatedIdentityCredentialable) bool {
+		return deref(f.GetName()) == ficName && deref(f.GetIssuer()) == ficIssuer && deref(f.GetSubject()) == ficSub &&
+			slices.Equal(f.GetAudiences(), []string{fakegraph.FederatedIdentityAudience})
+	})
+	if !restoredFIC || len(fics) != 1 {
+		t.Errorf("after the release the app has %d federated credentials; want the deleted one (%s %s %s) re-created", len(fics), ficName, ficIssuer, ficSub)
+	}
+	st, _ = tenant.AppState(app.AppID)
+	graphSP := tenant.AddMicrosoftGraph().ServicePrincipalID
+	hiddenRole := fakegraph.GraphAppRoles[hiddenVal]
+	if !slices.ContainsFunc(st.Assignments, func(a fakegraph.AssignmentState) bool {
+		return strings.EqualFold(a.AppRoleID, hiddenRole) && strings.EqualFold(a.ResourceID, graphSP)
+	}) || len(st.Assignments) != heldBefore+1 {
+		t.Errorf("after the release the assignments are %+v; want the removed %s (%s on Microsoft Graph %s) re-created beside the %d held before", st.Assignments, hiddenVal, hiddenRole, graphSP, heldBefore)
+	}
+	if !st.AccountEnabled || st.IsDisabled {
+		t.Errorf("after the release the app is not running: accountEnabled %v, isDisabled %v", st.AccountEnabled, st.IsDisabled)
+	}
+	if slices.Contains(st.PasswordKeyIDs, secret) {
+		t.Errorf("the removed secret %s is back: Graph cannot restore a secret's value", secret)
+	}
+	var lost []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "cannot be restored:") {
+			lost = append(lost, l)
+		}
+	}
+	if len(lost) != 1 || !strings.Contains(lost[0], secret) {
+		t.Errorf("release says it cannot restore %q; want one line naming the removed secret's keyId %s", lost, secret)
+	}
+	if n := strings.Count(out, "restored: "); n < 2 {
+		t.Errorf("release reports %d restored items, want the federated credential and the assignment", n)
+	}
+	if strings.Contains(out, "FAILED") {
+		t.Errorf("release reports a failure:\n%s", out)
+	}
+}
+
+// TestHiddenGrantOnAppWithASecretIsRemovedAlone: Application.ReadWrite.All
+// granted straight to "Build Agent", an old app that never requested it and
+// has a client secret. hidden-critical-app-role removes just that grant
+// ("leaves the app as its owners know it"); the app's running secret must
+// not turn the hidden grant into a reason to disable the whole app
+// (critical-app-permission leaves hidden grants to that rule for the same
+// reason). Exactly one write: the DELETE of the assignment.
+func TestHiddenGrantOnAppWithASecretIsRemovedAlone(t *testing.T) {
+	tenant := oldTenant()
+	app := tenant.AddApp(fakegraph.AppSpec{
+		DisplayName: "Build Agent", CreatedDateTime: longAgo, Owners: []fakegraph.Owner{devOne},
+		Requested: []fakegraph.Permission{fakegraph.GraphScope("User.Read")},
+		Secrets:   []fakegraph.Credential{{DisplayName: "agent secret"}},
+	})
+	hook, hookEnv := escalationHooks(t)
+	g, p, _ := baseline(t, tenant, hook, enforceEnv(hookEnv))
+	tenant.SetActor(mallory)
+	mark := auditMark(tenant)
+	grant := tenant.GrantAppRole(app.AppID, fakegraph.GraphAppID, "Application.ReadWrite.All")
+	push(t, p, viaEventHub, auditSince(t, tenant, mark)...)
+
+	want := []string{"DELETE /servicePrincipals/" + app.ServicePrincipalID + "/appRoleAssignments/" + grant}
+	if got := writePaths(g.Writes()); !slices.Equal(got, want) {
+		var why []string
+		for _, d := range decisionsOn(p, app.AppID) {
+			why = append(why, fmt.Sprint(d["explanation"]))
+		}
+		t.Errorf("writes %q, want exactly %q; decisions: %q", got, want, why)
+	}
+	st, _ := tenant.AppState(app.AppID)
+	if !st.AccountEnabled || len(st.Assignments) != 0 || len(st.PasswordKeyIDs) != 1 {
+		t.Errorf("Build Agent after containment: accountEnabled %v, assignments %+v, secrets %q; want it running, with its secret, without the hidden grant",
+			st.AccountEnabled, st.Assignments, st.PasswordKeyIDs)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // ---- shared state store for the CLI ----
 
 var _ = azurite.Start

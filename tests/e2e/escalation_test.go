@@ -14,7 +14,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -914,16 +913,123 @@ func TestHiddenGrantOnAppWithASecretIsRemovedAlone(t *testing.T) {
 	}
 }
 
+// ---- 5. Microsoft first-party apps and managed identities ----
+
+// removeAddedCredentials asks for every credential a change adds to be
+// removed, in enforce mode, whatever the app.
+const removeAddedCredentials = `apiVersion: appwarden.io/v1
+kind: Policy
+description: Removes every credential a change adds
+rules:
+  - id: remove-added-credentials
+    title: A credential was added
+    severity: critical
+    condition: signal.added.filter(f, f.kind in ['credential', 'federatedCredential'])
+    actions: [removeCredentials, notify]
+    mode: enforce
+`
+
+// TestFirstPartyAndManagedIdentityCredentials adds a password to the
+// service principal of a Microsoft first-party app that holds Mail.Read in
+// the tenant ("I SPy") and to a managed identity's. With a policy that
+// removes every added credential in enforce mode (and with the built-in
+// policy), nothing is written to either: each is reported to the security
+// channel, the card naming the credential's keyId and who added it, and
+// the decision records why the app is protected (the built-in policy has
+// no rule about a password on a managed identity that holds nothing, so
+// there only the first-party app is checked). With
+// APPWARDEN_ACT_ON_MICROSOFT_APPS and APPWARDEN_ACT_ON_MANAGED_IDENTITIES
+// set to true, the same policy removes exactly those passwords.
+func TestFirstPartyAndManagedIdentityCredentials(t *testing.T) {
+	policyFile := filepath.Join(t.TempDir(), "remove-added-credentials.yaml")
+	if err := os.WriteFile(policyFile, []byte(removeAddedCredentials), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		act  bool
+	}{
+		{"a policy that removes credentials", map[string]string{"APPWARDEN_POLICY_FILE": policyFile}, false},
+		{"the built-in policy", nil, false},
+		{"the operator opted in", map[string]string{"APPWARDEN_POLICY_FILE": policyFile,
+			"APPWARDEN_ACT_ON_MICROSOFT_APPS": "true", "APPWARDEN_ACT_ON_MANAGED_IDENTITIES": "true"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tenant := oldTenant()
+			firstParty := tenant.AddServicePrincipal(fakegraph.SPSpec{
+				DisplayName: "Office 365 Exchange Online", AppOwnerOrganizationID: fakegraph.MicrosoftServicesTenantID,
+				Granted: []fakegraph.Permission{fakegraph.GraphRole("Mail.Read")},
+			})
+			managed := tenant.AddServicePrincipal(fakegraph.SPSpec{DisplayName: "func-payroll-prod", ServicePrincipalType: "ManagedIdentity"})
+			hook, hookEnv := escalationHooks(t)
+			g, p, _ := baseline(t, tenant, hook, enforceEnv(hookEnv, tc.env))
+			tenant.SetActor(mallory)
+
+			for _, c := range []struct {
+				kind string
+				sp   fakegraph.IDs
+				why  string
+			}{
+				{"a Microsoft first-party app", firstParty, "Microsoft"},
+				{"a managed identity", managed, "managed identit"},
+			} {
+				if tc.env == nil && c.sp.AppID == managed.AppID {
+					// The built-in policy has no rule about a managed
+					// identity that holds nothing; the policy file above has.
+					continue
+				}
+				t.Run(c.kind, func(t *testing.T) {
+					mark := auditMark(tenant)
+					key := tenant.AddServicePrincipalPassword(c.sp.AppID, "mallory-sp-secret")
+					push(t, p, viaEventHub, auditSince(t, tenant, mark)...)
+					if !eventually(func() bool { return len(decisionsOn(p, c.sp.AppID)) > 0 }) {
+						t.Fatalf("no decision on %s", c.sp.AppID)
+					}
+					got := writesTo(g.Writes(), c.sp.AppID, c.sp.ServicePrincipalID)
+					st, _ := tenant.AppState(c.sp.AppID)
+					if tc.act {
+						want := []string{"POST /servicePrincipals/" + c.sp.ServicePrincipalID + "/removePassword"}
+						if !slices.Equal(got, want) {
+							t.Errorf("with the opt-in: writes %q, want exactly %q", got, want)
+						}
+						if slices.Contains(st.SPPasswordKeyIDs, key) {
+							t.Errorf("with the opt-in the password %s is still there", key)
+						}
+						return
+					}
+					if len(got) != 0 {
+						t.Errorf("wrote to %s: %q", c.kind, got)
+					}
+					if !slices.Contains(st.SPPasswordKeyIDs, key) || !st.AccountEnabled {
+						t.Errorf("%s was changed: passwords %q (added %s), accountEnabled %v", c.kind, st.SPPasswordKeyIDs, key, st.AccountEnabled)
+					}
+					protected := false
+					for _, d := range decisionsOn(p, c.sp.AppID) {
+						if why, _ := d["protected"].(string); strings.Contains(why, c.why) && d["appliedMode"] == "audit" && d["severity"] == "critical" {
+							protected = true
+						}
+					}
+					if !protected {
+						t.Errorf("no critical decision records %s as protected and audit-only: %v", c.kind, decisionsOn(p, c.sp.AppID))
+					}
+					if !eventually(func() bool { return len(cards(hook, "security", key, mallory.UPN)) > 0 }) {
+						t.Errorf("no card in the security channel names the password %s and who added it (%s); posts %+v", key, mallory.UPN, hook.Posts())
+					}
+				})
+			}
+			if !tc.act {
+				if ws := g.Writes(); len(ws) != 0 {
+					t.Errorf("writes without the opt-in: %q", writePaths(ws))
+				}
+			}
+		})
+	}
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""
 	}
 	return *s
 }
-
-// ---- shared state store for the CLI ----
-
-var _ = azurite.Start
-var _ = filepath.Join
-var _ = os.WriteFile
-var _ = http.StatusOK

@@ -395,21 +395,8 @@ func TestBaselineAppRenamedIsLeftAloneNewSecretIsContained(t *testing.T) {
 			t.Errorf("no card in the %s channel names the new secret (keyId %s) and who added it (%s); cards: %+v", ch, newSecret, mallory.UPN, hook.Posts())
 		}
 	}
-	dbg(t, hook, p)
 	if c := cards(hook, "security", newSecret); len(c) > 0 && !strings.Contains(c[0], "mallory-backdoor") {
 		t.Errorf("the card does not give the secret's display name \"mallory-backdoor\": %s", c[0])
-	}
-}
-
-func dbg(t *testing.T, hook *harness.Webhook, p *Proc) {
-	if os.Getenv("E2E_DEBUG") == "" {
-		return
-	}
-	for _, x := range hook.Posts() {
-		t.Logf("POST %s: %s", x.Channel, x.Body)
-	}
-	for _, e := range p.Events("decision") {
-		t.Logf("DECISION %v", e)
 	}
 }
 

@@ -300,7 +300,7 @@ func TestDeletedApp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !app.Deleted || app.Application != nil || len(app.ServicePrincipals) != 0 || app.Creator != creator {
+		if !app.Deleted || app.Application != nil || len(app.ServicePrincipals) != 0 || !app.Creator.IsZero() {
 			t.Errorf("%s: app = %+v, want deleted", name, app)
 		}
 		if i == 0 && app.AppID != ids.AppID {

@@ -67,7 +67,14 @@ func creation(k appwarden.SignalKind) bool {
 
 // SubjectOf is the subject a signal names.
 func SubjectOf(sig appwarden.Signal) Subject {
-	s := Subject{AppID: sig.AppID, ObjectID: sig.ObjectID, ObjectType: sig.ObjectType, Since: sig.Time, Creator: sig.Initiator, Kind: sig.Kind}
+	s := Subject{AppID: sig.AppID, ObjectID: sig.ObjectID, ObjectType: sig.ObjectType, Since: sig.Time, Kind: sig.Kind}
+	if creation(sig.Kind) {
+		// Only a creation's initiator created the app. Whoever made a later
+		// change is that change's initiator (App.Change), not the creator:
+		// taking them for it would mention, and mail, an attacker on the
+		// card about their own escalation.
+		s.Creator = sig.Initiator
+	}
 	if sig.Source == appwarden.SourceSweep {
 		// The sweep has just seen the object in the delta feed: a 404 that
 		// outlasts the retry budget means it was deleted since.

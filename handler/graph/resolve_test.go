@@ -312,7 +312,7 @@ func TestResolveEachSignalKind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.checkPayroll(t, app)
+			w.checkPayroll(t, app, sig)
 			if trips != 2 {
 				t.Errorf("%d round trips with a cold permission cache, want 2", trips)
 			}
@@ -321,14 +321,20 @@ func TestResolveEachSignalKind(t *testing.T) {
 	noRejects(t, w.srv)
 }
 
-// checkPayroll compares a resolution of Payroll Sync with the tenant, field by field.
-func (w *world) checkPayroll(t *testing.T, app *appwarden.App) {
+// checkPayroll compares a resolution of Payroll Sync with the tenant, field
+// by field. The creator is a creation's initiator; a later change's
+// initiator made the change, not the app.
+func (w *world) checkPayroll(t *testing.T, app *appwarden.App, sig appwarden.Signal) {
 	t.Helper()
 	if app.AppID != payrollAppID || app.DisplayName != "Payroll Sync" || app.Deleted || app.SPOnly || app.SPOnlyReason != "" {
 		t.Errorf("app = {AppID:%s DisplayName:%q Deleted:%v SPOnly:%v %q}", app.AppID, app.DisplayName, app.Deleted, app.SPOnly, app.SPOnlyReason)
 	}
-	if app.Creator != creator {
-		t.Errorf("creator = %+v, want the signal's initiator %+v", app.Creator, creator)
+	want := appwarden.Initiator{}
+	if sig.Kind == appwarden.AppCreated || sig.Kind == appwarden.ServicePrincipalCreated {
+		want = sig.Initiator
+	}
+	if app.Creator != want {
+		t.Errorf("creator = %+v after a %s signal, want %+v", app.Creator, sig.Kind, want)
 	}
 	if app.ResolvedAt.IsZero() || app.ResolvedAt.Location() != time.UTC {
 		t.Errorf("resolvedAt = %v", app.ResolvedAt)
@@ -370,7 +376,7 @@ func TestResolveByObjectIDOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.checkPayroll(t, app)
+			w.checkPayroll(t, app, sig)
 			if trips != 3 {
 				t.Errorf("%d round trips, want 3 (appId look-up, the app, the resources)", trips)
 			}
@@ -438,7 +444,11 @@ func TestResolveServicePrincipalOnly(t *testing.T) {
 			if app.Application != nil || !app.SPOnly || app.SPOnlyReason != tc.reason {
 				t.Errorf("application=%v spOnly=%v reason=%q, want nil, true, %q", app.Application, app.SPOnly, app.SPOnlyReason, tc.reason)
 			}
-			if app.AppID != tc.ids.AppID || app.DisplayName != tc.sp.DisplayName || app.Creator != creator || app.Deleted {
+			wantCreator := appwarden.Initiator{} // a consent's initiator consented; they did not create the app
+			if tc.kind == appwarden.ServicePrincipalCreated {
+				wantCreator = creator
+			}
+			if app.AppID != tc.ids.AppID || app.DisplayName != tc.sp.DisplayName || app.Creator != wantCreator || app.Deleted {
 				t.Errorf("app = %s %q creator %+v deleted %v", app.AppID, app.DisplayName, app.Creator, app.Deleted)
 			}
 			diff(t, "service principals", app.ServicePrincipals, []appwarden.ServicePrincipal{func() appwarden.ServicePrincipal {
@@ -523,11 +533,12 @@ func TestResolveSignalLogs(t *testing.T) {
 	c := client(t, w.srv, fastRetry)
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	app, err := c.ResolveSignal(context.Background(), log, signalFor(appwarden.AppCreated, time.Now()))
+	sig := signalFor(appwarden.AppCreated, time.Now())
+	app, err := c.ResolveSignal(context.Background(), log, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.checkPayroll(t, app)
+	w.checkPayroll(t, app, sig)
 	var line map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
 		t.Fatalf("log %q: %v", buf.String(), err)

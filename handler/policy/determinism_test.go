@@ -36,6 +36,10 @@ func kitchenSink() *appwarden.App {
 	a.Permissions = append(a.Permissions, hidden)
 	a.ServicePrincipals[0].AppOwnerOrganizationID = appwarden.MicrosoftServicesTenantID
 	a.ServicePrincipals[0].KeyCredentials = []appwarden.Credential{certificate("c0c0c0c0-0000-4000-8000-000000000001", date(2026, 5, 1), date(2027, 5, 1))}
+	// A second service principal, a managed identity's, with a secret: no
+	// real app has both, but the rules read each on its own.
+	a.ServicePrincipals = append(a.ServicePrincipals, appwarden.ServicePrincipal{ID: "5e5e5e5e-0000-4000-8000-000000000005",
+		ServicePrincipalType: "ManagedIdentity", PasswordCredentials: []appwarden.Credential{secret("5e5e5e5e-0000-4000-8000-0000000000aa", date(2026, 5, 2), date(2026, 11, 2))}})
 	a.DirectoryRoles = []appwarden.DirectoryRole{
 		{ID: "0d1f0000-0000-4000-8000-000000000001", RoleTemplateID: roleGlobalAdmin, DisplayName: "Global Administrator"},
 		{ID: "0d1f0000-0000-4000-8000-000000000003", RoleTemplateID: "e8611ab8-c189-46e8-94e1-60213ab1f814", DisplayName: "Privileged Role Administrator"},

@@ -177,7 +177,7 @@ func TestDefaultPolicy(t *testing.T) {
 	want := []string{
 		"critical-app-permission", "high-privilege-delegated", "multi-tenant-unverified", "risky-redirect-uri",
 		"password-credential", "credential-on-privileged-app", "credential-added-to-privileged-app",
-		"untrusted-federated-credential", "first-party-credential", "privileged-directory-role",
+		"untrusted-federated-credential", "first-party-credential", "managed-identity-secret", "privileged-directory-role",
 		"hidden-critical-app-role", "owner-added-to-privileged-app", "ownerless-app",
 	}
 	if got := p.RuleIDs(); strings.Join(got, " ") != strings.Join(want, " ") {

@@ -115,6 +115,21 @@ func builtinRuleCases() []ruleCase {
 				a.ServicePrincipals[0].AppOwnerOrganizationID = appwarden.MicrosoftServicesTenantID
 			}},
 
+		// managed-identity-secret
+		{rule: "managed-identity-secret", name: "a secret on a managed identity", match: true, severity: critical,
+			change: func(a *appwarden.App) {
+				a.Application = nil
+				a.ServicePrincipals[0].ServicePrincipalType = "ManagedIdentity"
+				a.ServicePrincipals[0].PasswordCredentials = []appwarden.Credential{secret(addedKeyID, testNow, testNow.AddDate(1, 0, 0))}
+			},
+			evidence: []ev{{kind: "credential", id: addedKeyID, end: &yearAfterTestNow, detail: "client secret on the service principal"}}},
+		{rule: "managed-identity-secret", name: "the certificate Azure manages for a managed identity",
+			change: func(a *appwarden.App) {
+				a.Application = nil
+				a.ServicePrincipals[0].ServicePrincipalType = "ManagedIdentity"
+				a.ServicePrincipals[0].KeyCredentials = []appwarden.Credential{certificate(certKeyID, testNow, testNow.AddDate(0, 3, 0))}
+			}},
+
 		// privileged-directory-role
 		{rule: "privileged-directory-role", name: "Global Administrator", match: true, severity: critical,
 			change: func(a *appwarden.App) {

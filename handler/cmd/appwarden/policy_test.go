@@ -62,7 +62,7 @@ func writeJSON(t *testing.T, dir, name string, v any) string {
 }
 
 func TestPolicyCheckAndDefaults(t *testing.T) {
-	if code, out, _ := runCLI("policy", "check", defaultArg); code != 0 || out != "@default: ok, 13 rules\n" {
+	if code, out, _ := runCLI("policy", "check", defaultArg); code != 0 || out != "@default: ok, 14 rules\n" {
 		t.Fatalf("check @default: %d %q", code, out)
 	}
 	code, out, _ := runCLI("policy", "defaults")
@@ -73,7 +73,7 @@ func TestPolicyCheckAndDefaults(t *testing.T) {
 	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, _ := runCLI("policy", "check", path); code != 0 || out != path+": ok, 13 rules\n" {
+	if code, out, _ := runCLI("policy", "check", path); code != 0 || out != path+": ok, 14 rules\n" {
 		t.Fatalf("check of printed defaults: %d %q", code, out)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")

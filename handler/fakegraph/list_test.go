@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/appwarden/appwarden/handler/fakegraph"
@@ -76,5 +77,46 @@ func TestListCollections(t *testing.T) {
 	}
 	if st := srv.Stats(); st.Routes[fakegraph.RouteApplications] != 3 || st.Routes[fakegraph.RouteServicePrincipals] != 1 || st.Routes[fakegraph.RouteOrganization] != 1 {
 		t.Errorf("routes = %v", st.Routes)
+	}
+}
+
+// $expand=owners on an application or service principal carries at most
+// fakegraph.ExpandLimit owners and no nextLink, as Graph's does; other relationships
+// are refused.
+func TestExpandOwners(t *testing.T) {
+	tenant := fakegraph.NewTenant("11111111-1111-4111-8111-111111111111")
+	var owners []fakegraph.Owner
+	for i := 0; i < fakegraph.ExpandLimit+5; i++ {
+		owners = append(owners, fakegraph.Owner{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), UPN: fmt.Sprintf("u%d@contoso.example", i)})
+	}
+	ids := tenant.AddApp(fakegraph.AppSpec{DisplayName: "many owners", Owners: owners})
+	few := tenant.AddApp(fakegraph.AppSpec{DisplayName: "two owners", Owners: owners[:2]})
+	srv := fakegraph.New(tenant, fakegraph.WithoutAuth())
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/v1.0/applications(appId='" + ids.AppID + "')?$select=id&$expand=owners($select=id,displayName)", fakegraph.ExpandLimit},
+		{"/v1.0/servicePrincipals(appId='" + ids.AppID + "')?$expand=owners", 0}, // AppSpec.Owners own the registration only
+		{"/v1.0/applications/" + few.ApplicationID + "?$expand=owners", 2},
+	} {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		var v struct {
+			ID     string           `json:"id"`
+			Owners []map[string]any `json:"owners"`
+			Next   string           `json:"owners@odata.nextLink"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); rec.Code != 200 || err != nil {
+			t.Fatalf("%s: %d %s", tc.path, rec.Code, rec.Body)
+		}
+		if len(v.Owners) != tc.want || v.Next != "" || v.ID == "" {
+			t.Errorf("%s: %d owners (next %q), want %d", tc.path, len(v.Owners), v.Next, tc.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/v1.0/applications/"+few.ApplicationID+"?$expand=extensionProperties", nil))
+	if rec.Code != 400 {
+		t.Errorf("$expand=extensionProperties: %d, want 400", rec.Code)
 	}
 }

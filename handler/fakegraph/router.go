@@ -370,6 +370,9 @@ func (s *Server) handle(op *op) response {
 		if aerr == nil && selects(op.query.Get("$select"), "keyCredentials") {
 			raw = t.withKeys(m.set, raw)
 		}
+		if aerr == nil && op.query.Get("$expand") != "" {
+			raw, aerr = t.expand(m.set, m.key, m.byAppID, raw, op.query.Get("$expand"))
+		}
 		return fromErr(aerr, jsonResponse(http.StatusOK, raw))
 	case kindOwners:
 		items, aerr := t.listOwners(m.set, m.key, m.byAppID)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -339,11 +340,22 @@ func TestWaitsRespectTheDeadline(t *testing.T) {
 // A 403 on a part of the app (its owners: AppWarden lacks
 // User.ReadBasic.All) is not a refusal of the app: it is judged on the rest,
 // and the decision says what could not be read.
+//
+// Owners come expanded with the app; the owners endpoint is read only when
+// the expanded list is full (Graph expands at most 20), so the app here has
+// more.
 func TestForbiddenPartIsJudgedOnTheRest(t *testing.T) {
-	w := newWorld(t)
-	c := client(t, w.srv, fastRetry)
-	w.srv.FailNext(100, 403, fakegraph.OnRoute(fakegraph.RouteApplicationByAppID+"/owners"), fakegraph.InnerOnly())
-	app, _, err := resolve(t, w.srv, c, graph.SubjectOf(signalFor(appwarden.AppCreated, time.Now())))
+	tenant := fakegraph.NewTenant(tenantID)
+	tenant.AddMicrosoftGraph()
+	var owners []fakegraph.Owner
+	for i := 0; i < 25; i++ {
+		owners = append(owners, fakegraph.Owner{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), UPN: fmt.Sprintf("u%d@contoso.example", i)})
+	}
+	ids := tenant.AddApp(fakegraph.AppSpec{Owners: owners, Requested: []fakegraph.Permission{fakegraph.GraphScope("User.Read")}})
+	srv := serve(t, tenant)
+	c := client(t, srv, fastRetry)
+	srv.FailNext(100, 403, fakegraph.OnRoute(fakegraph.RouteApplicationByAppID+"/owners"), fakegraph.InnerOnly())
+	app, _, err := resolve(t, srv, c, graph.SubjectOf(createdSignal(ids)))
 	if err != nil {
 		t.Fatalf("a refused owners read failed the app: %v", err)
 	}
@@ -352,5 +364,8 @@ func TestForbiddenPartIsJudgedOnTheRest(t *testing.T) {
 	}
 	if len(app.Unread) != 1 || !strings.Contains(app.Unread[0], "application owners") || !strings.Contains(app.Unread[0], "403") {
 		t.Errorf("Unread = %q, want the application owners named with the 403", app.Unread)
+	}
+	if len(app.Owners) != fakegraph.ExpandLimit {
+		t.Errorf("%d owners, want the %d expanded ones kept", len(app.Owners), fakegraph.ExpandLimit)
 	}
 }

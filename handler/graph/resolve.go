@@ -26,6 +26,14 @@ const (
 	roleSelect  = "id,displayName,roleTemplateId"
 	ownerSelect = "id,displayName,userPrincipalName,mail"
 	resSelect   = "id,appId,displayName,appRoles,oauth2PermissionScopes"
+	// ownerExpand brings the owners with the object they own, in the same
+	// request. Graph's $expand on a directory object's relationship
+	// returns at most 20 items and no nextLink
+	// (learn.microsoft.com/graph/query-parameters, "expand parameter"):
+	// a list of expandLimit owners may be cut, and is then read in full
+	// from /owners (see followUp).
+	ownerExpand = "&$expand=owners($select=" + ownerSelect + ")"
+	expandLimit = 20
 )
 
 // ErrNotYetVisible means Graph does not show the object yet (replication
@@ -83,14 +91,16 @@ func SubjectOf(sig appwarden.Signal) Subject {
 	return s
 }
 
-// Resolve reads the current truth about an app: its application object,
-// service principal (with its own credentials), owners, grants and every
-// permission named, and the registration's federated identity credentials
-// and the directory roles the service principal holds, all in one $batch
-// (6 requests, 8 with those two). The two are left out for a new app's
-// creation (see creation), whose containment does not depend on them, so
-// that it stays one round trip of 6 requests. Naming the permissions of
-// resources not yet cached takes one more round trip (a cold cache).
+// Resolve reads the current truth about an app: its application object and
+// service principal (each with its own credentials and its owners,
+// expanded), grants and every permission named, and the registration's
+// federated identity credentials and the directory roles the service
+// principal holds, all in one $batch (4 requests, 6 with those two). The
+// two are left out for a new app's creation (see creation), whose
+// containment does not depend on them, so that it stays one round trip of
+// 4 requests. Naming the permissions of resources not yet cached takes one
+// more round trip (a cold cache; one request per resource), and so does an
+// owner list that fills Graph's expand limit of 20 (read again in full).
 //
 // What the errors mean: a *PermanentError (errors.Is
 // appwarden.ErrUnresolvable) when Graph refuses a read about the app with
@@ -121,7 +131,7 @@ func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error)
 	if r.deleted {
 		return &appwarden.App{AppID: s.AppID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
 	}
-	if err := c.followUp(ctx, r); err != nil {
+	if err := c.followUp(ctx, s.AppID, r); err != nil {
 		return nil, err
 	}
 	return c.assemble(s, r), nil
@@ -138,8 +148,11 @@ type raw struct {
 	fics        []models.FederatedIdentityCredentialable
 	roles       []models.DirectoryRoleable
 	deleted     bool
-	unread      []string // parts Graph refused to show (403)
-	read        []string // optional parts read (ReadFederatedCredentials, ReadDirectoryRoles)
+	// moreAppOwners and moreSPOwners: the expanded owners filled the
+	// expand limit, so the list may be cut; followUp reads /owners.
+	moreAppOwners, moreSPOwners bool
+	unread                      []string // parts Graph refused to show (403)
+	read                        []string // optional parts read (ReadFederatedCredentials, ReadDirectoryRoles)
 }
 
 // extras are the optional reads: the registration's federated identity
@@ -200,11 +213,11 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 	key := url.PathEscape(strings.ReplaceAll(s.AppID, "'", "''"))
 	app := "/applications(appId='" + key + "')"
 	sp := "/servicePrincipals(appId='" + key + "')"
+	// Owners come expanded on the two objects (4 requests, not 6): who
+	// owns the app decides ownerless-app and is who the notice names.
 	reqs := []request{
-		{ID: "app", Method: "GET", URL: app + "?$select=" + appSelect},
-		{ID: "appOwners", Method: "GET", URL: app + "/owners?$select=" + ownerSelect},
-		{ID: "sp", Method: "GET", URL: sp + "?$select=" + spSelect},
-		{ID: "spOwners", Method: "GET", URL: sp + "/owners?$select=" + ownerSelect},
+		{ID: "app", Method: "GET", URL: app + "?$select=" + appSelect + ownerExpand},
+		{ID: "sp", Method: "GET", URL: sp + "?$select=" + spSelect + ownerExpand},
 		{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
 		{ID: "spGrants", Method: "GET", URL: sp + "/oauth2PermissionGrants"},
 	}
@@ -390,14 +403,12 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 		return err
 	}
 	if r.app != nil {
-		if r.appOwners, err = collect[models.DirectoryObjectable](ctx, c, got["appOwners"], "application owners", models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue); part(err, "application owners") != nil {
-			return nil, false, err
-		}
+		r.appOwners = r.app.GetOwners()
+		r.moreAppOwners = len(r.appOwners) >= expandLimit
 	}
 	if r.sp != nil {
-		if r.spOwners, err = collect[models.DirectoryObjectable](ctx, c, got["spOwners"], "service principal owners", models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue); part(err, "service principal owners") != nil {
-			return nil, false, err
-		}
+		r.spOwners = r.sp.GetOwners()
+		r.moreSPOwners = len(r.spOwners) >= expandLimit
 		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); part(err, "app role assignments") != nil {
 			return nil, false, err
 		}
@@ -522,9 +533,18 @@ func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string
 }
 
 // followUp reads, in one batch, the resource service principals whose
-// permissions the app names and that are not cached yet.
-func (c *Client) followUp(ctx context.Context, r *raw) error {
+// permissions the app names and that are not cached yet, and the owners in
+// full where the expanded list filled Graph's expand limit (rare: 20 owners
+// or more).
+func (c *Client) followUp(ctx context.Context, appID string, r *raw) error {
 	var reqs []request
+	key := url.PathEscape(strings.ReplaceAll(appID, "'", "''"))
+	if r.app != nil && r.moreAppOwners {
+		reqs = append(reqs, request{ID: "appOwners", Method: "GET", URL: "/applications(appId='" + key + "')/owners?$select=" + ownerSelect})
+	}
+	if r.sp != nil && r.moreSPOwners {
+		reqs = append(reqs, request{ID: "spOwners", Method: "GET", URL: "/servicePrincipals(appId='" + key + "')/owners?$select=" + ownerSelect})
+	}
 	seen := map[string]bool{}
 	want := func(reqID, url string) {
 		if !seen[reqID] {
@@ -560,6 +580,12 @@ func (c *Client) followUp(ctx context.Context, r *raw) error {
 			return err
 		}
 		for _, q := range chunk {
+			if q.ID == "appOwners" || q.ID == "spOwners" {
+				if err := c.decodeOwners(ctx, got[q.ID], q.ID, r); err != nil {
+					return err
+				}
+				continue
+			}
 			switch got[q.ID].Status {
 			case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
 				// The resource cannot be named: its permissions stay visible
@@ -575,6 +601,30 @@ func (c *Client) followUp(ctx context.Context, r *raw) error {
 				c.perms.add(toResource(sp))
 			}
 		}
+	}
+	return nil
+}
+
+// decodeOwners reads a full /owners answer (see followUp) in place of the
+// expanded list; a 403 goes to Unread, as for the app's other parts, and
+// leaves the expanded owners in place.
+func (c *Client) decodeOwners(ctx context.Context, resp *response, id string, r *raw) error {
+	what := "application owners"
+	if id == "spOwners" {
+		what = "service principal owners"
+	}
+	owners, err := collect[models.DirectoryObjectable](ctx, c, resp, what, models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue)
+	var pe *PermanentError
+	switch {
+	case errors.As(err, &pe) && pe.Status == http.StatusForbidden:
+		r.unread = append(r.unread, what+": "+err.Error())
+		return nil
+	case err != nil:
+		return err
+	case id == "spOwners":
+		r.spOwners = owners
+	default:
+		r.appOwners = owners
 	}
 	return nil
 }

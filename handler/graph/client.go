@@ -52,6 +52,7 @@ type Client struct {
 	perms   *permissionCatalog
 	timeout time.Duration
 	gate    *gate
+	flights flights // resolutions in flight, by appId (see flight)
 }
 
 // NewCredential returns the credential for the running mode: the managed

@@ -55,6 +55,12 @@ type Subject struct {
 	// Kind is the signal's kind: all but a creation's read the federated
 	// credentials and directory roles too (see creation).
 	Kind appwarden.SignalKind
+	// Changed is when the change the signal reports happened, at the
+	// latest (the signal's Time: an audit record's activity time, or when
+	// the sweep's delta page arrived). A resolution already in flight for
+	// the app is shared only if it started at or after it (see flight).
+	// Zero shares any flight in progress.
+	Changed time.Time
 }
 
 // What App.Read names.
@@ -75,7 +81,7 @@ func creation(k appwarden.SignalKind) bool {
 
 // SubjectOf is the subject a signal names.
 func SubjectOf(sig appwarden.Signal) Subject {
-	s := Subject{AppID: sig.AppID, ObjectID: sig.ObjectID, ObjectType: sig.ObjectType, Since: sig.Time, Kind: sig.Kind}
+	s := Subject{AppID: sig.AppID, ObjectID: sig.ObjectID, ObjectType: sig.ObjectType, Since: sig.Time, Kind: sig.Kind, Changed: sig.Time}
 	if creation(sig.Kind) {
 		// Only a creation's initiator created the app. Whoever made a later
 		// change is that change's initiator (App.Change), not the creator:
@@ -109,32 +115,41 @@ func SubjectOf(sig appwarden.Signal) Subject {
 // 5xx, the context's end) is transient. An app that is gone is no error: it
 // comes back with Deleted set.
 func (c *Client) Resolve(ctx context.Context, s Subject) (*appwarden.App, error) {
+	app, _, err := c.resolve(ctx, s)
+	return app, err
+}
+
+// resolve is Resolve, and reports whether the app came from a resolution
+// of the same app already in flight (see flight).
+func (c *Client) resolve(ctx context.Context, s Subject) (*appwarden.App, bool, error) {
 	lag := c.newLag(s)
 	if s.AppID == "" {
 		appID, deleted, err := c.appIDOf(ctx, s, lag)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if deleted {
 			// appID is known when deleted items still hold the object.
-			return &appwarden.App{AppID: appID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
+			return &appwarden.App{AppID: appID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, false, nil
 		}
 		s.AppID = appID
 	}
 	if s.AppID == "" {
-		return nil, fmt.Errorf("graph: nothing to resolve: no appId and no object id")
+		return nil, false, fmt.Errorf("graph: nothing to resolve: no appId and no object id")
 	}
-	r, err := c.readApp(ctx, s, lag)
-	if err != nil {
-		return nil, err
-	}
-	if r.deleted {
-		return &appwarden.App{AppID: s.AppID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
-	}
-	if err := c.followUp(ctx, s.AppID, r); err != nil {
-		return nil, err
-	}
-	return c.assemble(s, r), nil
+	return c.resolveShared(ctx, s, func(ctx context.Context) (*appwarden.App, error) {
+		r, err := c.readApp(ctx, s, lag)
+		if err != nil {
+			return nil, err
+		}
+		if r.deleted {
+			return &appwarden.App{AppID: s.AppID, Deleted: true, Creator: s.Creator, ResolvedAt: c.now().UTC()}, nil
+		}
+		if err := c.followUp(ctx, s.AppID, r); err != nil {
+			return nil, err
+		}
+		return c.assemble(s, r), nil
+	})
 }
 
 // raw is what the first batch read.
@@ -783,7 +798,7 @@ func compact(s []string) []string {
 // round trips it took.
 func (c *Client) ResolveSignal(ctx context.Context, log *slog.Logger, sig appwarden.Signal) (*appwarden.App, error) {
 	ctx, trips := WithTrips(ctx)
-	app, err := c.Resolve(ctx, SubjectOf(sig))
+	app, shared, err := c.resolve(ctx, SubjectOf(sig))
 	var pe *PermanentError
 	if errors.As(err, &pe) {
 		log.Warn("unresolvable in Graph", "event", "resolve", "roundTrips", trips.Count(), "status", pe.Status, "code", pe.Code, "error", err)
@@ -799,6 +814,6 @@ func (c *Client) ResolveSignal(ctx context.Context, log *slog.Logger, sig appwar
 		log.Error("Graph refused parts of the app (403); judging it on the rest", "event", "resolve", "appId", app.AppID, "unread", app.Unread)
 	}
 	log.Info("resolved in Graph", "event", "resolve", "appId", app.AppID, "displayName", app.DisplayName,
-		"roundTrips", trips.Count(), "spOnly", app.SPOnly, "deleted", app.Deleted, "permissions", len(app.Permissions), "owners", len(app.Owners))
+		"roundTrips", trips.Count(), "shared", shared, "spOnly", app.SPOnly, "deleted", app.Deleted, "permissions", len(app.Permissions), "owners", len(app.Owners))
 	return app, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/errgroup"
 )
 
 // Function is one function.json: its folder name (the route), its binding
@@ -30,6 +31,24 @@ type Function struct {
 // transient: the invocation fails so the event is redelivered.
 type Processor interface {
 	Process(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error
+}
+
+// GroupProcessor is a Processor that can take several signals about the
+// same app at once, in order, resolving the app once (see
+// pipeline.ProcessGroup). It returns each signal's error; logs[i] is
+// sigs[i]'s logger.
+type GroupProcessor interface {
+	ProcessGroup(ctx context.Context, logs []*slog.Logger, sigs []appwarden.Signal) []error
+}
+
+// Notices holds an invocation's notifications back until every signal of
+// it is handled: under the context Begin returns they are only queued (in
+// the outbox, no network), and Deliver sends them, within what is left of
+// the budget; what does not go out waits in the outbox. So no containment
+// waits for Teams or mail.
+type Notices interface {
+	Begin(ctx context.Context) context.Context
+	Deliver(ctx context.Context, log *slog.Logger)
 }
 
 // PoisonRecorder keeps poison so it is never silently dropped.
@@ -67,7 +86,17 @@ type Server struct {
 	// so that every invocation answers in time; what is left stays pending
 	// in the inbox.
 	Budget time.Duration
+	// Notices, when set, delivers the invocation's notifications after
+	// all of its signals are handled.
+	Notices Notices
+	// Parallel bounds how many apps of one invocation are handled at once
+	// (DefaultParallel when zero). The signals about one app are handled
+	// one after another, by the same worker.
+	Parallel int
 }
+
+// DefaultParallel is how many apps of one invocation are handled at once.
+const DefaultParallel = 16
 
 // DefaultBudget leaves room under the 25 s every invocation must answer in
 // (Event Grid waits 30 s, FACTS.md §2) for the inbox bookkeeping and the
@@ -173,30 +202,168 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 	}
 }
 
-// work holds every signal in the inbox, then takes each through the
-// pipeline within the invocation's budget. It returns the signals left
-// undecided (a transient failure, or no time left) and whether all of those
-// are safely held.
+// work holds every signal in the inbox, then takes them through the
+// pipeline within the invocation's budget: the apps at once (at most
+// Parallel), the signals about one app in order, by one worker. Once every
+// signal is handled, the invocation's notifications are delivered, in what
+// is left of the budget. It returns the signals left undecided (a
+// transient failure, or no time left) and whether all of those are safely
+// held.
 func (s *Server) work(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) (left []appwarden.Signal, held bool) {
 	saved := s.hold(ctx, log, sigs)
 	held = true
 	work, cancel := context.WithTimeout(ctx, s.budget())
 	defer cancel()
-	for i, sig := range sigs {
-		sigLog := log.With("signal", string(sig.Kind), "appId", sig.AppID, "dedupeKey", sig.DedupeKey)
-		if work.Err() != nil {
-			sigLog.Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
-			left, held = append(left, sig), held && saved[i]
-			continue
-		}
-		err := s.Processor.Process(work, sigLog, sig)
+	if s.Notices != nil {
+		work = s.Notices.Begin(work)
+	}
+	errs := make([]error, len(sigs))
+	var g errgroup.Group
+	g.SetLimit(s.parallel())
+	for _, group := range groups(sigs) {
+		g.Go(func() error {
+			s.runGroup(ctx, work, log, sigs, group, saved, errs)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if s.Notices != nil {
+		s.deliver(work, log)
+	}
+	for i, err := range errs {
 		if err != nil {
-			sigLog.Error("transient failure; failing the invocation so it is retried", "error", err)
-			left, held = append(left, sig), held && saved[i]
+			left, held = append(left, sigs[i]), held && saved[i]
 		}
-		s.settle(ctx, sigLog, sig, saved[i], err)
 	}
 	return left, held
+}
+
+// errBudget marks a signal the budget ran out before.
+var errBudget = errors.New("invocation budget spent before the signal was handled")
+
+// runGroup takes the signals of one app (their indexes in sigs) through
+// the pipeline, writes each one's error in errs, and settles each in the
+// inbox. A panic fails the group's signals that are not decided yet; it
+// never escapes the worker.
+func (s *Server) runGroup(ctx, work context.Context, log *slog.Logger, sigs []appwarden.Signal, group []int, saved []bool, errs []error) {
+	logs := make([]*slog.Logger, len(group))
+	batch := make([]appwarden.Signal, len(group))
+	for j, i := range group {
+		logs[j] = log.With("signal", string(sigs[i].Kind), "appId", sigs[i].AppID, "dedupeKey", sigs[i].DedupeKey)
+		batch[j] = sigs[i]
+	}
+	done := make([]bool, len(group))
+	finish := func(j int, err error) {
+		i := group[j]
+		done[j], errs[i] = true, err
+		switch {
+		case errors.Is(err, errBudget):
+			logs[j].Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
+			return
+		case err != nil:
+			logs[j].Error("transient failure; failing the invocation so it is retried", "error", err)
+		}
+		s.settle(ctx, logs[j], sigs[i], saved[i], err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error(fmt.Sprintf("internal error: %v", p), "event", "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			for j := range group {
+				if !done[j] {
+					finish(j, fmt.Errorf("internal error: %v", p))
+				}
+			}
+		}
+	}()
+	if work.Err() != nil {
+		for j := range group {
+			finish(j, errBudget)
+		}
+		return
+	}
+	if gp, ok := s.Processor.(GroupProcessor); ok && len(group) > 1 {
+		res := gp.ProcessGroup(work, logs, batch)
+		for j := range group {
+			finish(j, res[j])
+		}
+		return
+	}
+	for j := range group {
+		if work.Err() != nil {
+			finish(j, errBudget)
+			continue
+		}
+		finish(j, s.Processor.Process(work, logs[j], batch[j]))
+	}
+}
+
+// deliver sends the invocation's notifications; a panic there is logged,
+// never fatal: every signal is settled by then.
+func (s *Server) deliver(ctx context.Context, log *slog.Logger) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic while delivering notifications; they wait in the outbox", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	s.Notices.Deliver(ctx, log)
+}
+
+func (s *Server) parallel() int {
+	if s.Parallel > 0 {
+		return s.Parallel
+	}
+	return DefaultParallel
+}
+
+// groups puts the signals naming the same app (by application id or by
+// object id, transitively) together, in order; a sweep request, or a
+// signal naming neither, is a group of its own. Groups come in the order
+// of their first signal.
+func groups(sigs []appwarden.Signal) [][]int {
+	parent := make([]int, len(sigs))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	owner := map[string]int{}
+	for i, sig := range sigs {
+		if sig.Kind.Sweeps() {
+			continue
+		}
+		for _, k := range []string{"app:" + strings.ToLower(sig.AppID), "obj:" + strings.ToLower(sig.ObjectID)} {
+			if k == "app:" || k == "obj:" {
+				continue
+			}
+			if j, ok := owner[k]; ok {
+				a, b := find(i), find(j)
+				if a != b {
+					parent[max(a, b)] = min(a, b)
+				}
+				continue
+			}
+			owner[k] = i
+		}
+	}
+	index := map[int]int{}
+	var out [][]int
+	for i := range sigs {
+		r := find(i)
+		n, ok := index[r]
+		if !ok {
+			n = len(out)
+			index[r] = n
+			out = append(out, nil)
+		}
+		out[n] = append(out[n], i)
+	}
+	return out
 }
 
 func (s *Server) budget() time.Duration {
@@ -211,17 +378,28 @@ func (s *Server) budget() time.Duration {
 // not keep counts as held: its input is redelivered or replaced anyway.
 func (s *Server) hold(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) []bool {
 	held := make([]bool, len(sigs))
+	var g errgroup.Group
+	g.SetLimit(s.parallel())
 	for i, sig := range sigs {
 		if s.Inbox == nil || !s.Inbox.Keeps(sig) {
 			held[i] = true
 			continue
 		}
-		if err := s.Inbox.Hold(ctx, sig); err != nil {
-			log.Error("could not save the signal in the inbox; failing so the input is redelivered", "dedupeKey", sig.DedupeKey, "error", err)
-			continue
-		}
-		held[i] = true
+		g.Go(func() error {
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("panic while saving the signal in the inbox; failing so the input is redelivered", "dedupeKey", sig.DedupeKey, "panic", fmt.Sprint(p))
+				}
+			}()
+			if err := s.Inbox.Hold(ctx, sig); err != nil {
+				log.Error("could not save the signal in the inbox; failing so the input is redelivered", "dedupeKey", sig.DedupeKey, "error", err)
+				return nil
+			}
+			held[i] = true
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return held
 }
 

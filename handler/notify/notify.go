@@ -226,8 +226,11 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 	ffp := findingsFingerprint(app.AppID, d)
 	fp := Fingerprint(app.AppID, d, o)
 	now := n.now().UTC()
+	brief := notice.BriefOf(base)
+	batch := batchOf(ctx)
 	var keys []string
 	fresh := map[string]bool{}
+	made := map[string]*entry{} // what this call inserted
 	for _, rt := range routes {
 		key := fp + "|" + rt.channel
 		// Already told: the same decision was delivered on this channel.
@@ -250,6 +253,13 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 		if err != nil {
 			return err
 		}
+		e.Brief = &brief
+		if batch != nil {
+			// Held for the invocation's Deliver, which may fold it into a
+			// digest: no other Flush sends it meanwhile. Should the
+			// invocation die first, the hold runs out and Flush sends it.
+			e.NextAttempt = now.Add(batchHold)
+		}
 		inserted, err := n.enqueue(ctx, key, e)
 		if err != nil {
 			return err
@@ -259,9 +269,18 @@ func (n *Notifier) Notify(ctx context.Context, log *slog.Logger, app *appwarden.
 		}
 		if inserted {
 			fresh[key] = true
+			made[key] = &e
 			log.Info("notification queued", "event", "notify", "channel", rt.channel, "appId", app.AppID, "key", key)
 		}
 		keys = append(keys, key)
+	}
+	if batch != nil {
+		// Contain first, tell after: the invocation delivers its batch
+		// once every signal is handled (Deliver).
+		for _, key := range keys {
+			batch.add(key, made[key])
+		}
+		return nil
 	}
 
 	bctx, cancel := context.WithTimeout(ctx, n.budget)
@@ -345,8 +364,19 @@ func (n *Notifier) Alert(ctx context.Context, log *slog.Logger, message string) 
 		return
 	}
 	e := entry{Channel: ch, Fingerprint: fp, Subject: "AppWarden alert", Message: raw, Status: StatusPending, Created: now}
-	if _, err := n.enqueue(ctx, key, e); err != nil {
+	inserted, err := n.enqueue(ctx, key, e)
+	if err != nil {
 		log.Error("alert not queued", "event", "alert", "error", err.Error(), "message", message)
+		return
+	}
+	if b := batchOf(ctx); b != nil {
+		// Raised during containment (the blast-radius limit): it goes out
+		// with the batch's notifications, after containment.
+		if inserted {
+			b.add(key, &e)
+		} else {
+			b.add(key, nil)
+		}
 		return
 	}
 	bctx, cancel := context.WithTimeout(ctx, n.budget)

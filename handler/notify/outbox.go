@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/notice"
 	"github.com/appwarden/appwarden/handler/retry"
 	"github.com/appwarden/appwarden/handler/teams"
 )
@@ -45,14 +46,19 @@ type entry struct {
 	Subject     string          `json:"subject,omitempty"`
 	Message     json.RawMessage `json:"message,omitempty"` // Teams message
 	Mail        *mailPayload    `json:"mail,omitempty"`
-	Status      string          `json:"status"`
-	Owner       string          `json:"owner,omitempty"`
-	LeaseUntil  time.Time       `json:"leaseUntil,omitempty"`
-	Attempts    int             `json:"attempts"`
-	NextAttempt time.Time       `json:"nextAttempt,omitempty"`
-	LastError   string          `json:"lastError,omitempty"`
-	Created     time.Time       `json:"created"`
-	Delivered   time.Time       `json:"delivered,omitempty"`
+	// Brief is the app's line in a digest, should the entry be folded
+	// into one (see Deliver).
+	Brief *notice.Brief `json:"brief,omitempty"`
+	// Members are the keys of the entries a digest stands for.
+	Members     []string  `json:"members,omitempty"`
+	Status      string    `json:"status"`
+	Owner       string    `json:"owner,omitempty"`
+	LeaseUntil  time.Time `json:"leaseUntil,omitempty"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"nextAttempt,omitempty"`
+	LastError   string    `json:"lastError,omitempty"`
+	Created     time.Time `json:"created"`
+	Delivered   time.Time `json:"delivered,omitempty"`
 }
 
 type mailPayload struct {

@@ -45,7 +45,8 @@ type Actor interface {
 
 // Notifier tells the owners and the security channel. It must not block
 // containment: delivery failures wait in an outbox, so only a failure to
-// queue is an error.
+// queue is an error. Within an invocation it only queues (the invocation
+// delivers once all its signals are handled; see functions.Notices).
 type Notifier interface {
 	Notify(ctx context.Context, log *slog.Logger, app *appwarden.App, d appwarden.Decision, o appwarden.Outcome) error
 }
@@ -188,6 +189,12 @@ func halfOf(ctx context.Context) (context.Context, context.CancelFunc) {
 // them would only fail the same way until the input dead-letters.
 func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
 	app, err := p.Resolver.ResolveSignal(ctx, log, sig)
+	return p.decide(ctx, log, sig, app, err)
+}
+
+// decide judges, contains and records one signal about an app resolved
+// (or not: err) for it.
+func (p *Pipeline) decide(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, err error) error {
 	if errors.Is(err, appwarden.ErrUnresolvable) {
 		app = &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, Creator: sig.Initiator, Unresolvable: err.Error()}
 		return p.Decisions.RecordDecision(ctx, log, sig, app, nil, nil)

@@ -77,7 +77,16 @@ func (s *Stages) Server(log *slog.Logger) *functions.Server {
 		Poison:    s.Trail,
 		Inbox:     s.Inbox,
 		Log:       log,
+		Notices:   notices(s.Notifier),
 	}
+}
+
+// notices is the Notifier as the server's Notices, or nil (not a typed nil).
+func notices(n *notify.Notifier) functions.Notices {
+	if n == nil {
+		return nil
+	}
+	return n
 }
 
 // InstanceName names this process in action claims.

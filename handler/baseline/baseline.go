@@ -311,3 +311,45 @@ func nonNil(fs []appwarden.Fact) []appwarden.Fact {
 	}
 	return fs
 }
+
+// Decided reports whether the sweep may skip a delta object because
+// AppWarden has already decided the change it shows (same version): the
+// app's facts were recorded after a full resolution (not a first sweep's
+// partial baseline) at or after since, the time the feed's previous pass
+// ended (the object changed after that, or it would not be in this pass),
+// and
+//   - for an application, its delta object carries no fact the record
+//     lacks (compared on what the feed carries, see fromDelta);
+//   - for a service principal, whose delta object carries none of these
+//     facts, the decision after since is all there is to go on.
+//
+// A change the feed cannot show (a certificate: keyCredentials is not
+// selected; an owner, a grant, a federated credential: delta does not track
+// navigation properties) made after the decision but within the same
+// window is skipped with it; the events and the audit pull report those
+// changes, and the next change the feed shows is judged.
+func (k *Keeper) Decided(ctx context.Context, o appwarden.DeltaObject, since time.Time) (bool, error) {
+	if o.AppID == "" || o.Removed || since.IsZero() {
+		return false, nil
+	}
+	prev, err := k.load(ctx, o.AppID)
+	if err != nil || prev == nil || prev.Partial || prev.At.Before(since) {
+		return false, err
+	}
+	if o.Feed != appwarden.FeedApplications {
+		return true, nil
+	}
+	if o.Application == nil {
+		return false, nil
+	}
+	had := map[string]bool{}
+	for _, f := range prev.Facts {
+		had[f.Key()] = true
+	}
+	for _, f := range appwarden.FactsOf(&appwarden.App{AppID: o.AppID, Application: o.Application, Permissions: requested(o.Application)}) {
+		if fromDelta(f) && !had[f.Key()] {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -58,6 +58,14 @@ type Baseliner interface {
 	RecordDelta(ctx context.Context, appID string, a *appwarden.Application) error
 }
 
+// Decider tells the sweep that AppWarden has already decided the change a
+// delta object shows (baseline.Keeper.Decided): the object is skipped, not
+// resolved again. since is when the feed's previous pass ended. A Baseline
+// that implements it is used.
+type Decider interface {
+	Decided(ctx context.Context, o appwarden.DeltaObject, since time.Time) (bool, error)
+}
+
 // cursor is a feed's persisted position.
 type cursor struct {
 	Link string `json:"link"`
@@ -110,11 +118,17 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 	}
 	first := !cur.Baselined
 	cutoff := s.now().Add(-s.Lookback)
+	// The previous pass ended when its cursor was saved: every object of
+	// this pass changed after then.
+	var since time.Time
+	if found && cur.Link != "" {
+		since = rec.Time
+	}
 	etag := rec.ETag
 	var handleErr error
 	save := func(page appwarden.DeltaPage) error {
 		st.Pages++
-		if err := s.page(ctx, log, page, first, cutoff, &st); err != nil {
+		if err := s.page(ctx, log, page, first, cutoff, since, &st); err != nil {
 			handleErr = err
 			return err
 		}
@@ -137,7 +151,7 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 		// what changed meanwhile cannot be told from what was always there,
 		// so old apps become the baseline again rather than all being judged.
 		log.Warn("delta link expired; sweeping the feed again from the start", "event", "sweep", "error", err)
-		cur, first = cursor{}, true
+		cur, first, since = cursor{}, true, time.Time{}
 		err = s.Feed.DeltaPages(ctx, feed, s.Feed.DeltaStart(feed), save)
 	}
 	return st, err
@@ -148,7 +162,12 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 // Pending; one app's failure does not stop the others (the group has no
 // shared context to cancel). Only what must fail the page (see keep) is
 // returned, all of it.
-func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.DeltaPage, first bool, cutoff time.Time, st *appwarden.SweepStats) error {
+func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.DeltaPage, first bool, cutoff, since time.Time, st *appwarden.SweepStats) error {
+	// The page shows changes up to its arrival: its signals say so, so that
+	// a resolution of the same app begun after then is shared
+	// (graph.Subject.Changed).
+	seenAt := s.now().UTC()
+	decider, _ := s.Baseline.(Decider)
 	par := s.Parallel
 	if par <= 0 {
 		par = 8
@@ -185,8 +204,19 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.Del
 			continue
 		}
 		seen[o.AppID] = true
+		if decider != nil && !first {
+			decided, err := decider.Decided(ctx, o, since)
+			if err != nil {
+				log.Warn("could not tell whether the object was decided; resolving it", "event", "sweep", "appId", o.AppID, "error", err)
+			}
+			if decided {
+				st.Skipped++
+				log.Debug("already decided; skipped", "event", "sweep", "appId", o.AppID, "objectId", o.ID, "reason", "decided")
+				continue
+			}
+		}
 		st.Judged++
-		sig := s.signal(o, first)
+		sig := s.signal(o, first, seenAt)
 		g.Go(func() error {
 			l := log.With("signal", string(sig.Kind), "appId", sig.AppID)
 			// Once ctx has ended (the invocation's budget is spent) an
@@ -230,7 +260,7 @@ func (s *Sweeper) keep(ctx context.Context, log *slog.Logger, sig appwarden.Sign
 	return nil
 }
 
-func (s *Sweeper) signal(o appwarden.DeltaObject, first bool) appwarden.Signal {
+func (s *Sweeper) signal(o appwarden.DeltaObject, first bool, seenAt time.Time) appwarden.Signal {
 	kind, typ := appwarden.AppUpdated, appwarden.ObjectApplication
 	if o.Feed == appwarden.FeedServicePrincipals {
 		typ = appwarden.ObjectServicePrincipal
@@ -244,7 +274,7 @@ func (s *Sweeper) signal(o appwarden.DeltaObject, first bool) appwarden.Signal {
 	now := s.now().UTC()
 	return appwarden.Signal{
 		Kind: kind, AppID: o.AppID, ObjectID: o.ID, ObjectType: typ, DisplayName: o.DisplayName,
-		Time: now, Source: appwarden.SourceSweep, Activity: "delta " + o.Feed,
+		Time: seenAt, Source: appwarden.SourceSweep, Activity: "delta " + o.Feed,
 		DedupeKey: "delta:" + o.Feed + ":" + o.ID + ":" + now.Format(time.RFC3339Nano),
 	}
 }

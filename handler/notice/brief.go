@@ -49,7 +49,7 @@ func BriefOf(r Notice) Brief {
 			continue
 		}
 		who := p.Name
-		if id := firstOf(p.Mail, p.MentionID); id != "" && !strings.EqualFold(id, p.Name) {
+		if id := firstOf(p.Mail, p.MentionID); strings.Contains(id, "@") && !strings.EqualFold(id, p.Name) {
 			who += " (" + id + ")"
 		}
 		b.Owners = append(b.Owners, Clip(OneLine(who), 120))

@@ -58,16 +58,25 @@ func writeCards(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	for _, s := range notifytest.All() {
-		msg := teams.Message(teams.Card(s.App, s.Decision, s.Outcome))
-		b, err := json.MarshalIndent(msg, "", "  ")
-		if err != nil {
-			t.Fatal(err)
+		msgs := map[string]any{s.Name: teams.Message(teams.Card(s.App, s.Decision, s.Outcome))}
+		if len(s.Digest) > 0 {
+			// A digest is one message or several: each is checked.
+			msgs = map[string]any{}
+			for i, part := range teams.Digest(s.Briefs(), "Sent to the security team.") {
+				msgs[fmt.Sprintf("%s-%d", s.Name, i+1)] = part.Message
+			}
 		}
-		p := filepath.Join(dir, s.Name+".json")
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
+		for name, msg := range msgs {
+			b, err := json.MarshalIndent(msg, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, name+".json")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files[name] = p
 		}
-		files[s.Name] = p
 	}
 	alert, _ := json.Marshal(teams.Message(teams.AlertCard("AppWarden blast-radius limit reached: 21 enforce actions in the last hour (limit 20). Run `appwarden limit reset --by <upn>`.")))
 	p := filepath.Join(dir, "alert.json")
@@ -356,6 +365,11 @@ func TestRender(t *testing.T) {
 	if d := os.Getenv("APPWARDEN_RENDER_DIR"); d != "" {
 		dir = d // keep the pictures to look at
 	}
+	// The first message of a digest, as the security channel gets it.
+	digest := teams.Digest(notifytest.Digest().Briefs(), "Sent to the security team.")[0].Message
+	dimg := screenshot(t, bin, script, digest["attachments"].([]any)[0].(map[string]any)["content"], dir, "digest")
+	inspect(t, "digest", dimg)
+	writePNG(t, filepath.Join(dir, "digest-card.png"), dimg)
 	for _, s := range []notifytest.Sample{notifytest.Enforced(), notifytest.Audited(), notifytest.FindingsOnly(), notifytest.Ownerless()} {
 		img := screenshot(t, bin, script, teams.Card(s.App, s.Decision, s.Outcome), dir, s.Name)
 		inspect(t, s.Name, img)

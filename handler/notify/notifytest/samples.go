@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/notice"
 )
 
 // Sample is one notification's input.
@@ -17,6 +18,20 @@ type Sample struct {
 	App      *appwarden.App
 	Decision appwarden.Decision
 	Outcome  appwarden.Outcome
+	// Digest, when set, makes this the sample of a digest: one
+	// invocation's notifications for one channel, many apps (App,
+	// Decision and Outcome are then the enforce sample's, so a loop over
+	// All() that renders one card each still works).
+	Digest []Sample
+}
+
+// Briefs are the digest lines of a digest sample's apps.
+func (s Sample) Briefs() []notice.Brief {
+	var out []notice.Brief
+	for _, m := range s.Digest {
+		out = append(out, notice.BriefOf(notice.Build(m.App, m.Decision, m.Outcome, appwarden.SeverityMedium, notice.FullLimits)))
+	}
+	return out
 }
 
 // Fixed ids, so that cards are byte-for-byte reproducible.
@@ -206,7 +221,31 @@ func Escalation() Sample {
 	return Sample{Name: "escalation", App: app, Decision: d, Outcome: o}
 }
 
+// Digest: a burst of 60 apps for one channel (every story, a hostile
+// name, a huge decision), more than one Teams message holds.
+func Digest() Sample {
+	kinds := []func() Sample{Enforced, Audited, FindingsOnly, Ownerless, Escalation, Hostile, Huge}
+	var members []Sample
+	for i := 0; i < 60; i++ {
+		m := kinds[i%len(kinds)]()
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", 0xd1600000+i, i)
+		m.App.AppID, m.Decision.AppID = id, id
+		if m.App.Application != nil {
+			m.App.Application.AppID = id
+			m.App.Application.DisplayName = fmt.Sprintf("%s %02d", m.App.Application.DisplayName, i)
+		}
+		m.App.DisplayName = fmt.Sprintf("%s %02d", m.App.DisplayName, i)
+		for j := range m.Outcome.Actions {
+			m.Outcome.Actions[j].AppID = id
+		}
+		members = append(members, m)
+	}
+	s := Enforced()
+	s.Name, s.Digest = "digest", members
+	return s
+}
+
 // All returns every sample.
 func All() []Sample {
-	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile(), Escalation()}
+	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile(), Escalation(), Digest()}
 }

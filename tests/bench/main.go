@@ -39,6 +39,7 @@ type options struct {
 	concurrency  int
 	repeat       int
 	tableEvents  int
+	batch        int
 	readyRuns    int
 	burst        int
 	burstConc    int
@@ -62,6 +63,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.tableEvents, "table-events", 1000, "events of the run with Table Storage state (Azurite); 0 skips it")
 	flag.IntVar(&o.repeat, "repeat", 3, "throughput runs per latency (the best is reported: the machine is shared)")
 	flag.IntVar(&o.readyRuns, "ready-runs", 9, "start-ups timed (median)")
+	flag.IntVar(&o.batch, "batch", 100, "apps in the one-invocation batch scenario, run at L = 0 and 50 ms (0 skips it)")
 	flag.IntVar(&o.burst, "burst", 0, "run the burst scenario with this many risky apps created at once (the issue's: 2000)")
 	flag.IntVar(&o.burstConc, "burst-concurrency", 16, "concurrent event deliveries in the burst")
 	flag.StringVar(&big, "big", "", "run full sweeps of tenants of these sizes with in-memory state, e.g. 10000,100000")
@@ -237,6 +239,18 @@ func run(ctx context.Context, o options) error {
 		}
 		for _, sh := range res.shapes {
 			logf("  %s: %d round trips to resolve (%d requests), %d to act", sh.name, sh.trips.Resolve, sh.trips.ResolveInner, sh.trips.Act)
+		}
+	}
+	if o.batch > 0 {
+		for _, l := range []time.Duration{0, 50 * time.Millisecond} {
+			logf("batch: %d risky apps in one Event Hub invocation, L=%s, Teams webhooks on", o.batch, l)
+			br, err := runBatch(ctx, bin, o.batch, l, o.handlerEnv)
+			if err != nil {
+				return fmt.Errorf("batch at L=%s: %w", l, err)
+			}
+			logf("  answered in %s; contained p50 %s, last %s; %d notifications, the first %s after delivery",
+				ms(br.answered), ms(percentile(br.contained, 0.5)), ms(br.lastContained), br.posts, ms(br.firstPost))
+			res.batches = append(res.batches, br)
 		}
 	}
 	if len(o.latencies) > 0 && o.tableEvents > 0 {

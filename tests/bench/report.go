@@ -23,6 +23,7 @@ type results struct {
 	tableProblems      []string
 	scaleFailures      []string
 	shapes             []shape
+	batches            []*batchResult
 }
 
 func (r *results) integrityProblems() []string {
@@ -34,6 +35,9 @@ func (r *results) integrityProblems() []string {
 		out = append(out, r.burst.problems...)
 	}
 	for _, b := range r.big {
+		out = append(out, b.problems...)
+	}
+	for _, b := range r.batches {
 		out = append(out, b.problems...)
 	}
 	return out
@@ -187,6 +191,14 @@ func (r *results) markdown() string {
 			fmt.Fprintf(&b, " %d batches were answered 200 on the policy's last retry with their signals pending in the inbox; timer ticks after the run finished them.", pending)
 		}
 		b.WriteString("\n")
+	}
+	if len(r.batches) > 0 {
+		b.WriteString("\n## One invocation, many apps\n\n")
+		b.WriteString("One Event Hub invocation holding one \"Add application\" record per new risky app, Teams webhooks configured (owners' and security channel, a local stand-in answering 202). Times from delivery. Goal: every app contained within 1 s at L = 0 and 3 s at L = 50 ms, the invocation answered within 10 s, notifications included.\n\n")
+		b.WriteString("| Graph latency | Apps | Contained p50 / last | Goal | Invocation answered | Notifications |\n|---|---:|---:|---|---:|---|\n")
+		for _, br := range r.batches {
+			b.WriteString(br.row())
+		}
 	}
 	if len(r.shapes) > 0 {
 		b.WriteString("\n## Round trips per decision\n\n")

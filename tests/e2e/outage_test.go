@@ -64,7 +64,7 @@ func (h *flakyHook) delivered(ch string) []string {
 // offsetClock is now, moved on by the test.
 type offsetClock struct{ off atomic.Int64 }
 
-func (c *offsetClock) Now() time.Time            { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // TestTeamsOutageDelaysNoContainment: a burst of 30 risky apps while the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -139,7 +140,7 @@ func summarize(e trail.Entry) string {
 		if o, ok := v["outcome"].(map[string]any); ok && o["skipped"] != nil && o["skipped"] != "" {
 			line += fmt.Sprintf(" (skipped: %v)", o["skipped"])
 		}
-		return line
+		return line + changeSummary(e.Data)
 	case appwarden.KindAction:
 		// The before-state is what a release restores: show it exactly.
 		line := s("kind", "target", "status", "dryRun")
@@ -165,6 +166,40 @@ func summarize(e trail.Entry) string {
 		return line
 	}
 	return string(e.Data)
+}
+
+// changeSummary says what the change a decision judged added to an app
+// AppWarden knew before: "; added: credential 1f0c… (ci secret), owner …".
+// A new app's decision (everything counts as added) says nothing more.
+func changeSummary(data json.RawMessage) string {
+	var rec struct {
+		App struct {
+			Change *appwarden.Change `json:"change"`
+		} `json:"app"`
+	}
+	if json.Unmarshal(data, &rec) != nil || rec.App.Change == nil || rec.App.Change.New {
+		return ""
+	}
+	c := rec.App.Change
+	if len(c.Added) == 0 {
+		return "; the change added nothing"
+	}
+	var items []string
+	for _, f := range c.Added {
+		item := f.Kind + " " + cmp.Or(f.ID, f.Name)
+		if f.ID != "" && f.Name != "" {
+			item += " (" + f.Name + ")"
+		}
+		if f.State != "" {
+			item += " " + f.State
+		}
+		items = append(items, item)
+	}
+	line := "; added: " + strings.Join(items, ", ")
+	if !c.Initiator.IsZero() {
+		line += " by " + c.Initiator.String()
+	}
+	return line
 }
 
 func newReleaseCmd() *cobra.Command {

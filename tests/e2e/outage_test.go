@@ -30,8 +30,7 @@ import (
 type flakyHook struct {
 	mode atomic.Value // "up", "500", "hang"
 	mu   sync.Mutex
-	ok   []string // bodies answered 202, per channel path
-	by   map[string][]string
+	by   map[string][]string // bodies answered 202, per channel path
 	n    atomic.Int64
 }
 

@@ -353,3 +353,14 @@ func (k *Keeper) Decided(ctx context.Context, o appwarden.DeltaObject, since tim
 	}
 	return true, nil
 }
+
+// DecidedSince reports whether the app's facts were recorded by a full
+// decision (not the first sweep's baseline) after t: a creation announced
+// at t has been judged since, by the sweep or another entry point.
+func (k *Keeper) DecidedSince(ctx context.Context, appID string, t time.Time) (bool, error) {
+	prev, err := k.load(ctx, appID)
+	if err != nil || prev == nil || prev.Partial {
+		return false, err
+	}
+	return prev.At.After(t), nil
+}

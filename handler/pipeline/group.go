@@ -36,9 +36,18 @@ func (p *Pipeline) ProcessGroup(ctx context.Context, logs []*slog.Logger, sigs [
 		}
 		apps = append(apps, i)
 	}
-	switch len(apps) {
-	case 0:
+	if len(apps) == 0 {
 		return errs
+	}
+	defer p.LockApp(appKey(sigs[apps[0]].AppID, sigs[apps[0]].ObjectID))()
+	pending := make([]appwarden.Signal, len(apps))
+	for j, i := range apps {
+		pending[j] = sigs[i]
+	}
+	if p.decidedSince(ctx, logs[apps[0]], pending) {
+		return errs
+	}
+	switch len(apps) {
 	case 1:
 		errs[apps[0]] = p.HandleApp(ctx, logs[apps[0]], sigs[apps[0]])
 		return errs

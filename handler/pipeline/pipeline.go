@@ -99,6 +99,8 @@ type Pipeline struct {
 	// Baseline judges each change by what it added; nil judges every app
 	// as a whole (scan).
 	Baseline Baseline
+	// locks serialize the handling of one app in this instance (LockApp).
+	locks appLocks
 	// AuditPull runs on every timer tick, after the inbox and before the
 	// sweep; nil when the audit log is not pulled.
 	AuditPull AuditPuller
@@ -122,7 +124,47 @@ func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.
 	if sig.Kind.Sweeps() {
 		return p.sweep(ctx, log, sig)
 	}
+	defer p.LockApp(appKey(sig.AppID, sig.ObjectID))()
+	if p.decidedSince(ctx, log, []appwarden.Signal{sig}) {
+		return nil
+	}
 	return p.HandleApp(ctx, log, sig)
+}
+
+// decidedSince reports whether the app of these creation signals was
+// decided after the latest of them (the sweep, or another entry point,
+// judged it since), so that resolving it again would only repeat that
+// decision. Only creations are skipped: a later change's own record says
+// what it added, which a decision made without it may have missed.
+func (p *Pipeline) decidedSince(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) bool {
+	d, ok := p.Baseline.(DecidedSince)
+	if !ok || len(sigs) == 0 {
+		return false
+	}
+	var latest time.Time
+	for _, s := range sigs {
+		if s.Kind != appwarden.AppCreated && s.Kind != appwarden.ServicePrincipalCreated || s.AppID == "" || s.AppID != sigs[0].AppID {
+			return false
+		}
+		if s.Time.After(latest) {
+			latest = s.Time
+		}
+	}
+	yes, err := d.DecidedSince(ctx, sigs[0].AppID, latest)
+	if err != nil {
+		log.Warn("could not tell whether the app was decided since; resolving it", "event", "resolve", "error", err)
+		return false
+	}
+	if yes {
+		log.Info("the app was decided after this creation; not resolved again", "event", "resolve", "duplicate", true)
+	}
+	return yes
+}
+
+// DecidedSince is the optional part of a Baseline that tells whether an
+// app's facts were recorded by a full decision after t.
+type DecidedSince interface {
+	DecidedSince(ctx context.Context, appID string, t time.Time) (bool, error)
 }
 
 // sweep runs a delta sweep. On a timer tick it first re-drives the inbox,

@@ -141,7 +141,7 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	}
 	bl := &baseline.Keeper{Store: st, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Baseline = bl
-	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Baseline: bl, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
+	sw := &sweep.Sweeper{Feed: gc, Store: st, Pending: ib, Handle: p.HandleApp, Lock: p.LockApp, Baseline: bl, Lookback: cfg.SweepLookback, JudgeAll: cfg.SweepJudgeAll}
 	p.Sweeper = sw
 	if pl := AuditPuller(cfg, gc, st, tr, ib); pl != nil {
 		p.AuditPull = pl

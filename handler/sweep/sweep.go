@@ -48,6 +48,10 @@ type Sweeper struct {
 	// records nothing (then every fact of an old app is completed at its
 	// first resolution).
 	Baseline Baseliner
+	// Lock, when set, serializes the handling of one app with the
+	// pipeline's other work on it (pipeline.LockApp), around the check of
+	// what was already decided and the handling itself.
+	Lock func(appID string) func()
 	// Parallel bounds how many objects of a page are processed at once.
 	Parallel int
 	Now      func() time.Time
@@ -204,20 +208,29 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.Del
 			continue
 		}
 		seen[o.AppID] = true
-		if decider != nil && !first {
-			decided, err := decider.Decided(ctx, o, since)
-			if err != nil {
-				log.Warn("could not tell whether the object was decided; resolving it", "event", "sweep", "appId", o.AppID, "error", err)
-			}
-			if decided {
-				st.Skipped++
-				log.Debug("already decided; skipped", "event", "sweep", "appId", o.AppID, "objectId", o.ID, "reason", "decided")
-				continue
-			}
-		}
-		st.Judged++
 		sig := s.signal(o, first, seenAt)
 		g.Go(func() error {
+			// Take turns with an event about the same app: whichever
+			// comes second finds the first's decision recorded.
+			if s.Lock != nil {
+				defer s.Lock(o.AppID)()
+			}
+			if decider != nil && !first {
+				decided, err := decider.Decided(ctx, o, since)
+				if err != nil {
+					log.Warn("could not tell whether the object was decided; resolving it", "event", "sweep", "appId", o.AppID, "error", err)
+				}
+				if decided {
+					mu.Lock()
+					st.Skipped++
+					mu.Unlock()
+					log.Debug("already decided; skipped", "event", "sweep", "appId", o.AppID, "objectId", o.ID, "reason", "decided")
+					return nil
+				}
+			}
+			mu.Lock()
+			st.Judged++
+			mu.Unlock()
 			l := log.With("signal", string(sig.Kind), "appId", sig.AppID)
 			// Once ctx has ended (the invocation's budget is spent) an
 			// app is not started: it fails with ctx's error, as its

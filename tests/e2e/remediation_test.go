@@ -130,9 +130,10 @@ func mustLogs(t *testing.T, r harness.Reply, what string) []string {
 // store and Graph, in enforce mode, and posts the same Event Hub envelope
 // ("Payroll Sync", holding RoleManagement.ReadWrite.Directory) to both at
 // once, several times: the service principal is disabled with exactly one
-// PATCH, and every invocation succeeds. Each invocation decides: enforce,
-// or, once another has contained the app and recorded its facts, that the
-// redelivered change added nothing (a change is judged by what it adds).
+// PATCH, and every invocation succeeds. Each invocation decides to
+// enforce, or, once another has contained the app and recorded its facts,
+// finds the creation decided since (or, racing that record, that the
+// redelivered change added nothing).
 func TestTwoProcessesActOnce(t *testing.T) {
 	az := azurite.Start(t)
 	g := startGraph(t, fixtureTenant())
@@ -165,7 +166,8 @@ func TestTwoProcessesActOnce(t *testing.T) {
 			switch {
 			case logged(logs, "INFO decision recorded", "appId="+payrollAppID, "mode=enforce"):
 				enforced++
-			case logged(logs, "INFO decision recorded", "appId="+payrollAppID, "added nothing a rule judges", "actions= "):
+			case logged(logs, "INFO decision recorded", "appId="+payrollAppID, "added nothing a rule judges", "actions= "),
+				logged(logs, "the app was decided after this creation; not resolved again", "appId="+payrollAppID):
 			default:
 				t.Errorf("round %d, process %d: neither an enforce decision nor one that found nothing added, in Logs %q", round, i, logs)
 			}

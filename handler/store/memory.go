@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"github.com/appwarden/appwarden/handler/appwarden"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/appwarden/appwarden/handler/appwarden"
 )
 
 // Memory is the in-memory store: the embedded default when no storage is
@@ -21,7 +23,7 @@ import (
 // is in the log lines either way.
 type Memory struct {
 	mu    sync.Mutex
-	parts map[string]map[string]*appwarden.Record // pointers: a one-record partition's map stays small
+	parts map[string]*partition
 	seq   int64
 
 	// history is a ring of the history records kept, oldest at next once
@@ -31,15 +33,129 @@ type Memory struct {
 	forgotten int64
 }
 
+// entry is a stored record, compactly: the data packed (see pack), the
+// ETag as its number, the partition only in the map that holds it. A
+// contained app keeps two records for as long as the process lives (its
+// undo record and its facts), so every byte here counts thousands of times.
+type entry struct {
+	key  string
+	kind string
+	time time.Time
+	etag int64
+	data string // pack(Record.Data)
+}
+
+func (e *entry) record(partition string) appwarden.Record {
+	data, err := unpack(e.data)
+	if err != nil { // unreachable: pack checks that what it keeps unpacks
+		panic(err)
+	}
+	return appwarden.Record{Partition: partition, Key: e.key, Kind: e.kind, Time: e.time, Data: data, ETag: strconv.FormatInt(e.etag, 10)}
+}
+
+// partition holds one partition's records: a short slice sorted by key
+// while it is small (an app's partition, mostly one to three records),
+// a map once it grows (the facts of every app, the dedupe markers).
+type partition struct {
+	small []entry
+	big   map[string]*entry
+}
+
+// smallPartition is the most records a partition keeps in its slice.
+const smallPartition = 16
+
+func (p *partition) len() int {
+	if p.big != nil {
+		return len(p.big)
+	}
+	return len(p.small)
+}
+
+func (p *partition) get(key string) *entry {
+	if p == nil {
+		return nil
+	}
+	if p.big != nil {
+		return p.big[key]
+	}
+	if i, ok := slices.BinarySearchFunc(p.small, key, func(e entry, k string) int { return strings.Compare(e.key, k) }); ok {
+		return &p.small[i]
+	}
+	return nil
+}
+
+// set inserts or overwrites e.
+func (p *partition) set(e entry) {
+	if p.big != nil {
+		if cur := p.big[e.key]; cur != nil {
+			*cur = e
+			return
+		}
+		p.big[e.key] = &e
+		return
+	}
+	i, ok := slices.BinarySearchFunc(p.small, e.key, func(x entry, k string) int { return strings.Compare(x.key, k) })
+	if ok {
+		p.small[i] = e
+		return
+	}
+	if len(p.small) < smallPartition {
+		p.small = slices.Insert(p.small, i, e)
+		return
+	}
+	p.big = make(map[string]*entry, 2*smallPartition)
+	for j := range p.small {
+		x := p.small[j]
+		p.big[x.key] = &x
+	}
+	p.small = nil
+	p.big[e.key] = &e
+}
+
+func (p *partition) remove(key string) bool {
+	if p.big != nil {
+		if _, ok := p.big[key]; ok {
+			delete(p.big, key)
+			return true
+		}
+		return false
+	}
+	if i, ok := slices.BinarySearchFunc(p.small, key, func(e entry, k string) int { return strings.Compare(e.key, k) }); ok {
+		p.small = slices.Delete(p.small, i, i+1)
+		if len(p.small) == 0 {
+			p.small = nil
+		}
+		return true
+	}
+	return false
+}
+
+// entries lists the partition's records in key order.
+func (p *partition) entries() []*entry {
+	if p.big == nil {
+		out := make([]*entry, len(p.small))
+		for i := range p.small {
+			out[i] = &p.small[i]
+		}
+		return out
+	}
+	out := make([]*entry, 0, len(p.big))
+	for _, e := range p.big {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
+	return out
+}
+
 type recordID struct{ partition, key string }
 
 // DefaultMemoryHistory is how many history records the handler's in-memory
-// store keeps: the signal and decision of the last five hundred or so apps
-// judged, about 1.5 MB.
+// store keeps: the signal, dedupe marker and decision of the last three
+// hundred or so apps judged, about 1 MB packed.
 const DefaultMemoryHistory = 1000
 
 // NewMemory returns an empty in-memory store that keeps everything.
-func NewMemory() *Memory { return &Memory{parts: map[string]map[string]*appwarden.Record{}} }
+func NewMemory() *Memory { return &Memory{parts: map[string]*partition{}} }
 
 // NewMemoryWithHistory returns an empty in-memory store that keeps at most
 // limit history records (at least one).
@@ -78,50 +194,44 @@ func (m *Memory) remember(rec appwarden.Record) {
 	m.history[m.next] = id
 	m.next = (m.next + 1) % len(m.history)
 	if p := m.parts[old.partition]; p != nil {
-		if _, ok := p[old.key]; ok {
-			delete(p, old.key)
+		if p.remove(old.key) {
 			m.forgotten++
 		}
-		if len(p) == 0 {
+		if p.len() == 0 {
 			delete(m.parts, old.partition)
 		}
 	}
 }
 
-func (m *Memory) etag() string {
+func (m *Memory) etag() int64 {
 	m.seq++
-	return strconv.FormatInt(m.seq, 10)
+	return m.seq
 }
 
-// owned copies a record's data, so that neither a writer nor a reader shares
-// bytes with the stored record (Table Storage keeps its own copy too).
-func owned(r appwarden.Record) appwarden.Record {
-	if r.Data != nil {
-		r.Data = append(json.RawMessage(nil), r.Data...)
+// stored is the entry a partition keeps of rec: its own copy of the data,
+// packed, so that neither a writer nor a reader shares bytes with it
+// (Table Storage keeps its own copy too).
+func stored(rec appwarden.Record, etag int64) entry {
+	return entry{key: rec.Key, kind: rec.Kind, time: rec.Time, etag: etag, data: pack(rec.Data)}
+}
+
+func (m *Memory) partition(name string) *partition {
+	p := m.parts[name]
+	if p == nil {
+		p = &partition{}
+		m.parts[name] = p
 	}
-	return r
-}
-
-// stored is the copy a partition keeps.
-func stored(r appwarden.Record) *appwarden.Record {
-	r = owned(r)
-	return &r
+	return p
 }
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, rec appwarden.Record) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.parts[rec.Partition]
-	if p == nil {
-		p = map[string]*appwarden.Record{}
-		m.parts[rec.Partition] = p
-	}
-	if _, ok := p[rec.Key]; ok {
+	if m.parts[rec.Partition].get(rec.Key) != nil {
 		return false, nil
 	}
-	rec.ETag = m.etag()
-	p[rec.Key] = stored(rec)
+	m.partition(rec.Partition).set(stored(rec, m.etag()))
 	m.remember(rec)
 	return true, nil
 }
@@ -130,48 +240,47 @@ func (m *Memory) Put(_ context.Context, rec appwarden.Record) (bool, error) {
 func (m *Memory) Get(_ context.Context, partition, key string) (appwarden.Record, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.parts[partition][key]
-	if !ok {
+	e := m.parts[partition].get(key)
+	if e == nil {
 		return appwarden.Record{}, false, nil
 	}
-	return owned(*r), true, nil
+	return e.record(partition), true, nil
 }
 
 // Replace implements Store.
 func (m *Memory) Replace(_ context.Context, rec appwarden.Record) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.parts[rec.Partition]
-	cur, exists := p[rec.Key]
+	cur := m.parts[rec.Partition].get(rec.Key)
 	if rec.ETag != "" {
-		if !exists {
+		if cur == nil {
 			return "", appwarden.ErrNotFound
 		}
-		if cur.ETag != rec.ETag {
+		if strconv.FormatInt(cur.etag, 10) != rec.ETag {
 			return "", appwarden.ErrConflict
 		}
 	}
-	if p == nil {
-		p = map[string]*appwarden.Record{}
-		m.parts[rec.Partition] = p
-	}
-	rec.ETag = m.etag()
-	p[rec.Key] = stored(rec)
-	if !exists {
+	e := stored(rec, m.etag())
+	m.partition(rec.Partition).set(e)
+	if cur == nil {
 		m.remember(rec)
 	}
-	return rec.ETag, nil
+	return strconv.FormatInt(e.etag, 10), nil
 }
 
 // List implements Store.
 func (m *Memory) List(_ context.Context, partition string) ([]appwarden.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]appwarden.Record, 0, len(m.parts[partition]))
-	for _, r := range m.parts[partition] {
-		out = append(out, owned(*r))
+	p := m.parts[partition]
+	if p == nil {
+		return []appwarden.Record{}, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	es := p.entries()
+	out := make([]appwarden.Record, 0, len(es))
+	for _, e := range es {
+		out = append(out, e.record(partition))
+	}
 	return out, nil
 }
 
@@ -179,9 +288,11 @@ func (m *Memory) List(_ context.Context, partition string) ([]appwarden.Record, 
 func (m *Memory) Delete(_ context.Context, partition, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.parts[partition], key)
-	if len(m.parts[partition]) == 0 {
-		delete(m.parts, partition)
+	if p := m.parts[partition]; p != nil {
+		p.remove(key)
+		if p.len() == 0 {
+			delete(m.parts, partition)
+		}
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ type Fact struct {
 	// Since is when the fact began, where Graph dates it (a credential's
 	// start, an app role assignment's creation); zero when it does not.
 	Since time.Time `json:"since,omitzero"`
+	// Until is a credential's end: what the daily expiry pass reads from
+	// the facts AppWarden already holds, instead of asking Graph again.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Key identifies the fact in a set: the kind, the id (else the name) and
@@ -132,10 +135,10 @@ func FactsOf(app *App) []Fact {
 	}
 	creds := func(on string, pw, keys []Credential) {
 		for _, c := range pw {
-			out = append(out, Fact{Kind: FactCredential, ID: strings.ToLower(c.KeyID), Name: c.DisplayName, State: CredentialPassword, On: on, Since: c.StartDateTime})
+			out = append(out, Fact{Kind: FactCredential, ID: strings.ToLower(c.KeyID), Name: c.DisplayName, State: CredentialPassword, On: on, Since: c.StartDateTime, Until: c.EndDateTime})
 		}
 		for _, c := range keys {
-			out = append(out, Fact{Kind: FactCredential, ID: strings.ToLower(c.KeyID), Name: c.DisplayName, State: CredentialCertificate, On: on, Since: c.StartDateTime})
+			out = append(out, Fact{Kind: FactCredential, ID: strings.ToLower(c.KeyID), Name: c.DisplayName, State: CredentialCertificate, On: on, Since: c.StartDateTime, Until: c.EndDateTime})
 		}
 	}
 	if a := app.Application; a != nil {

@@ -58,6 +58,13 @@ type Store interface {
 	Replace(ctx context.Context, rec Record) (string, error)
 	// List returns a partition's records in key order.
 	List(ctx context.Context, partition string) ([]Record, error)
+	// ListAfter returns, in key order, at most limit of a partition's
+	// records whose key sorts after the key after ("" starts at the
+	// beginning): a page of a partition too large to hold at once (every
+	// app's facts). The next page starts after the last key returned; a
+	// page shorter than limit is the last. Records written meanwhile may
+	// or may not be seen, but none is seen twice.
+	ListAfter(ctx context.Context, partition, after string, limit int) ([]Record, error)
 	// Delete removes a record; deleting what is absent is not an error.
 	Delete(ctx context.Context, partition, key string) error
 }

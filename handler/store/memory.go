@@ -147,6 +147,59 @@ func (p *partition) entries() []*entry {
 	return out
 }
 
+// after lists, in key order, at most limit records whose key sorts after
+// the given one. A large partition is a map: one pass over it keeps the
+// limit smallest keys in a bounded max-heap, so that a page costs the
+// partition's size once and holds only the page, however large the
+// partition (no sorted copy of every key).
+func (p *partition) after(after string, limit int) []*entry {
+	if p.big == nil {
+		i, found := slices.BinarySearchFunc(p.small, after, func(e entry, k string) int { return strings.Compare(e.key, k) })
+		if found {
+			i++
+		}
+		var out []*entry
+		for ; i < len(p.small) && len(out) < limit; i++ {
+			out = append(out, &p.small[i])
+		}
+		return out
+	}
+	h := make([]*entry, 0, min(limit, len(p.big)))
+	for _, e := range p.big {
+		switch {
+		case e.key <= after:
+		case len(h) < limit:
+			h = append(h, e)
+			for i := len(h) - 1; i > 0; { // sift up
+				parent := (i - 1) / 2
+				if h[parent].key >= h[i].key {
+					break
+				}
+				h[parent], h[i] = h[i], h[parent]
+				i = parent
+			}
+		case e.key < h[0].key:
+			h[0] = e
+			for i := 0; ; { // sift down
+				big, l, r := i, 2*i+1, 2*i+2
+				if l < len(h) && h[l].key > h[big].key {
+					big = l
+				}
+				if r < len(h) && h[r].key > h[big].key {
+					big = r
+				}
+				if big == i {
+					break
+				}
+				h[big], h[i] = h[i], h[big]
+				i = big
+			}
+		}
+	}
+	slices.SortFunc(h, func(a, b *entry) int { return strings.Compare(a.key, b.key) })
+	return h
+}
+
 type recordID struct{ partition, key string }
 
 // DefaultMemoryHistory is how many history records the handler's in-memory
@@ -277,6 +330,23 @@ func (m *Memory) List(_ context.Context, partition string) ([]appwarden.Record, 
 		return []appwarden.Record{}, nil
 	}
 	es := p.entries()
+	out := make([]appwarden.Record, 0, len(es))
+	for _, e := range es {
+		out = append(out, e.record(partition))
+	}
+	return out, nil
+}
+
+// ListAfter implements Store: a page of the partition, unpacked one page
+// at a time.
+func (m *Memory) ListAfter(_ context.Context, partition, after string, limit int) ([]appwarden.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.parts[partition]
+	if p == nil || limit <= 0 {
+		return []appwarden.Record{}, nil
+	}
+	es := p.after(after, limit)
 	out := make([]appwarden.Record, 0, len(es))
 	for _, e := range es {
 		out = append(out, e.record(partition))

@@ -196,6 +196,43 @@ func (t *Table) List(ctx context.Context, partition string) ([]appwarden.Record,
 	return out, nil
 }
 
+// ListAfter implements Store: one query for the keys after the given one,
+// with $top, following the service's continuation (a page may come back
+// short before the end, at a partition range boundary or after five
+// seconds) only until limit records are read. Table Storage orders a
+// partition by RowKey, the escaped key, and after is escaped the same way,
+// so pages neither skip nor repeat a record.
+func (t *Table) ListAfter(ctx context.Context, partition, after string, limit int) ([]appwarden.Record, error) {
+	out := []appwarden.Record{}
+	if limit <= 0 {
+		return out, nil
+	}
+	q := func(s string) string { return "'" + strings.ReplaceAll(escapeKey(s), "'", "''") + "'" }
+	filter := "PartitionKey eq " + q(partition)
+	if after != "" {
+		filter += " and RowKey gt " + q(after)
+	}
+	top := int32(min(limit, 1000)) // the service's largest page
+	pager := t.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top})
+	for pager.More() && len(out) < limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing %s after %q: %w", partition, after, err)
+		}
+		for _, raw := range page.Entities {
+			if len(out) == limit {
+				break
+			}
+			rec, err := record(raw, "")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
 // Delete implements Store.
 func (t *Table) Delete(ctx context.Context, partition, key string) error {
 	if _, err := t.client.DeleteEntity(ctx, escapeKey(partition), escapeKey(key), nil); err != nil && !hasCode(err, aztables.ResourceNotFound, http.StatusNotFound) {

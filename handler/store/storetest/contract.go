@@ -104,6 +104,71 @@ func Run(t *testing.T, open func(t *testing.T) appwarden.Store) {
 		}
 	})
 
+	t.Run("ListAfterPages", func(t *testing.T) {
+		s, p := open(t), ns(t)
+		if recs, err := s.ListAfter(ctx, p, "", 10); err != nil || len(recs) != 0 {
+			t.Fatalf("ListAfter of an empty partition = %d records, %v", len(recs), err)
+		}
+		// More than a small partition holds in order, in a scrambled
+		// insertion order, with a neighbouring partition that must not leak in.
+		var want []string
+		for i := range 37 {
+			want = append(want, fmt.Sprintf("%08x-app", (i*7919)%1000003))
+		}
+		for _, i := range []int{5, 36, 0, 17, 2} {
+			want[i], want[36-i] = want[36-i], want[i]
+		}
+		for _, k := range want {
+			if _, err := s.Put(ctx, appwarden.Record{Partition: p, Key: k, Kind: appwarden.KindMarker, Data: json.RawMessage(`{"k":"` + k + `"}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Put(ctx, appwarden.Record{Partition: p + "x", Key: "00000000"}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.List(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		after, pages := "", 0
+		for {
+			recs, err := s.ListAfter(ctx, p, after, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, r := range recs {
+				if string(r.Data) != `{"k":"`+r.Key+`"}` || r.Kind != appwarden.KindMarker {
+					t.Fatalf("ListAfter returned %s = %s (%s)", r.Key, r.Data, r.Kind)
+				}
+				got = append(got, r.Key)
+			}
+			if len(recs) < 10 {
+				break
+			}
+			after = recs[len(recs)-1].Key
+		}
+		var listed []string
+		for _, r := range all {
+			listed = append(listed, r.Key)
+		}
+		if strings.Join(got, ",") != strings.Join(listed, ",") || len(got) != 37 {
+			t.Fatalf("pages gave %d keys %v; List gives %v", len(got), got, listed)
+		}
+		if pages != 4 {
+			t.Fatalf("37 records in pages of 10 took %d pages; want 4", pages)
+		}
+		// After a key that is not stored: the next keys after it.
+		recs, err := s.ListAfter(ctx, p, listed[3]+"!", 2)
+		if err != nil || len(recs) != 2 || recs[0].Key != listed[4] || recs[1].Key != listed[5] {
+			t.Fatalf("ListAfter(%q, 2) = %v, %v; want %s, %s", listed[3]+"!", recs, err, listed[4], listed[5])
+		}
+		if recs, err := s.ListAfter(ctx, p, listed[36], 10); err != nil || len(recs) != 0 {
+			t.Fatalf("ListAfter the last key = %d records, %v", len(recs), err)
+		}
+	})
+
 	t.Run("LargeData", func(t *testing.T) {
 		s, p := open(t), ns(t)
 		big := json.RawMessage(`"` + strings.Repeat("x", 100_000) + `"`)

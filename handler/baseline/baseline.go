@@ -13,6 +13,7 @@
 package baseline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,47 @@ type record struct {
 	// Read lists the optional parts (appwarden.PartOf) the facts include;
 	// facts of a part never read are unknown, not absent.
 	Read []string `json:"read,omitempty"`
+	Profile
+}
+
+// Profile is what the daily expiry pass needs to know about an app beyond
+// its facts, so that it reads nothing from Graph that the sweep or a
+// decision already read: its name and objects (for the warning and its
+// link to the Entra admin center) and whether it is a managed identity or a
+// Microsoft first-party app (skipped). A first sweep's record has the
+// registration's name and object id; a registration in this tenant is
+// neither a managed identity nor a Microsoft app.
+type Profile struct {
+	DisplayName string `json:"name,omitempty"`
+	// ObjectID is the application object's id; SPObjectID the service
+	// principal's.
+	ObjectID   string `json:"objectId,omitempty"`
+	SPObjectID string `json:"spId,omitempty"`
+	// SPType and OwnerOrg are the service principal's servicePrincipalType
+	// and appOwnerOrganizationId.
+	SPType   string `json:"spType,omitempty"`
+	OwnerOrg string `json:"ownerOrg,omitempty"`
+	// OwnersUnread is set when Graph refused to list the owners (a 403):
+	// the record's owner facts are then unknown, not absent.
+	OwnersUnread bool `json:"ownersUnread,omitempty"`
+}
+
+func profileOf(app *appwarden.App) Profile {
+	p := Profile{DisplayName: app.DisplayName}
+	if a := app.Application; a != nil {
+		p.ObjectID = a.ID
+		p.DisplayName = cmp.Or(p.DisplayName, a.DisplayName)
+	}
+	if sp := app.ServicePrincipal(); sp != nil {
+		p.SPObjectID, p.SPType, p.OwnerOrg = sp.ID, sp.ServicePrincipalType, sp.AppOwnerOrganizationID
+		p.DisplayName = cmp.Or(p.DisplayName, sp.DisplayName)
+	}
+	for _, u := range app.Unread {
+		if strings.Contains(u, "owners") {
+			p.OwnersUnread = true
+		}
+	}
+	return p
 }
 
 // known reports whether the record's facts include those of the kind.
@@ -222,7 +264,7 @@ func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
 	if app == nil || app.AppID == "" || app.Deleted || app.Unresolvable != "" {
 		return nil
 	}
-	r := record{At: k.now(), Facts: appwarden.FactsOf(app), Read: slices.Clone(app.Read)}
+	r := record{At: k.now(), Facts: appwarden.FactsOf(app), Read: slices.Clone(app.Read), Profile: profileOf(app)}
 	prev, err := k.load(ctx, app.AppID)
 	if err != nil {
 		return err
@@ -253,7 +295,8 @@ func (k *Keeper) RecordDelta(ctx context.Context, appID string, a *appwarden.App
 		return nil
 	}
 	facts := appwarden.FactsOf(&appwarden.App{AppID: appID, Application: a, Permissions: requested(a)})
-	return k.put(ctx, appID, record{At: k.now(), Facts: nonNil(facts), Partial: true}, false)
+	prof := Profile{DisplayName: a.DisplayName, ObjectID: a.ID}
+	return k.put(ctx, appID, record{At: k.now(), Facts: nonNil(facts), Partial: true, Profile: prof}, false)
 }
 
 func (k *Keeper) put(ctx context.Context, appID string, r record, overwrite bool) error {
@@ -363,4 +406,53 @@ func (k *Keeper) DecidedSince(ctx context.Context, appID string, t time.Time) (b
 		return false, err
 	}
 	return prev.At.After(t), nil
+}
+
+// Recorded is one app's facts as the keeper recorded them, for a pass over
+// every app the sweep knows (the daily expiry pass).
+type Recorded struct {
+	AppID string
+	At    time.Time
+	Facts []appwarden.Fact
+	// Partial is set for a first sweep's record: only what the delta feed
+	// carries (no owners, no certificates, nothing of the service
+	// principal) is known.
+	Partial bool
+	Profile
+	// Err is set, and nothing else but AppID, when the record is corrupt.
+	Err error
+}
+
+// OwnersKnown reports whether the record's owner facts are all the app's
+// owners (none meaning ownerless): recorded by a decision that could read
+// them.
+func (r *Recorded) OwnersKnown() bool { return !r.Partial && !r.OwnersUnread }
+
+// Page reads, in appId order, at most limit apps' records after the appId
+// after ("" for the first page): a pass over every app holds one page at a
+// time, however large the tenant. A page shorter than limit is the last.
+// next is the appId to read the following page after.
+func Page(ctx context.Context, st appwarden.Store, after string, limit int) (recs []Recorded, next string, err error) {
+	raw, err := st.ListAfter(ctx, PartitionFacts, after, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("baseline: reading the facts after %q: %w", after, err)
+	}
+	recs = make([]Recorded, 0, len(raw))
+	for _, rec := range raw {
+		next = rec.Key
+		if rec.Kind != kindFacts {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal(rec.Data, &r); err != nil {
+			// One corrupt record must not stop a pass over every app.
+			recs = append(recs, Recorded{AppID: rec.Key, Err: fmt.Errorf("baseline: facts of %s are corrupt: %w", rec.Key, err)})
+			continue
+		}
+		recs = append(recs, Recorded{AppID: rec.Key, At: r.At, Facts: r.Facts, Partial: r.Partial, Profile: r.Profile})
+	}
+	if next == "" {
+		next = after
+	}
+	return recs, next, nil
 }

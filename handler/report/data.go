@@ -14,6 +14,8 @@ import (
 
 // jsonWriter writes one document, {"summary": {...}, "apps": [...]}, the
 // summary first; every judged app is in apps, also those without findings.
+// With an Expiry (scan --expiring) the document ends with "expiring": [...],
+// the expiring and expired credentials sorted by expiry.
 type jsonWriter struct {
 	w  io.Writer
 	sp spool
@@ -69,7 +71,22 @@ func (j *jsonWriter) Close(s Summary) error {
 		w.err = j.sp.copyTo(w.w)
 	}
 	j.sp.discard()
-	w.printf("\n]}\n")
+	w.printf("\n]")
+	if s.Expiry != nil {
+		w.printf(",\n\"expiring\": [")
+		for i, r := range s.Expiry.List {
+			raw, err := marshal(r)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				w.printf(",")
+			}
+			w.printf("\n%s", raw)
+		}
+		w.printf("\n]")
+	}
+	w.printf("}\n")
 	return w.err
 }
 

@@ -7,8 +7,9 @@ import (
 )
 
 // htmlWriter writes one self-contained page: inline CSS, inline SVG bar
-// charts (findings by severity and by rule), the summary table, and a table
-// of every finding grouped by app. No script, no external asset: it opens
+// charts (findings by severity and by rule), the summary table, with scan
+// --expiring the expiry timeline (an SVG column chart) and the expiring
+// credentials, and a table of every finding grouped by app. No script, no external asset: it opens
 // from a mail attachment or a file share as it is.
 type htmlWriter struct {
 	w  io.Writer
@@ -106,6 +107,14 @@ type htmlPage struct {
 	SevChart   chart
 	RuleChart  chart
 	Listed     int
+	// With scan --expiring: the timeline and the rows, cleaned.
+	Timeline timeline
+	Expiring []htmlExpiring
+}
+
+type htmlExpiring struct {
+	ExpiringCredential
+	EndText, Days, TypeText, WhereText string
 }
 
 func (h *htmlWriter) Close(s Summary) error {
@@ -124,6 +133,15 @@ func (h *htmlWriter) Close(s Summary) error {
 		labels, classes, values = append(labels, r.RuleID), append(classes, "sev-"+r.Severity), append(values, r.Findings)
 	}
 	p.RuleChart = newChart("chart-rules", "Findings by rule", labels, classes, values)
+	if e := s.Expiry; e != nil {
+		p.Timeline = newTimeline(e)
+		p.Expiring = make([]htmlExpiring, 0, len(e.List))
+		for _, r := range e.List {
+			r.AppID, r.DisplayName, r.Name, r.KeyID, r.ObjectID = clean(r.AppID), clean(orName(r.DisplayName)), clean(orName(r.Name)), clean(r.KeyID), clean(r.ObjectID)
+			p.Expiring = append(p.Expiring, htmlExpiring{ExpiringCredential: r, EndText: r.End.UTC().Format("2006-01-02 15:04"), Days: daysText(r),
+				TypeText: r.TypeWord(), WhereText: r.Where()})
+		}
+	}
 	w := &errWriter{w: h.w}
 	if err := htmlTemplates.ExecuteTemplate(w, "head", p); err != nil {
 		h.sp.discard()
@@ -151,6 +169,15 @@ const htmlSource = `{{define "chart"}}<svg id="{{.ID}}" class="chart" xmlns="htt
 {{- end}}
 </svg>{{end}}
 
+{{define "timeline"}}<svg id="{{.ID}}" class="chart timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.Width}} {{.Height}}" width="{{.Width}}" height="{{.Height}}" role="img" aria-label="{{.Title}}" data-bucket="{{.Bucket}}">
+<title>{{.Title}}</title>
+<line class="axis" x1="0" y1="{{.AxisY}}" x2="{{.Width}}" y2="{{.AxisY}}"/>
+<line class="today" x1="{{.TodayX}}" y1="4" x2="{{.TodayX}}" y2="{{.AxisY}}"><title>now</title></line>
+{{- range .Cols}}
+<g class="bucket" data-label="{{.Label}}" data-value="{{.Value}}"{{if .Expired}} data-expired="true"{{else}} data-from="{{.From}}" data-to="{{.To}}"{{end}}><rect class="{{.Class}}" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"><title>{{if .Expired}}already expired{{else}}{{.From}}{{if ne .From .To}} to {{.To}}{{end}}{{end}}: {{.Value}}</title></rect><text class="value" x="{{.CenterX}}" y="{{.ValueY}}" text-anchor="middle">{{.Value}}</text><text class="label{{if .Expired}} expired{{end}}" x="{{.CenterX}}" y="{{.LabelY}}" text-anchor="middle">{{.Label}}</text>{{if .Label2}}<text class="label2" x="{{.CenterX}}" y="{{.Label2Y}}" text-anchor="middle">{{.Label2}}</text>{{end}}</g>
+{{- end}}
+</svg>{{end}}
+
 {{define "head"}}<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -170,6 +197,8 @@ thead th{background:#f6f8fa}td.num,th.num{text-align:right;font-variant-numeric:
 span.sev{color:#fff;border-radius:4px;padding:0 .4rem;font-size:12px;font-weight:600}
 tbody.app th{background:#fbfcfd;min-width:14rem}code{font-size:12px;word-break:break-all}small{color:#59636e}
 td.actions ul{margin:0;padding-left:1rem}tr.error td{color:#cf222e}
+.exp-expired{fill:#b91c1c}.exp-soon{fill:#ea580c}.exp-later{fill:#2563eb}svg .axis{stroke:#59636e}svg .today{stroke:#b91c1c;stroke-dasharray:4 3}
+svg text.label2{font-size:10px;fill:#59636e}svg text.label.expired{fill:#b91c1c;font-weight:600}tr.expired td{color:#b91c1c}
 </style>
 </head>
 <body>
@@ -190,6 +219,10 @@ td.actions ul{margin:0;padding-left:1rem}tr.error td{color:#cf222e}
 <li><b data-total="findings">{{.Findings}}</b>findings</li>
 <li><b data-total="protected">{{.Protected}}</b>protected</li>
 <li><b data-total="errors">{{.Errors}}</b>errors</li>
+{{- if .Expiry}}
+<li><b data-total="expiring">{{.Expiry.Credentials}}</b>credentials expiring within {{.Expiry.WindowText}}</li>
+<li><b data-total="expired">{{.Expiry.Expired}}</b>credentials expired</li>
+{{- end}}
 </ul>
 <div class="charts">
 <figure><figcaption>Findings by severity</figcaption>
@@ -221,6 +254,25 @@ td.actions ul{margin:0;padding-left:1rem}tr.error td{color:#cf222e}
 </table>
 {{- end}}
 </section>
+{{- if .Expiry}}
+<section id="expiry">
+<h2>Credentials expiring within {{.Expiry.WindowText}}, or expired</h2>
+<p class="meta">As of {{.Expiry.AsOf.Format "2006-01-02 15:04 UTC"}}, until {{.Expiry.Until.Format "2006-01-02 15:04 UTC"}}: {{.Expiry.Credentials}} credentials, {{.Expiry.Expired}} already expired (secrets and certificates, on registrations and service principals; managed identities and Microsoft first-party apps are left out: their credentials are rotated for them).</p>
+<div class="charts">
+<figure><figcaption>Expiry timeline, by {{.Timeline.Bucket}}</figcaption>
+{{template "timeline" .Timeline}}
+</figure>
+</div>
+<table id="expiring">
+<thead><tr><th scope="col">Expires (UTC)</th><th scope="col" class="num">Days left</th><th scope="col">App</th><th scope="col">Credential</th><th scope="col">Type</th><th scope="col">On</th></tr></thead>
+<tbody>
+{{- range .Expiring}}
+<tr class="credential{{if .Expired}} expired{{end}}" data-app-id="{{.AppID}}" data-key-id="{{.KeyID}}" data-type="{{.Type}}" data-on="{{.On}}" data-end="{{.End.UTC.Format "2006-01-02T15:04:05Z07:00"}}" data-days-left="{{.DaysLeft}}" data-expired="{{.Expired}}"><td>{{.EndText}}</td><td class="num">{{.Days}}</td><td>{{.DisplayName}}<br><code>{{.AppID}}</code></td><td>{{.Name}}<br><code>{{.KeyID}}</code></td><td>{{.TypeText}}</td><td>{{.WhereText}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+</section>
+{{- end}}
 <section id="apps">
 <h2>Findings by app</h2>
 <p class="meta">{{.Listed}} apps listed; apps without findings are not.</p>

@@ -108,6 +108,10 @@ type App struct {
 	Error string `json:"error,omitempty"`
 	// Deleted apps vanished during the scan; they are counted, not listed.
 	Deleted bool `json:"-"`
+	// Expiring are the app's credentials that expire within the window of
+	// `scan --expiring`, or have expired; the scan gathers them into the
+	// summary's Expiry (ExpiryList), and the writers list them from there.
+	Expiring []ExpiringCredential `json:"-"`
 }
 
 // Listed reports whether the human formats list the app: it has findings or
@@ -147,6 +151,9 @@ type Summary struct {
 	Severities        []SeverityCount `json:"bySeverity"`
 	Rules             []RuleCount     `json:"byRule"`
 	Actions           []ActionCount   `json:"actions"`
+	// Expiry is set by `scan --expiring`: the expiring and expired
+	// credentials (their counts here, the list in each format's own section).
+	Expiry *Expiry `json:"expiry,omitempty"`
 }
 
 // SeverityCount counts the findings of one severity, and the apps whose

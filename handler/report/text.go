@@ -93,6 +93,13 @@ func (t *textWriter) Close(s Summary) error {
 			w.printf("  %-12s %-34s %6d\n", a.Status, a.Kind, a.Count)
 		}
 	}
+	if e := s.Expiry; e != nil {
+		if t.summaryOnly {
+			w.printf("\n%s.\n", e.countLine())
+		} else {
+			writeExpiryText(w, e)
+		}
+	}
 	if !t.summaryOnly {
 		w.printf("\nFindings by app (%d apps; apps without findings are not listed)\n", s.AppsWithFindings+s.Errors)
 		if w.err == nil {
@@ -101,6 +108,20 @@ func (t *textWriter) Close(s Summary) error {
 	}
 	t.sp.discard()
 	return w.err
+}
+
+// writeExpiryText writes the expiring credentials as a table, soonest
+// first.
+func writeExpiryText(w *errWriter, e *Expiry) {
+	w.printf("\n%s\n%s.\n", e.heading(), e.countLine())
+	if len(e.List) == 0 {
+		return
+	}
+	w.printf("  %-20s %9s  %-11s %-17s %-36s %-36s %s\n", "EXPIRES (UTC)", "DAYS LEFT", "TYPE", "ON", "KEY ID", "APP ID", "APP / CREDENTIAL")
+	for _, r := range e.List {
+		w.printf("  %-20s %9s  %-11s %-17s %-36s %-36s %s / %s\n", r.End.UTC().Format("2006-01-02 15:04"), daysText(r), r.TypeWord(), r.Where(),
+			clean(r.KeyID), clean(r.AppID), clean(orName(r.DisplayName)), clean(orName(r.Name)))
+	}
 }
 
 func runWords(run string) string {
@@ -192,6 +213,16 @@ func (m *markdownWriter) Close(s Summary) error {
 		w.printf("\n## Actions\n\n| Status | Action | Count |\n|---|---|---:|\n")
 		for _, a := range s.Actions {
 			w.printf("| %s | %s | %d |\n", a.Status, md(a.Kind), a.Count)
+		}
+	}
+	if e := s.Expiry; e != nil {
+		w.printf("\n## %s\n\n%s.\n", e.heading(), e.countLine())
+		if len(e.List) > 0 {
+			w.printf("\n| Expires (UTC) | Days left | App | App ID | Credential | Key ID | Type | On |\n|---|---:|---|---|---|---|---|---|\n")
+			for _, r := range e.List {
+				w.printf("| %s | %s | %s | `%s` | %s | `%s` | %s | %s |\n", r.End.UTC().Format("2006-01-02 15:04"), daysText(r), md(orName(r.DisplayName)),
+					md(r.AppID), md(orName(r.Name)), md(r.KeyID), r.TypeWord(), r.Where())
+			}
 		}
 	}
 	w.printf("\n## Findings by app\n\nApps without findings are not listed.\n")

@@ -24,7 +24,7 @@ func expiringSample() (*report.Expiry, []report.App) {
 	row := func(app report.App, key, typ, on string, left time.Duration) report.ExpiringCredential {
 		end := t0.Add(left)
 		return report.ExpiringCredential{AppID: app.AppID, DisplayName: app.DisplayName, Name: "name of " + key, KeyID: key, Type: typ, On: on,
-			End: end, DaysLeft: int((left + 1000*day) / day) - 1000, Expired: left <= 0}
+			End: end, DaysLeft: int((left+1000*day)/day) - 1000, Expired: left <= 0}
 	}
 	apps[0].Expiring = []report.ExpiringCredential{row(apps[0], "k-20", "password", "application", 20*day), row(apps[0], "k-gone", "certificate", "servicePrincipal", -2*day)}
 	apps[1].Expiring = []report.ExpiringCredential{row(apps[1], "k-5", "password", "application", 5*day+time.Hour), row(apps[1], "k-today", "certificate", "application", 3*time.Hour)}

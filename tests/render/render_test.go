@@ -59,7 +59,19 @@ func writeCards(t *testing.T, dir string) map[string]string {
 	files := map[string]string{}
 	for _, s := range notifytest.All() {
 		msgs := map[string]any{s.Name: teams.Message(teams.Card(s.App, s.Decision, s.Outcome))}
-		if len(s.Digest) > 0 {
+		switch {
+		case s.IsExpiryDigest():
+			msgs = map[string]any{}
+			for i, part := range teams.ExpiryDigest(s.ExpiryDigest()) {
+				msgs[fmt.Sprintf("%s-%d", s.Name, i+1)] = part.Message
+			}
+		case len(s.Expiry) > 0:
+			w := s.Warning()
+			if s.Name == "expiry-ownerless" {
+				w.Routing = "Sent to the security team because the app has no owners: nobody else will renew its credentials."
+			}
+			msgs = map[string]any{s.Name: teams.Message(teams.ExpiryCard(w))}
+		case len(s.Digest) > 0:
 			// A digest is one message or several: each is checked.
 			msgs = map[string]any{}
 			for i, part := range teams.Digest(s.Briefs(), "Sent to the security team.") {
@@ -370,6 +382,16 @@ func TestRender(t *testing.T) {
 	dimg := screenshot(t, bin, script, digest["attachments"].([]any)[0].(map[string]any)["content"], dir, "digest")
 	inspect(t, "digest", dimg)
 	writePNG(t, filepath.Join(dir, "digest-card.png"), dimg)
+	// The expiry warnings: one app's card, and an owner's digest of five.
+	expiry := map[string]any{
+		"expiry":        teams.ExpiryCard(notifytest.ExpiryCard().Warning()),
+		"expiry-digest": teams.ExpiryDigest(notifytest.ExpiryOwnerDigest().ExpiryDigest())[0].Message["attachments"].([]any)[0].(map[string]any)["content"],
+	}
+	for _, name := range []string{"expiry", "expiry-digest"} {
+		img := screenshot(t, bin, script, expiry[name], dir, name)
+		inspect(t, name, img)
+		writePNG(t, filepath.Join(dir, name+"-card.png"), img)
+	}
 	for _, s := range []notifytest.Sample{notifytest.Enforced(), notifytest.Audited(), notifytest.FindingsOnly(), notifytest.Ownerless()} {
 		img := screenshot(t, bin, script, teams.Card(s.App, s.Decision, s.Outcome), dir, s.Name)
 		inspect(t, s.Name, img)

@@ -6,6 +6,7 @@ package notifytest
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
@@ -23,6 +24,39 @@ type Sample struct {
 	// Decision and Outcome are then the enforce sample's, so a loop over
 	// All() that renders one card each still works).
 	Digest []Sample
+	// Expiry, when set, makes this the sample of an expiry warning: the
+	// due credentials of one app (a card, see Warning) or of several apps
+	// of one owner (a digest, see ExpiryDigest), as of ExpiryNow. App,
+	// Decision and Outcome are then the enforce sample's, as for Digest.
+	Expiry    []appwarden.Expiring
+	ExpiryNow time.Time
+}
+
+// IsExpiryDigest says whether an expiry sample is an owner's digest (its
+// credentials belong to more than one app).
+func (s Sample) IsExpiryDigest() bool {
+	return len(s.Expiry) > 0 && slices.ContainsFunc(s.Expiry, func(e appwarden.Expiring) bool { return e.AppID != s.Expiry[0].AppID })
+}
+
+// Warning is the expiry warning of a single-app expiry sample.
+func (s Sample) Warning() notice.Warning { return notice.BuildWarning(s.Expiry, s.ExpiryNow) }
+
+// ExpiryDigest is the digest of a many-app expiry sample, for its first
+// credential's owners.
+func (s Sample) ExpiryDigest() notice.ExpiryDigest {
+	var order []string
+	by := map[string][]appwarden.Expiring{}
+	for _, e := range s.Expiry {
+		if _, ok := by[e.AppID]; !ok {
+			order = append(order, e.AppID)
+		}
+		by[e.AppID] = append(by[e.AppID], e)
+	}
+	var apps [][]appwarden.Expiring
+	for _, id := range order {
+		apps = append(apps, by[id])
+	}
+	return notice.BuildExpiryDigest(s.Expiry[0].Owners, apps, s.ExpiryNow)
 }
 
 // Briefs are the digest lines of a digest sample's apps.
@@ -245,7 +279,96 @@ func Digest() Sample {
 	return s
 }
 
+// Expiry sample ids.
+const (
+	CertKey    = "c3c3c3c3-0000-4000-8000-00000000000c"
+	SPSecret   = "5b5b5b5b-0000-4000-8000-00000000005b"
+	ExpiryDays = 7
+)
+
+// ExpiryNow is when the expiry samples are judged.
+var ExpiryNow = resolved
+
+// ExpiringApp is the due credentials of Contoso Payroll Sync: its client
+// secret "ci-deploy" expires in 7 days, its certificate in 25 (30-day
+// threshold), and a secret on its service principal expired 3 days ago.
+func ExpiringApp() []appwarden.Expiring {
+	app := baseApp("Contoso Payroll Sync")
+	const day = 24 * time.Hour
+	secret := app.Application.PasswordCredentials[0]
+	secret.EndDateTime = ExpiryNow.Add(ExpiryDays*day - time.Hour)
+	cert := appwarden.Credential{KeyID: CertKey, DisplayName: "CN=payroll-sync.contoso.example", Type: "AsymmetricX509Cert", Usage: "Verify",
+		StartDateTime: start.AddDate(-1, 0, 0), EndDateTime: ExpiryNow.Add(25 * day)}
+	spSecret := appwarden.Credential{KeyID: SPSecret, DisplayName: "legacy-job", StartDateTime: start.AddDate(-2, 0, 0), EndDateTime: ExpiryNow.Add(-3*day - time.Hour)}
+	base := appwarden.Expiring{AppID: AppID, DisplayName: app.DisplayName, ObjectID: AppObject, Owners: app.Owners}
+	a, b, c := base, base, base
+	a.Credential, a.Kind, a.On, a.Threshold = secret, appwarden.CredentialPassword, appwarden.OnApplication, 7*day
+	b.Credential, b.Kind, b.On, b.Threshold = cert, appwarden.CredentialCertificate, appwarden.OnApplication, 30*day
+	c.Credential, c.Kind, c.On, c.ObjectID, c.Expired = spSecret, appwarden.CredentialPassword, appwarden.OnServicePrincipal, SPObject, true
+	return []appwarden.Expiring{c, a, b}
+}
+
+// ExpiryCard: one app's expiry warning to its owners.
+func ExpiryCard() Sample {
+	s := Enforced()
+	s.Name, s.Expiry, s.ExpiryNow = "expiry", ExpiringApp(), ExpiryNow
+	return s
+}
+
+// ExpiryOwnerless: the warning of an app without owners (the security
+// channel's).
+func ExpiryOwnerless() Sample {
+	s := ExpiryCard()
+	s.Name = "expiry-ownerless"
+	for i := range s.Expiry {
+		s.Expiry[i].Owners = nil
+		s.Expiry[i].DisplayName = "legacy-batch-export"
+	}
+	return s
+}
+
+// ExpiringOwnerApps is Alice's five apps with credentials due (Alice owns
+// all five; Bob co-owns the first): a secret or a certificate each, one
+// already expired, at every threshold.
+func ExpiringOwnerApps() []appwarden.Expiring {
+	const day = 24 * time.Hour
+	alice := baseApp("x").Owners[0]
+	bob := baseApp("x").Owners[1]
+	var out []appwarden.Expiring
+	names := []string{"Payroll Sync", "Expense Bot", "HR Portal", "Badge Reader Bridge", "Timesheet Export"}
+	left := []time.Duration{-2 * day, 1*day - time.Hour, 7*day - time.Hour, 14*day - time.Hour, 30*day - time.Hour}
+	ths := []time.Duration{0, day, 7 * day, 14 * day, 30 * day}
+	for i, name := range names {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", 0xe1900000+i, i)
+		e := appwarden.Expiring{AppID: id, DisplayName: "Contoso " + name, ObjectID: fmt.Sprintf("%08x-1111-4000-8000-%012x", 0xe1900000+i, i),
+			Kind: appwarden.CredentialPassword, On: appwarden.OnApplication, Threshold: ths[i], Expired: left[i] < 0,
+			Owners: []appwarden.Principal{alice}}
+		if i == 0 {
+			e.Owners = append(e.Owners, bob)
+		}
+		e.Credential = appwarden.Credential{KeyID: fmt.Sprintf("%08x-2222-4000-8000-%012x", 0xe1900000+i, i), DisplayName: fmt.Sprintf("%s secret", name),
+			StartDateTime: start.AddDate(-1, 0, 0), EndDateTime: ExpiryNow.Add(left[i])}
+		if i%2 == 1 {
+			e.Kind = appwarden.CredentialCertificate
+			e.Credential.DisplayName = fmt.Sprintf("CN=%s", name)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// ExpiryOwnerDigest: an owner with five apps due gets one digest.
+func ExpiryOwnerDigest() Sample {
+	s := Enforced()
+	s.Name, s.Expiry, s.ExpiryNow = "expiry-digest", ExpiringOwnerApps(), ExpiryNow
+	for i := range s.Expiry {
+		s.Expiry[i].Owners = s.Expiry[i].Owners[:1] // the digest is Alice's
+	}
+	return s
+}
+
 // All returns every sample.
 func All() []Sample {
-	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile(), Escalation(), Digest()}
+	return []Sample{Enforced(), Audited(), FindingsOnly(), Ownerless(), Huge(), Hostile(), Escalation(), Digest(),
+		ExpiryCard(), ExpiryOwnerless(), ExpiryOwnerDigest()}
 }

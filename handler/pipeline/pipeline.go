@@ -83,6 +83,14 @@ type AuditPuller interface {
 	Pull(ctx context.Context, log *slog.Logger, process func(context.Context, *slog.Logger, appwarden.Signal) error) error
 }
 
+// Expiry is the daily credential-expiry pass (expiry.Pass): called on
+// every timer tick after the sweep, it runs when the day's pass is due and
+// no other instance runs it, and keeps its own position, so that what a
+// tick cannot finish the next goes on with.
+type Expiry interface {
+	Run(ctx context.Context, log *slog.Logger) error
+}
+
 // Pipeline processes signals. Every stage is idempotent, so a redelivered or
 // duplicate signal reconciles to the same state without acting twice.
 type Pipeline struct {
@@ -104,6 +112,10 @@ type Pipeline struct {
 	// AuditPull runs on every timer tick, after the inbox and before the
 	// sweep; nil when the audit log is not pulled.
 	AuditPull AuditPuller
+	// Expiry runs on every timer tick, after the sweep and before the
+	// outbox is flushed (so that its warnings go out on the same tick);
+	// nil when expiry warnings are off.
+	Expiry Expiry
 }
 
 // Process takes one signal through the pipeline. An error is transient and
@@ -201,6 +213,16 @@ func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Si
 	if sweepErr != nil {
 		sweepErr = fmt.Errorf("sweep after %s: %w", sig.Kind, sweepErr)
 	}
+	var expiryErr error
+	if p.Expiry != nil && sig.Source == appwarden.SourceTimer {
+		// Half of what is left, so that the outbox is flushed; a pass
+		// cut short goes on at the next tick.
+		ectx, cancel := halfOf(ctx)
+		if err := p.Expiry.Run(ectx, log); err != nil {
+			expiryErr = fmt.Errorf("expiry pass: %w", err)
+		}
+		cancel()
+	}
 	if p.Outbox != nil {
 		// Undelivered notifications are retried on the timer; a failure
 		// here is the outbox's to retry again, not a reason to redeliver.
@@ -208,7 +230,7 @@ func (p *Pipeline) sweep(ctx context.Context, log *slog.Logger, sig appwarden.Si
 			log.Warn("outbox flush incomplete", "event", "notification", "error", err)
 		}
 	}
-	return errors.Join(redriveErr, pullErr, sweepErr)
+	return errors.Join(redriveErr, pullErr, sweepErr, expiryErr)
 }
 
 // halfOf is ctx bounded to half of the time it has left, if it has a

@@ -95,7 +95,7 @@ func (t *textWriter) Close(s Summary) error {
 	}
 	if e := s.Expiry; e != nil {
 		if t.summaryOnly {
-			w.printf("\n%s.\n", e.countLine())
+			w.printf("\n%s; listed in the reports.\n", e.countLine())
 		} else {
 			writeExpiryText(w, e)
 		}

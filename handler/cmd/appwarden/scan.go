@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/expiry"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/pipeline"
 	awpolicy "github.com/appwarden/appwarden/handler/policy"
@@ -56,6 +60,27 @@ Formats (--format, or each --out file's extension):
 With --out, reports go to files (repeat --out for several formats at once,
 from one scan) and stdout shows the text summary.
 
+Expiring credentials (--expiring WINDOW, e.g. 30d, or a duration such as
+12h): the scan also lists every client secret and certificate, on the
+registrations and on the service principals, that expires within WINDOW of
+the scan's start, and those already expired (still present), soonest first:
+app, appId, credential name, keyId, type, where it is (registration or
+service principal), end date and days left (rounded down; negative once
+expired). Managed identities and Microsoft first-party apps are left out
+(Azure and Microsoft rotate their credentials). In each format:
+  text, markdown  a section after the summary
+  json       a top-level "expiring" array of {appId, displayName,
+             credentialName, keyId, type, on, objectId, endDateTime,
+             daysLeft, expired}, and its counts in summary.expiry
+  csv        a second file next to the findings' CSV, FILE.expiring.csv
+             (for --out FILE.csv): appId,displayName,credentialName,keyId,
+             type,on,endDateTime,daysLeft,expired; the findings' CSV keeps
+             one row per finding, so csv with --expiring needs --out
+  html       a table and an expiry timeline chart (already expired, then
+             per day, or per week for windows over 14 days)
+Expiring credentials do not change the exit code: --fail-on is about
+findings.
+
 Progress goes to stderr: a bar on a terminal, "scanned N apps…" lines
 otherwise (--quiet: none).
 
@@ -69,6 +94,8 @@ const scanExamples = `  appwarden scan
   appwarden scan --tenant snapshot.json --format html > scan.html
   appwarden scan --out scan.html --out scan.csv --out scan.json
   appwarden scan --tenant snapshot.json --policy my-policy.yaml --fail-on critical
+  appwarden scan --tenant snapshot.json --expiring 30d
+  appwarden scan --expiring 30d --out scan.html --out scan.csv
   appwarden scan --enforce`
 
 // scanOptions are scan's flags.
@@ -79,6 +106,8 @@ type scanOptions struct {
 	enforce                *enforceFlags
 	parallel               *int
 	quiet                  *bool
+	expiring               *string
+	expiringSet            bool // --expiring was given, maybe empty
 }
 
 func newScanCmd(stdin io.Reader) *cobra.Command {
@@ -90,6 +119,7 @@ func newScanCmd(stdin io.Reader) *cobra.Command {
 		Example: scanExamples,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.expiringSet = cmd.Flags().Changed("expiring")
 			return status(runScan(cmd.Context(), o, cmd.Flags().Changed("format"), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 		},
 	}
@@ -102,6 +132,7 @@ func newScanCmd(stdin io.Reader) *cobra.Command {
 	o.enforce = addEnforce(fs)
 	o.parallel = fs.Int("parallel", 8, "apps resolved at once (`N`, 1 to 64)")
 	o.quiet = addQuiet(fs)
+	o.expiring = fs.String("expiring", "", "also list the credentials that expire within `WINDOW` (30d, or a duration such as 12h), and those already expired; no effect on the exit code")
 	return cmd
 }
 
@@ -113,11 +144,17 @@ type scanOutput struct {
 	w    report.Writer
 }
 
-func openScanOutputs(outs []string, format string, formatSet bool, stdout io.Writer) ([]*scanOutput, error) {
+// openScanOutputs opens the reports: stdout, or each --out file (and the
+// text summary on stdout). With expiring (--expiring), each CSV file gets
+// its companion FILE.expiring.csv.
+func openScanOutputs(outs []string, format string, formatSet, expiring bool, stdout io.Writer) ([]*scanOutput, error) {
 	if len(outs) == 0 {
 		f, err := report.ParseFormat(format)
 		if err != nil {
 			return nil, fmt.Errorf("--format: %v", err)
+		}
+		if f == report.CSV && expiring {
+			return nil, errors.New("--expiring with csv needs --out FILE.csv: the findings go to FILE.csv, the expiring credentials to FILE.expiring.csv")
 		}
 		w, err := report.NewWriter(f, stdout, report.Options{})
 		if err != nil {
@@ -153,9 +190,32 @@ func openScanOutputs(outs []string, format string, formatSet bool, stdout io.Wri
 		buf := bufio.NewWriterSize(file, 64<<10)
 		w, _ := report.NewWriter(f, buf, report.Options{})
 		res = append(res, &scanOutput{name: name, file: file, buf: buf, w: w})
+		if f != report.CSV || !expiring {
+			continue
+		}
+		companion := expiringCSVName(name)
+		if slices.Contains(outs, companion) {
+			return fail(fmt.Errorf("--out %s: with --expiring, %s holds the expiring credentials of %s", companion, companion, name))
+		}
+		file, err = os.Create(companion)
+		if err != nil {
+			return fail(fmt.Errorf("--out: %w", err))
+		}
+		buf = bufio.NewWriterSize(file, 64<<10)
+		res = append(res, &scanOutput{name: companion, file: file, buf: buf, w: report.NewExpiringCSVWriter(buf)})
 	}
 	w, _ := report.NewWriter(report.Text, stdout, report.Options{SummaryOnly: true})
 	return append(res, &scanOutput{w: w}), nil
+}
+
+// expiringCSVName is the file of the expiring credentials that goes with
+// the findings' CSV file name: scan.csv → scan.expiring.csv.
+func expiringCSVName(name string) string {
+	base := name
+	if ext := filepath.Ext(name); strings.EqualFold(ext, ".csv") {
+		base = strings.TrimSuffix(name, ext)
+	}
+	return base + ".expiring.csv"
 }
 
 func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -172,6 +232,16 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 	}
 	if _, err := report.ParseFormat(*format); err != nil {
 		return usageErr("--format: %v", err)
+	}
+	var window time.Duration
+	if o.expiring != nil && (*o.expiring != "" || o.expiringSet) {
+		var err error
+		if window, err = expiry.ParseWindow(*o.expiring); err != nil {
+			return usageErr("--expiring: %v", err)
+		}
+		if f, _ := report.ParseFormat(*format); len(outs) == 0 && f == report.CSV {
+			return usageErr("--expiring with csv needs --out FILE.csv: the findings go to FILE.csv, the expiring credentials to FILE.expiring.csv")
+		}
 	}
 	cfg, err := config.FromEnv()
 	if err != nil {
@@ -218,7 +288,7 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 	sc := newScanner(target.client, pol, cfg.Guard(), rem, tr)
 	sc.parallel = *parallel
 	sc.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	outputs, err := openScanOutputs(outs, *format, formatSet, stdout)
+	outputs, err := openScanOutputs(outs, *format, formatSet, window > 0, stdout)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -229,6 +299,12 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 	}
 	meta := report.Meta{Source: target.source, TenantID: target.tenantID, Policy: polName, PolicyVersion: pol.Version(), Run: runKind, Started: time.Now().UTC()}
 	tally := report.NewTally(meta)
+	var expiring *report.ExpiryList // only the expiring rows are kept, not the apps
+	if window > 0 {
+		asOf := meta.Started.Truncate(time.Second)
+		expiring = report.NewExpiryList(window, asOf, expiry.Label(window))
+		sc.listExpiring(window, asOf)
+	}
 	var prog *report.Progress
 	if !*quiet {
 		prog = report.NewProgress(stderr, report.IsTerminal(stderr), target.objects)
@@ -237,6 +313,7 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 	judged := 0
 	scanErr := sc.run(ctx, func(a report.App) error {
 		tally.Add(a)
+		expiring.Add(a.Expiring...)
 		for _, o := range outputs {
 			if err := o.w.App(a); err != nil {
 				return fmt.Errorf("writing the report: %w", err)
@@ -250,6 +327,7 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 	})
 	prog.Finish()
 	sum := tally.Summary(time.Now().UTC())
+	sum.Expiry = expiring.Expiry()
 	if scanErr != nil {
 		sum.Incomplete = scanErr.Error()
 	}
@@ -304,6 +382,13 @@ type scanner struct {
 	parallel int
 	log      *slog.Logger
 	progress *report.Progress
+	recorder *scanRecorder
+}
+
+// listExpiring makes each app's report entry carry its credentials that
+// expire within window of now, or have expired (scan --expiring).
+func (s *scanner) listExpiring(window time.Duration, now time.Time) {
+	s.recorder.expiring, s.recorder.now = window, now
 }
 
 // newScanner wires the pipeline scan runs. With rem (--enforce) it acts
@@ -313,11 +398,12 @@ func newScanner(c *graph.Client, pol *awpolicy.Policy, guard appwarden.Guard, re
 	if rem != nil {
 		actor = rem
 	}
-	return &scanner{graph: c, pipeline: &pipeline.Pipeline{
+	rec := &scanRecorder{trail: tr}
+	return &scanner{graph: c, recorder: rec, pipeline: &pipeline.Pipeline{
 		Resolver:  c,
 		Policy:    setup.Evaluator{Policy: pol, Mode: appwarden.ModeEnforce, Guard: guard},
 		Actor:     actor,
-		Decisions: &scanRecorder{trail: tr},
+		Decisions: rec,
 	}}
 }
 
@@ -469,6 +555,9 @@ func (planActor) Act(ctx context.Context, _ *slog.Logger, app *appwarden.App, d 
 // then still reaches the report.
 type scanRecorder struct {
 	trail *trail.Trail
+	// With scan --expiring: the window, and the scan's start it counts from.
+	expiring time.Duration
+	now      time.Time
 }
 
 func (r *scanRecorder) RecordDecision(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, d *appwarden.Decision, o *appwarden.Outcome) error {
@@ -488,6 +577,9 @@ func (r *scanRecorder) RecordDecision(ctx context.Context, log *slog.Logger, sig
 		return nil
 	}
 	p.res = appResult(app, *d)
+	if r.expiring > 0 {
+		p.res.Expiring = expiringRows(app, r.now, r.expiring)
+	}
 	if r.trail == nil {
 		p.res.Actions = p.planned
 		return nil
@@ -500,6 +592,22 @@ func (r *scanRecorder) RecordDecision(ctx context.Context, log *slog.Logger, sig
 		p.res.Error = "recording the decision: " + err.Error()
 	}
 	return nil
+}
+
+// expiringRows are the app's credentials that expire within window of now,
+// or have expired, as the report lists them (expiry.Within judges).
+func expiringRows(app *appwarden.App, now time.Time, window time.Duration) []report.ExpiringCredential {
+	due := expiry.Within(app, now, window)
+	if len(due) == 0 {
+		return nil
+	}
+	out := make([]report.ExpiringCredential, 0, len(due))
+	for _, e := range due {
+		out = append(out, report.ExpiringCredential{AppID: e.AppID, DisplayName: e.DisplayName, Name: e.Credential.DisplayName,
+			KeyID: e.Credential.KeyID, Type: e.Kind, On: e.On, ObjectID: e.ObjectID, End: e.Credential.EndDateTime.UTC(),
+			DaysLeft: expiry.DaysLeft(e.Credential.EndDateTime, now), Expired: e.Expired})
+	}
+	return out
 }
 
 // appResult is an app's report entry without its actions.

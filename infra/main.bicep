@@ -137,6 +137,12 @@ param auditLogMode string = 'streamAndPull'
 @description('APPWARDEN_AUDIT_PULL_INTERVAL: how often the timer pulls the audit log (Go duration from 10s to 1h; the timer ticks every 30 s).')
 param auditPullInterval string = '1m'
 
+@description('APPWARDEN_EXPIRY_THRESHOLDS: credential-expiry warning thresholds, comma-separated days or durations; empty turns the warnings off.')
+param expiryThresholds string = '30d,14d,7d,1d'
+
+@description('APPWARDEN_EXPIRY_TIME: time of day, UTC (HH:MM), from which the daily expiry pass runs.')
+param expiryTime string = '08:00'
+
 @description('Event hub the Entra diagnostic setting streams AuditLogs to (APPWARDEN_AUDIT_EVENTHUB_NAME).')
 param auditEventHubName string = 'entra-auditlogs'
 
@@ -329,6 +335,8 @@ module functionApp 'modules/functionapp.bicep' = {
       sweepSchedule: sweepSchedule
       auditStream: auditStream
       auditPullInterval: auditPullInterval
+      expiryThresholds: expiryThresholds
+      expiryTime: expiryTime
     }
   }
 }

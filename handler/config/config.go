@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
+	"github.com/appwarden/appwarden/handler/expiry"
 )
 
 // Setting names: a fixed contract shared with function.json, Bicep, the
@@ -41,6 +43,8 @@ const (
 	AuditPullInterval    = "APPWARDEN_AUDIT_PULL_INTERVAL"
 	ActOnMicrosoftApps   = "APPWARDEN_ACT_ON_MICROSOFT_APPS"
 	ActOnManagedIDs      = "APPWARDEN_ACT_ON_MANAGED_IDENTITIES"
+	ExpiryThresholds     = "APPWARDEN_EXPIRY_THRESHOLDS"
+	ExpiryTime           = "APPWARDEN_EXPIRY_TIME"
 	Storage              = "AzureWebJobsStorage"
 	StorageAccountName   = "AzureWebJobsStorage__accountName"
 	StorageCredential    = "AzureWebJobsStorage__credential"
@@ -95,6 +99,14 @@ type Config struct {
 	// stream, and what closes the stream's gaps with it. On by default.
 	AuditPull         bool
 	AuditPullInterval time.Duration
+
+	// ExpiryThresholds are the credential-expiry warning thresholds,
+	// longest first (default 30d,14d,7d,1d); none (the setting present
+	// but empty, or "off") turns the daily expiry pass off. ExpiryTime is
+	// the time of day, UTC, from which the day's pass runs, as an offset
+	// from midnight (default 08:00).
+	ExpiryThresholds []time.Duration
+	ExpiryTime       time.Duration
 
 	Storage StorageConfig
 
@@ -153,13 +165,25 @@ func (s Secret) GoString() string { return s.String() }
 // Reveal returns the value itself.
 func (s Secret) Reveal() string { return string(s) }
 
-// FromEnv reads the configuration from the process environment.
-func FromEnv() (Config, error) { return Load(os.Getenv) }
+// FromEnv reads the configuration from the process environment, where a
+// setting present but empty differs from one not set (see LoadLookup).
+func FromEnv() (Config, error) { return LoadLookup(os.LookupEnv) }
 
 // Load reads and validates every setting through getenv. It reports every
-// bad setting at once, each error naming its setting.
+// bad setting at once, each error naming its setting. An empty value is
+// taken for a setting not set.
 func Load(getenv func(string) string) (Config, error) {
-	r := reader{getenv: getenv}
+	return LoadLookup(func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	})
+}
+
+// LoadLookup is Load through lookup (os.LookupEnv), which tells a setting
+// present but empty from one not set: the few settings whose empty value
+// means something (APPWARDEN_EXPIRY_THRESHOLDS: off) read that.
+func LoadLookup(lookup func(string) (string, bool)) (Config, error) {
+	r := reader{getenv: func(k string) string { v, _ := lookup(k); return v }, lookup: lookup}
 	c := Config{
 		Port:               r.port(Port),
 		IdentityEndpoint:   r.url(IdentityEndpoint, false),
@@ -181,6 +205,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ActOnManagedIDs:    r.boolean(ActOnManagedIDs),
 		AuditPull:          r.booleanDefault(AuditPull, true),
 		AuditPullInterval:  r.durationRange(AuditPullInterval, DefaultAuditPullInterval, MinAuditPullInterval, MaxAuditPullInterval),
+		ExpiryThresholds:   r.thresholds(ExpiryThresholds),
+		ExpiryTime:         r.timeOfDay(ExpiryTime, expiry.DefaultTime),
 		Storage: StorageConfig{
 			ConnectionString: Secret(r.connectionString(Storage)),
 			AccountName:      r.accountName(StorageAccountName),
@@ -209,6 +235,7 @@ func (e *Error) Error() string { return e.Setting + ": " + e.Problem }
 
 type reader struct {
 	getenv   func(string) string
+	lookup   func(string) (string, bool)
 	errs     []error
 	warnings []*Error
 }
@@ -449,6 +476,44 @@ func (r *reader) durationRange(name string, def, min, max time.Duration) time.Du
 	return d
 }
 
+// thresholds reads the expiry warning thresholds: unset is the default,
+// present but empty (or "off") is none.
+func (r *reader) thresholds(name string) []time.Duration {
+	v, set := r.lookup(name)
+	v = strings.TrimSpace(v)
+	switch {
+	case !set:
+		return slices.Clone(expiry.DefaultThresholds)
+	case v == "" || strings.EqualFold(v, "off"):
+		return nil
+	}
+	ths, err := expiry.ParseThresholds(v)
+	if err != nil {
+		r.fail(name, "%v: want a comma-separated list of days or durations such as 30d,14d,7d,1d (empty turns expiry warnings off)", err)
+		return slices.Clone(expiry.DefaultThresholds)
+	}
+	if len(ths) == 0 {
+		return nil
+	}
+	return ths
+}
+
+// timeOfDay reads a time of day, UTC, as HH:MM: the offset from midnight.
+func (r *reader) timeOfDay(name string, def time.Duration) time.Duration {
+	v := r.str(name)
+	if v == "" {
+		return def
+	}
+	h, m, ok := strings.Cut(v, ":")
+	hh, herr := strconv.Atoi(h)
+	mm, merr := strconv.Atoi(m)
+	if !ok || herr != nil || merr != nil || len(h) < 1 || len(h) > 2 || len(m) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		r.fail(name, "%q is not a time of day, UTC, as HH:MM (00:00 to 23:59), such as 08:00", v)
+		return def
+	}
+	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute
+}
+
 func (r *reader) level(name string) slog.Level {
 	v := r.str(name)
 	if v == "" {
@@ -521,11 +586,29 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("sweepJudgeAll", c.SweepJudgeAll),
 		slog.Bool("auditPull", c.AuditPull),
 		slog.Duration("auditPullInterval", c.AuditPullInterval),
+		slog.String("expiryThresholds", thresholdList(c.ExpiryThresholds)),
+		slog.String("expiryTime", fmt.Sprintf("%02d:%02d", int(c.ExpiryTime.Hours()), int(c.ExpiryTime.Minutes())%60)),
 		slog.Int("breakGlassApps", len(c.BreakGlassAppIDs)),
 		slog.Bool("actOnMicrosoftApps", c.ActOnMicrosoftApps),
 		slog.Bool("actOnManagedIdentities", c.ActOnManagedIDs),
 		slog.String("state", c.Storage.Describe()),
 	)
+}
+
+// thresholdList writes the thresholds as the setting would ("off" for none).
+func thresholdList(ths []time.Duration) string {
+	if len(ths) == 0 {
+		return "off"
+	}
+	var parts []string
+	for _, d := range ths {
+		if d%(24*time.Hour) == 0 {
+			parts = append(parts, strconv.Itoa(int(d/(24*time.Hour)))+"d")
+		} else {
+			parts = append(parts, d.String())
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Describe names the state store without revealing a key.

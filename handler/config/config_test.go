@@ -114,6 +114,13 @@ func settingCases(t *testing.T) []settingCase {
 			bad: []string{"off", "no"}, isDefault: func(c config.Config) bool { return c.AuditPull }},
 		{setting: config.AuditPullInterval, good: "5m", isGood: func(c config.Config) bool { return c.AuditPullInterval == 5*time.Minute },
 			bad: []string{"0", "1s", "-1m", "2h", "60", "often"}, isDefault: func(c config.Config) bool { return c.AuditPullInterval == time.Minute }},
+		{setting: config.ExpiryThresholds, good: "7d, 30d,12h,7d", isGood: func(c config.Config) bool {
+			return slices.Equal(c.ExpiryThresholds, []time.Duration{30 * 24 * time.Hour, 7 * 24 * time.Hour, 12 * time.Hour})
+		}, bad: []string{"30", "0d", "-1d", "soon", "30d,x"}, isDefault: func(c config.Config) bool {
+			return slices.Equal(c.ExpiryThresholds, []time.Duration{30 * 24 * time.Hour, 14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour})
+		}},
+		{setting: config.ExpiryTime, good: "6:30", isGood: func(c config.Config) bool { return c.ExpiryTime == 6*time.Hour+30*time.Minute },
+			bad: []string{"24:00", "8", "08:60", "8am", "08:00:00", "-1:00", "08:5"}, isDefault: func(c config.Config) bool { return c.ExpiryTime == 8*time.Hour }},
 		{setting: config.BreakGlassAppIDs, good: guid + ", " + guid2 + ";" + guid2, isGood: func(c config.Config) bool {
 			return slices.Equal(c.BreakGlassAppIDs, []string{guidLower, guid2, guid2}) && slices.Equal(c.Guard().BreakGlass, c.BreakGlassAppIDs)
 		}, bad: []string{guid + ",nope", "x"}, isDefault: func(c config.Config) bool { return c.BreakGlassAppIDs == nil }},
@@ -402,5 +409,26 @@ func TestMalformedWebhookStillFails(t *testing.T) {
 	errs = settingErrors(t, err)
 	if len(errs) != 1 || errs[0].Setting != config.StorageTableEndpoint || !strings.Contains(errs[0].Problem, "unresolved Key Vault reference") {
 		t.Fatalf("a Key Vault reference in %s: err = %v; want the start-up error naming it", config.StorageTableEndpoint, err)
+	}
+}
+
+// TestExpiryThresholdsEmptyTurnsOff: APPWARDEN_EXPIRY_THRESHOLDS present
+// but empty (as Bicep sets it when the parameter is empty), or "off", turns
+// the expiry warnings off; not set at all is the default.
+func TestExpiryThresholdsEmptyTurnsOff(t *testing.T) {
+	for _, v := range []string{"", "  ", "off", "OFF"} {
+		c, err := config.LoadLookup(func(k string) (string, bool) {
+			if k == config.ExpiryThresholds {
+				return v, true
+			}
+			return "", false
+		})
+		if err != nil || c.ExpiryThresholds != nil {
+			t.Errorf("%s=%q: thresholds %v, %v; want none (off)", config.ExpiryThresholds, v, c.ExpiryThresholds, err)
+		}
+	}
+	c, err := config.LoadLookup(func(string) (string, bool) { return "", false })
+	if err != nil || len(c.ExpiryThresholds) != 4 {
+		t.Errorf("not set: thresholds %v, %v; want the default", c.ExpiryThresholds, err)
 	}
 }

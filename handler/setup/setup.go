@@ -16,6 +16,7 @@ import (
 	"github.com/appwarden/appwarden/handler/auditpull"
 	"github.com/appwarden/appwarden/handler/baseline"
 	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/expiry"
 	"github.com/appwarden/appwarden/handler/functions"
 	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/inbox"
@@ -146,8 +147,11 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	if pl := AuditPuller(cfg, gc, st, tr, ib); pl != nil {
 		p.AuditPull = pl
 	}
+	if ep := ExpiryPass(cfg, st, gc, nt); ep != nil {
+		p.Expiry = ep
+	}
 	log.Info("pipeline wired", "policyVersion", pol.Version(), "rules", len(pol.RuleIDs()), "state", cfg.Storage.Describe(),
-		"auditPull", p.AuditPull != nil, "auditPullInterval", cfg.AuditPullInterval.String())
+		"auditPull", p.AuditPull != nil, "auditPullInterval", cfg.AuditPullInterval.String(), "expiryPass", p.Expiry != nil)
 	return &Stages{Pipeline: p, Trail: tr, Graph: gc, Store: st, Inbox: ib, Remediator: rem, Notifier: nt, Baseline: bl}, nil
 }
 
@@ -163,6 +167,22 @@ func AuditPuller(cfg config.Config, src appwarden.AuditSource, st appwarden.Stor
 		Source: src, Store: st, Decode: auditlog.Decode, Seen: tr, Pending: ib, Poison: tr,
 		Interval: cfg.AuditPullInterval, Owner: InstanceName(),
 	}
+}
+
+// ExpiryPass is the timer's daily credential-expiry pass
+// (APPWARDEN_EXPIRY_THRESHOLDS, APPWARDEN_EXPIRY_TIME): the facts the
+// sweep and decisions recorded, Graph only for the owners of an app
+// recorded without them, and the notifier's expiry cards and digests when
+// it has them (else the warnings are logged). Nil when the warnings are off.
+func ExpiryPass(cfg config.Config, st appwarden.Store, owners expiry.OwnerReader, n any) *expiry.Pass {
+	if len(cfg.ExpiryThresholds) == 0 {
+		return nil
+	}
+	ep := &expiry.Pass{Store: st, Thresholds: cfg.ExpiryThresholds, At: cfg.ExpiryTime, Owners: owners, Owner: InstanceName()}
+	if en, ok := n.(appwarden.ExpiryNotifier); ok {
+		ep.Notifier = en
+	}
+	return ep
 }
 
 // OpenStore opens the configured state store: Table Storage through a

@@ -74,7 +74,7 @@ param eventHubName string
 @description('Consumer group the function reads with.')
 param eventHubConsumerGroup string
 
-@description('Handler settings: mode, graphEndpoint, policyFile, mailSender, notifyMinSeverity, maxActionsPerHour, sweepLookback, sweepJudgeAll, actOnMicrosoftApps, actOnManagedIdentities, breakGlassAppIds, logLevel, sweepSchedule, auditStream (OnAuditLogBatch runs), auditPullInterval.')
+@description('Handler settings: mode, graphEndpoint, policyFile, mailSender, notifyMinSeverity, maxActionsPerHour, sweepLookback, sweepJudgeAll, actOnMicrosoftApps, actOnManagedIdentities, breakGlassAppIds, logLevel, sweepSchedule, auditStream (OnAuditLogBatch runs), auditPullInterval, expiryThresholds, expiryTime.')
 param handler object
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -117,6 +117,9 @@ var appSettings = {
   // Both audit log modes pull: alone, or closing the stream's gaps.
   APPWARDEN_AUDIT_PULL: 'true'
   APPWARDEN_AUDIT_PULL_INTERVAL: handler.auditPullInterval
+  // The daily credential-expiry pass; empty thresholds turn it off.
+  APPWARDEN_EXPIRY_THRESHOLDS: handler.expiryThresholds
+  APPWARDEN_EXPIRY_TIME: handler.expiryTime
 
   // Read by the host for the bindings (function.json %...% and connection).
   APPWARDEN_SWEEP_SCHEDULE: handler.sweepSchedule

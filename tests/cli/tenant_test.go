@@ -71,7 +71,12 @@ func (e expectation) ruleIDs() []string { return slices.Sorted(maps.Keys(e.rules
 //	7    an ngrok redirect URI: risky-redirect-uri
 //	8    a client secret: password-credential, medium (90 days) or high (2 years), alternately
 //	9    no owners: ownerless-app
-func generate(n int) (*fakegraph.Tenant, expectation) {
+func generate(n int) (*fakegraph.Tenant, expectation) { return generateWith(n, nil) }
+
+// generateWith is generate, calling extra (when not nil) with each
+// registration just after it is added: extra may change the app, and
+// counts the findings that its change adds with hit.
+func generateWith(n int, extra func(t *fakegraph.Tenant, i int, ids fakegraph.IDs, hit func(rule, sev string))) (*fakegraph.Tenant, expectation) {
 	t := fakegraph.NewTenant(tenantID)
 	t.AddMicrosoftGraph()
 	e := expectation{rules: map[string]map[string]int{}}
@@ -133,7 +138,10 @@ func generate(n int) (*fakegraph.Tenant, expectation) {
 			spec.Owners = nil
 			hit("ownerless-app", "medium")
 		}
-		t.AddApp(spec)
+		ids := t.AddApp(spec)
+		if extra != nil {
+			extra(t, i, ids, hit)
+		}
 		e.apps++
 		e.applications++
 		if e.findings() > before {

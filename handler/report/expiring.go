@@ -280,7 +280,7 @@ func newTimeline(e *Expiry) timeline {
 			c.Label2 = "to " + to.Format("Jan 2")
 		}
 		c.Class = "exp-later"
-		if from.Before(e.AsOf.AddDate(0, 0, tlSoonDays)) {
+		if from.Before(day0.AddDate(0, 0, tlSoonDays)) {
 			c.Class = "exp-soon"
 		}
 		t.Cols = append(t.Cols, c)

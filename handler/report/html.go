@@ -259,7 +259,7 @@ svg text.label2{font-size:10px;fill:#59636e}svg text.label.expired{fill:#b91c1c;
 <h2>Credentials expiring within {{.Expiry.WindowText}}, or expired</h2>
 <p class="meta">As of {{.Expiry.AsOf.Format "2006-01-02 15:04 UTC"}}, until {{.Expiry.Until.Format "2006-01-02 15:04 UTC"}}: {{.Expiry.Credentials}} credentials, {{.Expiry.Expired}} already expired (secrets and certificates, on registrations and service principals; managed identities and Microsoft first-party apps are left out: their credentials are rotated for them).</p>
 <div class="charts">
-<figure><figcaption>Expiry timeline, by {{.Timeline.Bucket}}</figcaption>
+<figure><figcaption>Expiry timeline, by {{.Timeline.Bucket}} <small>(red: already expired; orange: this week; blue: later)</small></figcaption>
 {{template "timeline" .Timeline}}
 </figure>
 </div>

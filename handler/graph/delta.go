@@ -38,6 +38,20 @@ func (c *Client) DeltaStart(feed string) string {
 		// keyCredentials are left out: selecting them is throttled on its
 		// own (150 a minute per tenant, FACTS.md §4), and a first sweep of
 		// a large tenant reads many pages.
+		//
+		// Kept out for the daily expiry pass too (#17), which would judge
+		// an old app's certificates from its first-sweep record. The steady
+		// sweep (~2 delta requests a minute) would fit the budget, but a
+		// first sweep of 100,000 apps pages hundreds of times as fast as
+		// Graph answers, and the 150 a minute are the tenant's, shared with
+		// every other tool and with AppWarden's own resolutions (appSelect
+		// reads keyCredentials for every app judged): a first sweep that
+		// spent them would throttle the resolutions that contain risky apps,
+		// for minutes, in the hour AppWarden is installed. An old app's
+		// certificates are recorded by its first decision instead; until
+		// then the expiry pass sees its secrets only. The service
+		// principals feed selects no credentials either: the sweep records
+		// no facts for service principals.
 		return c.base + "/applications/delta?$select=" + deltaAppSelect
 	default:
 		return c.base + "/servicePrincipals/delta?$select=id,appId,displayName,servicePrincipalType,appOwnerOrganizationId"

@@ -77,7 +77,8 @@ expired). Managed identities and Microsoft first-party apps are left out
              type,on,endDateTime,daysLeft,expired; the findings' CSV keeps
              one row per finding, so csv with --expiring needs --out
   html       a table and an expiry timeline chart (already expired, then
-             per day, or per week for windows over 14 days)
+             per day up to 14 days, per week up to 26 weeks, longer
+             buckets beyond)
 Expiring credentials do not change the exit code: --fail-on is about
 findings.
 

@@ -15,8 +15,8 @@ import (
 //
 // A first sweep's record (Partial) holds the registration's secrets only:
 // the delta feed does not carry certificates (see graph.DeltaStart) nor
-// anything of the service principal, so those are judged once a decision
-// has recorded them.
+// anything of the service principal: those are judged from the pass's
+// daily credential listings (see listings) until a decision records them.
 func FromRecord(r *baseline.Recorded) *appwarden.App {
 	app := &appwarden.App{AppID: r.AppID, DisplayName: r.DisplayName}
 	var a appwarden.Application

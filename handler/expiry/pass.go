@@ -56,7 +56,9 @@ type OwnerReader interface {
 // the tenant), finds the credentials that expire within a threshold or
 // have expired (Due), and hands those not reported at that threshold
 // before to the notifier. It reads nothing from Graph that the sweep or a
-// decision recorded: only the owners of an app recorded without them.
+// decision recorded: the owners of an app recorded without them, and (with
+// a Lister) two listings, once a day, of what a first sweep's record lacks
+// (certificates, service principal credentials; see listings).
 //
 // Each credential is reported once per threshold (and once expired),
 // across restarts and instances: a marker per (appId, keyId, threshold) is
@@ -78,6 +80,10 @@ type Pass struct {
 	// Owners reads the owners of an app recorded without them; nil
 	// reports such an app without owners (to the security channel).
 	Owners OwnerReader
+	// Lister lists the registrations' certificates and the service
+	// principals' credentials (graph.Client), which a first sweep's record
+	// lacks; nil judges the facts records only. See listings.
+	Lister CredentialLister
 	// Owner names this instance in the claim (for people reading it).
 	Owner string
 	// Now is the clock (time.Now when nil).
@@ -96,6 +102,11 @@ type cursor struct {
 	// appId up to which it has handed every warning on.
 	Slot  time.Time `json:"slot,omitzero"`
 	After string    `json:"after,omitempty"`
+	// Phase is the part of the pass in progress: "" the facts walk, then
+	// the listings (phaseApplications, phaseServicePrincipals); Link the
+	// listing's page to read next ("" its first).
+	Phase string `json:"phase,omitempty"`
+	Link  string `json:"link,omitempty"`
 	// Holder and LeaseUntil mark a pass running; other instances skip
 	// until it is released or the lease runs out.
 	Holder     string    `json:"holder,omitempty"`
@@ -118,6 +129,9 @@ type Stats struct {
 	// OwnerReads the apps whose owners were read from Graph; Failed the
 	// apps left for the next pass (their owners could not be read).
 	Due, Reported, OwnerReads, Failed int
+	// Listed counts the registrations and service principals read from the
+	// credential listings.
+	Listed int
 }
 
 func (p *Pass) now() time.Time {
@@ -163,7 +177,7 @@ func (p *Pass) RunStats(ctx context.Context, log *slog.Logger) (Stats, error) {
 	w := &walk{p: p, log: log, st: &st, now: now, cur: cur, etag: etag}
 	err = w.run(ctx)
 	log.Info("expiry pass", "slot", cur.Slot, "finished", st.Finished, "apps", st.Apps, "skipped", st.Skipped,
-		"due", st.Due, "reported", st.Reported, "ownerReads", st.OwnerReads, "failed", st.Failed, "corrupt", st.Corrupt, "error", err)
+		"listed", st.Listed, "due", st.Due, "reported", st.Reported, "ownerReads", st.OwnerReads, "failed", st.Failed, "corrupt", st.Corrupt, "error", err)
 	return st, err
 }
 
@@ -208,7 +222,7 @@ func (p *Pass) claim(ctx context.Context, log *slog.Logger, now time.Time) (curs
 	if !claimed.Slot.Equal(slot) {
 		// A new day's pass (a pass of an earlier day left unfinished is
 		// not finished: this one walks every app anyway).
-		claimed.Slot, claimed.After = slot, ""
+		claimed.Slot, claimed.After, claimed.Phase, claimed.Link = slot, "", "", ""
 	}
 	claimed.Holder, claimed.LeaseUntil = p.Owner, p.lease(ctx, now)
 	raw, err := json.Marshal(claimed)
@@ -261,9 +275,20 @@ type walk struct {
 	// fails so that a later pass reports them.
 	pending []appwarden.Expiring
 	markers []string
-	// pos is how far the walk has read; cur.After how far it has handed on.
-	pos string
+	// pos is how far the walk has read; the cursor's After, Phase and Link
+	// how far it has handed on.
+	pos position
 }
+
+// position is a place in the day's pass: an appId in the facts walk, or a
+// page of a listing.
+type position struct {
+	After, Phase, Link string
+}
+
+func (c *cursor) at() position { return position{After: c.After, Phase: c.Phase, Link: c.Link} }
+
+func (c *cursor) set(p position) { c.After, c.Phase, c.Link = p.After, p.Phase, p.Link }
 
 var errLost = errors.New("expiry: another instance took the pass over")
 
@@ -275,14 +300,17 @@ func (w *walk) run(ctx context.Context) error {
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	w.pos = w.cur.After
+	w.pos = w.cur.at()
+	if w.pos.Phase != "" {
+		return w.listings(ctx)
+	}
 	for {
 		if ctx.Err() != nil {
 			// The invocation's time is spent: hand on what is found and
 			// leave the rest to the next tick.
 			return w.stop(ctx, false)
 		}
-		recs, next, err := baseline.Page(ctx, w.p.Store, w.pos, page)
+		recs, next, err := baseline.Page(ctx, w.p.Store, w.pos.After, page)
 		if err != nil {
 			if ctx.Err() != nil {
 				return w.stop(ctx, false)
@@ -297,10 +325,13 @@ func (w *walk) run(ctx context.Context) error {
 				return errors.Join(err, w.stop(ctx, false))
 			}
 		}
-		w.pos = next
+		w.pos.After = next
 		last := len(recs) < page
-		if last {
+		if last && w.p.Lister == nil {
 			return w.stop(ctx, true)
+		}
+		if last {
+			w.pos = position{Phase: phaseApplications}
 		}
 		if len(w.pending) >= batch {
 			if err := w.handOff(ctx); err != nil {
@@ -314,6 +345,9 @@ func (w *walk) run(ctx context.Context) error {
 				return w.handOff(context.WithoutCancel(ctx))
 			}
 			return errors.Join(err, w.stop(ctx, false))
+		}
+		if last {
+			return w.listings(ctx)
 		}
 	}
 }
@@ -331,7 +365,13 @@ func (w *walk) judge(ctx context.Context, r *baseline.Recorded) error {
 		w.st.Skipped++
 		return nil
 	}
-	due := Due(app, w.now, w.p.Thresholds)
+	return w.report(ctx, r.AppID, Due(app, w.now, w.p.Thresholds), r.OwnersKnown())
+}
+
+// report inserts the markers of an app's warnings not reported yet, and
+// keeps those it inserted for the hand-off, with the app's owners read from
+// Graph when ownersKnown is false.
+func (w *walk) report(ctx context.Context, appID string, due []appwarden.Expiring, ownersKnown bool) error {
 	if len(due) == 0 {
 		return nil
 	}
@@ -351,8 +391,8 @@ func (w *walk) judge(ctx context.Context, r *baseline.Recorded) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	if !r.OwnersKnown() && w.p.Owners != nil {
-		owners, err := w.p.Owners.AppOwners(ctx, r.AppID)
+	if !ownersKnown && w.p.Owners != nil {
+		owners, err := w.p.Owners.AppOwners(ctx, appID)
 		w.st.OwnerReads++
 		if err != nil {
 			if ctx.Err() != nil {
@@ -360,7 +400,7 @@ func (w *walk) judge(ctx context.Context, r *baseline.Recorded) error {
 			}
 			// Not marked: the next day's pass tries again.
 			w.st.Failed++
-			w.log.Warn("could not read the owners of an app with expiring credentials; it is left for the next pass", "appId", r.AppID, "error", err)
+			w.log.Warn("could not read the owners of an app with expiring credentials; it is left for the next pass", "appId", appID, "error", err)
 			return nil
 		}
 		for i := range fresh {
@@ -404,7 +444,7 @@ func thresholdKey(d time.Duration) string {
 // reports them, and the position handed on stays where it was.
 func (w *walk) handOff(ctx context.Context) error {
 	if len(w.pending) == 0 {
-		w.cur.After = w.pos
+		w.cur.set(w.pos)
 		return nil
 	}
 	var err error
@@ -428,7 +468,7 @@ func (w *walk) handOff(ctx context.Context) error {
 	}
 	w.st.Reported += len(w.pending)
 	w.pending, w.markers = nil, nil
-	w.cur.After = w.pos
+	w.cur.set(w.pos)
 	return nil
 }
 
@@ -465,7 +505,8 @@ func (w *walk) stop(ctx context.Context, finished bool) error {
 	err := w.handOff(ctx)
 	if finished && err == nil {
 		w.st.Finished = true
-		w.cur.Done, w.cur.Slot, w.cur.After = w.cur.Slot, time.Time{}, ""
+		w.cur.Done, w.cur.Slot = w.cur.Slot, time.Time{}
+		w.cur.set(position{})
 	}
 	if serr := w.save(ctx, true); serr != nil {
 		if errors.Is(serr, errLost) {

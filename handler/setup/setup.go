@@ -171,19 +171,31 @@ func AuditPuller(cfg config.Config, src appwarden.AuditSource, st appwarden.Stor
 
 // ExpiryPass is the timer's daily credential-expiry pass
 // (APPWARDEN_EXPIRY_THRESHOLDS, APPWARDEN_EXPIRY_TIME): the facts the
-// sweep and decisions recorded, Graph only for the owners of an app
-// recorded without them, and the notifier's expiry cards and digests when
-// it has them (else the warnings are logged). Nil when the warnings are off.
+// sweep and decisions recorded, Graph for the owners of an app recorded
+// without them and, when owners is also an expiry.CredentialLister (the
+// graph.Client), for the two daily credential listings that cover what a
+// first sweep's record lacks (certificates, service principal
+// credentials); and the notifier's expiry cards and digests when it has
+// them (else the warnings are logged). Nil when the warnings are off.
 func ExpiryPass(cfg config.Config, st appwarden.Store, owners expiry.OwnerReader, n any) *expiry.Pass {
 	if len(cfg.ExpiryThresholds) == 0 {
 		return nil
 	}
 	ep := &expiry.Pass{Store: st, Thresholds: cfg.ExpiryThresholds, At: cfg.ExpiryTime, Owners: owners, Owner: InstanceName()}
+	if l, ok := owners.(expiry.CredentialLister); ok {
+		ep.Lister = l
+	}
 	if en, ok := n.(appwarden.ExpiryNotifier); ok {
 		ep.Notifier = en
 	}
 	return ep
 }
+
+// The Graph client reads both what the expiry pass asks of Graph.
+var (
+	_ expiry.OwnerReader      = (*graph.Client)(nil)
+	_ expiry.CredentialLister = (*graph.Client)(nil)
+)
 
 // OpenStore opens the configured state store: Table Storage through a
 // connection string or the managed identity, in memory when neither is set.

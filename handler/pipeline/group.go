@@ -45,6 +45,9 @@ func (p *Pipeline) ProcessGroup(ctx context.Context, logs []*slog.Logger, sigs [
 		pending[j] = sigs[i]
 	}
 	if p.decidedSince(ctx, logs[apps[0]], pending) {
+		for _, i := range apps {
+			errs[i] = p.recordDecidedSince(ctx, logs[i], sigs[i])
+		}
 		return errs
 	}
 	switch len(apps) {

@@ -138,9 +138,19 @@ func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.
 	}
 	defer p.LockApp(appKey(sig.AppID, sig.ObjectID))()
 	if p.decidedSince(ctx, log, []appwarden.Signal{sig}) {
-		return nil
+		return p.recordDecidedSince(ctx, log, sig)
 	}
 	return p.HandleApp(ctx, log, sig)
+}
+
+// recordDecidedSince records the decision of a creation signal whose app
+// was decided after it: nothing judged again, nothing done, and why, so that
+// every input still ends in a recorded decision.
+func (p *Pipeline) recordDecidedSince(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
+	app := &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, Creator: sig.Initiator, ResolvedAt: time.Now().UTC()}
+	d := appwarden.Decision{AppID: app.AppID, Findings: []appwarden.Finding{}, Actions: []appwarden.ActionKind{}, Mode: appwarden.ModeAudit,
+		Explanation: "Already decided after this creation (by the sweep or another entry point): not resolved or judged again."}
+	return p.Decisions.RecordDecision(ctx, log, sig, app, &d, &appwarden.Outcome{Mode: appwarden.ModeAudit})
 }
 
 // decidedSince reports whether the app of these creation signals was

@@ -25,19 +25,7 @@ func Digest(bs []notice.Brief, note string) []DigestPart {
 		return nil
 	}
 	budget := MaxMessageBytes - digestHeadroom
-	var groups [][]notice.Brief
-	var cur []notice.Brief
-	used := 0
-	for _, b := range bs {
-		n := size(digestItem(b))
-		if len(cur) > 0 && used+n > budget {
-			groups = append(groups, cur)
-			cur, used = nil, 0
-		}
-		cur = append(cur, b)
-		used += n + 1
-	}
-	groups = append(groups, cur)
+	groups := pack(bs, budget, func(b notice.Brief) int { return size(digestItem(b)) })
 	out := make([]DigestPart, 0, len(groups))
 	first := 1
 	for i, g := range groups {
@@ -109,4 +97,23 @@ func digestItem(b notice.Brief) map[string]any {
 		rich(run("Why: ", "weight", "Bolder"), run(b.WhyLine())),
 	)
 	return map[string]any{"type": "Container", "separator": true, "spacing": "Medium", "items": items}
+}
+
+// pack splits items, in order, into groups whose sizes (and a byte each
+// between them) fit in budget, so that each message of a digest stays
+// within Teams' limit; an item larger than budget gets a group of its own.
+func pack[T any](items []T, budget int, sizeOf func(T) int) [][]T {
+	var groups [][]T
+	var cur []T
+	used := 0
+	for _, it := range items {
+		n := sizeOf(it)
+		if len(cur) > 0 && used+n > budget {
+			groups = append(groups, cur)
+			cur, used = nil, 0
+		}
+		cur = append(cur, it)
+		used += n + 1
+	}
+	return append(groups, cur)
 }

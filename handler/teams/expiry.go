@@ -66,19 +66,7 @@ func ExpiryDigest(d notice.ExpiryDigest) []ExpiryDigestPart {
 		return nil
 	}
 	budget := MaxMessageBytes - digestHeadroom - size(renewBlocks(d.Renew, d.Better)) - size(ownersBlocks(d.People, d.Others))
-	var groups [][]notice.Warning
-	var cur []notice.Warning
-	used := 0
-	for _, w := range d.Apps {
-		n := size(expiryDigestItem(w))
-		if len(cur) > 0 && used+n > budget {
-			groups = append(groups, cur)
-			cur, used = nil, 0
-		}
-		cur = append(cur, w)
-		used += n + 1
-	}
-	groups = append(groups, cur)
+	groups := pack(d.Apps, budget, func(w notice.Warning) int { return size(expiryDigestItem(w)) })
 	out := make([]ExpiryDigestPart, 0, len(groups))
 	first := 1
 	for i, g := range groups {

@@ -150,8 +150,12 @@ func (p *Pipeline) recordDecidedSince(ctx context.Context, log *slog.Logger, sig
 	app := &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, Creator: sig.Initiator, ResolvedAt: time.Now().UTC()}
 	d := appwarden.Decision{AppID: app.AppID, Findings: []appwarden.Finding{}, Actions: []appwarden.ActionKind{}, Mode: appwarden.ModeAudit,
 		Explanation: "Already decided after this creation (by the sweep or another entry point): not resolved or judged again."}
-	return p.Decisions.RecordDecision(ctx, log, sig, app, &d, &appwarden.Outcome{Mode: appwarden.ModeAudit})
+	return p.Decisions.RecordDecision(ctx, log, sig, app, &d, &appwarden.Outcome{Mode: appwarden.ModeAudit, Skipped: SkippedDecidedSince})
 }
+
+// SkippedDecidedSince is the Outcome.Skipped of a creation signal whose app
+// was decided after it (recordDecidedSince).
+const SkippedDecidedSince = "already decided after this creation"
 
 // decidedSince reports whether the app of these creation signals was
 // decided after the latest of them (the sweep, or another entry point,

@@ -22,6 +22,7 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/demo"
+	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/functions"
 	"github.com/appwarden/appwarden/handler/report"
@@ -335,6 +336,9 @@ func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwa
 		}
 		if err := json.Unmarshal(r.Data, &v); err != nil {
 			return nil, nil, err
+		}
+		if v.Outcome != nil && v.Outcome.Skipped == pipeline.SkippedDecidedSince {
+			continue // a later announcement of a creation already judged
 		}
 		isNews := v.Decision != nil && slices.ContainsFunc(v.Decision.Findings, func(f appwarden.Finding) bool { return !f.Baseline })
 		if news && !isNews {

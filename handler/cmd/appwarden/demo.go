@@ -22,9 +22,9 @@ import (
 	"github.com/appwarden/appwarden/handler/appwarden"
 	"github.com/appwarden/appwarden/handler/config"
 	"github.com/appwarden/appwarden/handler/demo"
-	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/report"
 	"github.com/appwarden/appwarden/handler/setup"
 )

@@ -456,3 +456,18 @@ func Page(ctx context.Context, st appwarden.Store, after string, limit int) (rec
 	}
 	return recs, next, nil
 }
+
+// Full reports whether the app's facts record was written by a decision
+// (not a first sweep's partial one). A missing or unreadable record is not:
+// the facts walk of the expiry pass skips those too.
+func Full(ctx context.Context, st appwarden.Store, appID string) (bool, error) {
+	rec, found, err := st.Get(ctx, PartitionFacts, strings.ToLower(appID))
+	if err != nil {
+		return false, fmt.Errorf("baseline: reading the facts of %s: %w", appID, err)
+	}
+	var r record
+	if !found || rec.Kind != kindFacts || json.Unmarshal(rec.Data, &r) != nil {
+		return false, nil
+	}
+	return !r.Partial, nil
+}

@@ -2,7 +2,6 @@ package expiry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,9 +26,6 @@ const (
 	phaseApplications      = "applications"
 	phaseServicePrincipals = "servicePrincipals"
 )
-
-// factsKind is the Kind of an app's record in baseline.PartitionFacts.
-const factsKind = "facts"
 
 // listings is the second part of the day's pass, after the facts walk:
 // most apps of a tenant are old and never decided, and their facts record
@@ -148,21 +144,11 @@ func (w *walk) judgeListed(ctx context.Context, app *appwarden.App) error {
 }
 
 // fullRecord reports whether the app's facts record was written by a
-// decision (not a first sweep's, partial). A corrupt record counts as
-// missing: the facts walk skipped it.
+// decision (see baseline.Full).
 func (w *walk) fullRecord(ctx context.Context, appID string) (bool, error) {
-	rec, found, err := w.p.Store.Get(ctx, baseline.PartitionFacts, strings.ToLower(appID))
+	full, err := baseline.Full(ctx, w.p.Store, appID)
 	if err != nil {
-		return false, fmt.Errorf("expiry: reading the facts record of %s: %w", appID, err)
+		return false, fmt.Errorf("expiry: %w", err)
 	}
-	if !found || rec.Kind != factsKind {
-		return false, nil
-	}
-	var r struct {
-		Partial bool `json:"partial"`
-	}
-	if err := json.Unmarshal(rec.Data, &r); err != nil {
-		return false, nil
-	}
-	return !r.Partial, nil
+	return full, nil
 }

@@ -265,9 +265,12 @@ func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
 		return nil
 	}
 	r := record{At: k.now(), Facts: appwarden.FactsOf(app), Read: slices.Clone(app.Read), Profile: profileOf(app)}
-	prev, err := k.load(ctx, app.AppID)
-	if err != nil {
-		return err
+	var prev *record
+	if carriesOver(app) {
+		var err error
+		if prev, err = k.load(ctx, app.AppID); err != nil {
+			return err
+		}
 	}
 	if prev != nil && !prev.Partial {
 		for _, part := range prev.Read {
@@ -285,6 +288,18 @@ func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
 	slices.Sort(r.Read)
 	r.Facts = nonNil(r.Facts)
 	return k.put(ctx, app.AppID, r, true)
+}
+
+// carriesOver reports whether recording the app may need the last record,
+// for the optional parts this resolution did not read. Not when it read
+// them all, nor when its Change found no record (a new app: nothing to
+// carry): the record is then written without reading it again, which spares
+// every such decision a state-store round trip.
+func carriesOver(app *appwarden.App) bool {
+	if app.Change != nil && app.Change.New {
+		return false
+	}
+	return !slices.Contains(app.Read, appwarden.PartFederatedCredentials) || !slices.Contains(app.Read, appwarden.PartDirectoryRoles)
 }
 
 // RecordDelta keeps, for an app older than the installation that the first

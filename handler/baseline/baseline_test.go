@@ -199,3 +199,44 @@ func TestPartsNotReadAreUnknownNotEmpty(t *testing.T) {
 		t.Errorf("added %v, want only the second federated credential", got)
 	}
 }
+
+// gets counts a store's reads.
+type gets struct {
+	appwarden.Store
+	n int
+}
+
+func (g *gets) Get(ctx context.Context, partition, key string) (appwarden.Record, bool, error) {
+	g.n++
+	return g.Store.Get(ctx, partition, key)
+}
+
+// Recording reads the last record only when it may have to carry over a
+// part this resolution did not read: not after a change that read every
+// part, nor for a new app; still for a creation that read neither part of
+// an app recorded before (and the carried-over facts stay).
+func TestRecordReadsTheLastRecordOnlyToCarryOver(t *testing.T) {
+	ctx := context.Background()
+	st := &gets{Store: store.NewMemory()}
+	k := &baseline.Keeper{Store: st, Now: func() time.Time { return now }}
+	app := backupApp()
+	app.Change = &appwarden.Change{New: true}
+	if err := k.Record(ctx, app); err != nil || st.n != 0 {
+		t.Fatalf("a new app's record: %v, %d reads; want none", err, st.n)
+	}
+	full := backupApp()
+	full.Read = []string{appwarden.PartDirectoryRoles, appwarden.PartFederatedCredentials}
+	full.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: "f1", Name: "deploy"}}
+	if err := k.Record(ctx, full); err != nil || st.n != 0 {
+		t.Fatalf("a change that read every part: %v, %d reads; want none", err, st.n)
+	}
+	if err := k.Record(ctx, backupApp()); err != nil || st.n != 1 {
+		t.Fatalf("a resolution that read neither part: %v, %d reads; want one", err, st.n)
+	}
+	withFIC := backupApp()
+	withFIC.Read = full.Read
+	withFIC.FederatedIdentityCredentials = full.FederatedIdentityCredentials
+	if ch := change(t, k, withFIC, appwarden.Signal{Kind: appwarden.AppUpdated}); len(ch.Added) != 0 {
+		t.Errorf("the federated credential was not carried over: added %v", refs(ch.Added))
+	}
+}

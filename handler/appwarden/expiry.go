@@ -2,6 +2,7 @@ package appwarden
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -36,4 +37,20 @@ type Expiring struct {
 // per owner with many apps.
 type ExpiryNotifier interface {
 	NotifyExpiring(ctx context.Context, log *slog.Logger, due []Expiring) error
+}
+
+// ThresholdLabel names a warning threshold (Expiring.Threshold, or a scan's
+// window) for people: "30 days", "1 day"; "expired" for zero; any other
+// duration as Go writes it ("12h0m0s").
+func ThresholdLabel(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == 0:
+		return "expired"
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }

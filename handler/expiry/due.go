@@ -120,16 +120,3 @@ func reached(left time.Duration, thresholds []time.Duration) (time.Duration, boo
 	}
 	return best, ok
 }
-
-// Label names a threshold for people: "30 days", "1 day", "12 hours".
-func Label(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "expired"
-	case d%day == 0 && d/day == 1:
-		return "1 day"
-	case d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
-	}
-	return d.String()
-}

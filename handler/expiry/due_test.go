@@ -45,7 +45,7 @@ func TestDue(t *testing.T) {
 	}
 	var rows []row
 	for _, e := range got {
-		label := expiry.Label(e.Threshold)
+		label := appwarden.ThresholdLabel(e.Threshold)
 		if e.Expired {
 			label = "expired"
 		}

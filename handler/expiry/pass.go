@@ -454,7 +454,7 @@ func (w *walk) handOff(ctx context.Context) error {
 		for _, e := range w.pending {
 			w.log.Info("credential expiring", "appId", e.AppID, "displayName", e.DisplayName, "keyId", e.Credential.KeyID,
 				"credential", e.Credential.DisplayName, "kind", e.Kind, "on", e.On, "expires", e.Credential.EndDateTime,
-				"threshold", Label(e.Threshold), "owners", len(e.Owners))
+				"threshold", appwarden.ThresholdLabel(e.Threshold), "owners", len(e.Owners))
 		}
 	}
 	if err != nil {

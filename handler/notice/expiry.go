@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/expiry"
 )
 
 // Warning is what an expiry warning says about one app: its secrets and
@@ -236,7 +235,7 @@ func dueCredential(e appwarden.Expiring, now time.Time) DueCredential {
 		default:
 			c.When = fmt.Sprintf("in %d days", days)
 		}
-		c.Threshold = expiry.Label(e.Threshold)
+		c.Threshold = appwarden.ThresholdLabel(e.Threshold)
 	}
 	return c
 }

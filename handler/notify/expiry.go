@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/expiry"
 	"github.com/appwarden/appwarden/handler/mail"
 	"github.com/appwarden/appwarden/handler/notice"
 	"github.com/appwarden/appwarden/handler/teams"
+	"golang.org/x/sync/errgroup"
 )
 
 var _ appwarden.ExpiryNotifier = (*Notifier)(nil)
@@ -208,21 +208,18 @@ func (n *Notifier) NotifyExpiring(ctx context.Context, log *slog.Logger, due []a
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.budget)
 	defer cancel()
-	done := make(chan struct{}, len(plan))
+	var g errgroup.Group
 	for _, ch := range sortedChannels(plan) {
 		if n.isDown(ch) {
-			done <- struct{}{}
 			continue // failed moments ago: Flush sends them
 		}
-		go func() {
-			defer func() { done <- struct{}{} }()
+		g.Go(func() error {
 			d, f, l := n.deliverChannel(dctx, log, ch, plan[ch])
 			log.Info("expiry warnings delivered", "event", "expiry", "channel", ch, "delivered", d, "failed", f, "leftInOutbox", l+f)
-		}()
+			return nil
+		})
 	}
-	for range plan {
-		<-done
-	}
+	_ = g.Wait() // the goroutines return nil; what failed stays in the outbox
 	return errors.Join(errs...)
 }
 
@@ -327,7 +324,7 @@ func withOwners(due []appwarden.Expiring, owners []appwarden.Principal) []appwar
 func expiryFingerprint(kind, id string, due []appwarden.Expiring, owners []appwarden.Principal) string {
 	var parts []string
 	for _, e := range due {
-		th := expiry.Label(e.Threshold)
+		th := appwarden.ThresholdLabel(e.Threshold)
 		if e.Expired {
 			th = "expired"
 		}

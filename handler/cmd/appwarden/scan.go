@@ -303,7 +303,7 @@ func runScan(ctx context.Context, o scanOptions, formatSet bool, stdin io.Reader
 	var expiring *report.ExpiryList // only the expiring rows are kept, not the apps
 	if window > 0 {
 		asOf := meta.Started.Truncate(time.Second)
-		expiring = report.NewExpiryList(window, asOf, expiry.Label(window))
+		expiring = report.NewExpiryList(window, asOf, appwarden.ThresholdLabel(window))
 		sc.listExpiring(window, asOf)
 	}
 	var prog *report.Progress

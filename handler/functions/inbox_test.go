@@ -3,9 +3,11 @@ package functions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,5 +243,116 @@ func TestTimerTickIsNotHeld(t *testing.T) {
 	}
 	if es, _ := b.List(context.Background()); len(es) != 0 {
 		t.Errorf("the inbox holds %+v after a tick", es)
+	}
+}
+
+// slowStore answers each call after delay, as a remote table does, or when
+// the caller's context ends, whichever comes first.
+type slowStore struct {
+	appwarden.Store
+	put, rw time.Duration // Put's delay; Get's and Replace's
+}
+
+func wait(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slowStore) Put(ctx context.Context, r appwarden.Record) (bool, error) {
+	if err := wait(ctx, s.put); err != nil {
+		return false, err
+	}
+	return s.Store.Put(ctx, r)
+}
+
+func (s *slowStore) Get(ctx context.Context, partition, key string) (appwarden.Record, bool, error) {
+	if err := wait(ctx, s.rw); err != nil {
+		return appwarden.Record{}, false, err
+	}
+	return s.Store.Get(ctx, partition, key)
+}
+
+func (s *slowStore) Replace(ctx context.Context, r appwarden.Record) (string, error) {
+	if err := wait(ctx, s.rw); err != nil {
+		return "", err
+	}
+	return s.Store.Replace(ctx, r)
+}
+
+// manyApps is a batch of n messages, each an "Add application" record
+// about a different app.
+func manyApps(t *testing.T, n int) [][]byte {
+	t.Helper()
+	tmpl := string(fixture(t, "eventhub/directoryaudit-add-application.json"))
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		b := strings.NewReplacer(
+			"Directory_7d1c0b9e-2a3f-4c5d-8e9f-0a1b2c3d4e5f_ABC12_100000001", fmt.Sprintf("Directory_many_%04d", i),
+			"5bee10b5-db93-4475-ae1a-3d87e059d287", fmt.Sprintf("5bee10b5-db93-4475-ae1a-%012d", i),
+			"a0847fad-c428-4478-bd58-d4ad0d9f48be", fmt.Sprintf("a0847fad-c428-4478-bd58-%012d", i),
+		).Replace(tmpl)
+		bodies[i] = []byte(b)
+	}
+	return bodies
+}
+
+// TestLastRetryHandsOffAtOnce: the last retry can leave a whole batch
+// pending, and each hand-off to the timer is a read and a write; they go
+// out together, so the answer does not wait for them one by one (64 apps
+// at 2 x 40 ms each would take 5 s in turn).
+func TestLastRetryHandsOffAtOnce(t *testing.T) {
+	const apps = 64
+	st := &slowStore{Store: store.NewMemory(), rw: 40 * time.Millisecond}
+	h := newHarness(t)
+	h.proc.err = errors.New("graph: 503 Service Unavailable")
+	b := &inbox.Inbox{Store: st}
+	h.srv.Inbox = b
+	start := time.Now()
+	rec := h.invoke(t, fnEventHub, hostemu.EventHubRetry(now, 5, 5, manyApps(t, apps)...))
+	took := time.Since(start)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200 on the last retry: %s", rec.Code, rec.Body)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the last retry answered after %s; the hand-offs ran one after another", took)
+	}
+	es, err := b.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed := 0
+	for _, e := range es {
+		if e.State == inbox.Pending && e.HandedOff {
+			handed++
+		}
+	}
+	if len(es) != apps || handed != apps {
+		t.Errorf("%d entries, %d pending and handed off; want all %d", len(es), handed, apps)
+	}
+}
+
+// TestBudgetCountsFromArrival: a state store too slow to save the signals
+// within the budget does not hold the answer past it; the signals are not
+// safely saved, so the invocation fails (it is retried) even on the last
+// retry.
+func TestBudgetCountsFromArrival(t *testing.T) {
+	st := &slowStore{Store: store.NewMemory(), put: 5 * time.Second}
+	h := newHarness(t)
+	h.srv.Inbox = &inbox.Inbox{Store: st}
+	h.srv.Budget = 100 * time.Millisecond
+	start := time.Now()
+	rec := h.invoke(t, fnEventHub, twoApps.batch(t, 5, 5))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("answered after %s; the budget was 100ms", took)
+	}
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500: the signals could not be saved in time: %s", rec.Code, rec.Body)
+	}
+	if n := len(h.proc.got()); n != 0 {
+		t.Errorf("%d signals were worked on after the budget was spent saving them", n)
 	}
 }

@@ -82,9 +82,10 @@ type Server struct {
 	Inbox Inbox
 	Log   *slog.Logger
 	Now   func() time.Time
-	// Budget bounds the work of one invocation (DefaultBudget when zero),
-	// so that every invocation answers in time; what is left stays pending
-	// in the inbox.
+	// Budget bounds one invocation from its arrival (DefaultBudget when
+	// zero): saving its signals in the inbox and the work on them, so that
+	// every invocation answers in time; what is left stays pending in the
+	// inbox.
 	Budget time.Duration
 	// Notices, when set, delivers the invocation's notifications after
 	// all of its signals are handled.
@@ -161,6 +162,9 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 		out := &lines{}
 		log := slog.New(&capture{next: s.Log.Handler(), lines: out}).With("invocationId", invocation, "function", f.Name)
 		ctx := r.Context()
+		// The budget counts from the arrival, so that reading the body,
+		// recording poison and saving the signals are inside it too.
+		deadline := time.Now().Add(s.budget())
 
 		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, f.MaxBody))
 		batch, env := s.decode(f, body, readErr)
@@ -181,7 +185,7 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 				batch.Signals[i].Time, _ = env.utcNow()
 			}
 		}
-		left, allHeld := s.work(ctx, log, batch.Signals)
+		left, allHeld := s.work(ctx, log, batch.Signals, deadline)
 		if len(left) > 0 {
 			status, safe = http.StatusInternalServerError, safe && allHeld
 		}
@@ -203,17 +207,19 @@ func (s *Server) invoke(f Function) http.HandlerFunc {
 }
 
 // work holds every signal in the inbox, then takes them through the
-// pipeline within the invocation's budget: the apps at once (at most
-// Parallel), the signals about one app in order, by one worker. Once every
-// signal is handled, the invocation's notifications are delivered, in what
-// is left of the budget. It returns the signals left undecided (a
+// pipeline, both before deadline (the end of the invocation's budget): the
+// apps at once (at most Parallel), the signals about one app in order, by
+// one worker. Once every signal is handled, the invocation's notifications
+// are delivered, in what is left of the budget. It returns the signals left undecided (a
 // transient failure, or no time left) and whether all of those are safely
 // held.
-func (s *Server) work(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) (left []appwarden.Signal, held bool) {
-	saved := s.hold(ctx, log, sigs)
-	held = true
-	work, cancel := context.WithTimeout(ctx, s.budget())
+func (s *Server) work(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal, deadline time.Time) (left []appwarden.Signal, held bool) {
+	work, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// A state store too slow to save a signal within the budget leaves it
+	// unsaved: the invocation fails, and does not answer late.
+	saved := s.hold(work, log, sigs)
+	held = true
 	if s.Notices != nil {
 		work = s.Notices.Begin(work)
 	}
@@ -402,19 +408,32 @@ func (s *Server) hold(ctx context.Context, log *slog.Logger, sigs []appwarden.Si
 	return held
 }
 
-// handOff leaves pending signals to the timer. A signal not marked is
-// still taken, once it has waited the inbox's minimum age.
+// handOff leaves pending signals to the timer, several at once (a last
+// retry can leave a whole batch, and each hand-off is a read and a write),
+// all within one bookkeeping deadline. A signal not marked is still taken,
+// once it has waited the inbox's minimum age.
 func (s *Server) handOff(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
+	defer cancel()
+	var g errgroup.Group
+	g.SetLimit(s.parallel())
 	for _, sig := range sigs {
 		if !s.Inbox.Keeps(sig) {
 			continue
 		}
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
-		if err := s.Inbox.HandOff(bctx, sig); err != nil {
-			log.Warn("could not hand the signal to the timer; it is taken once old enough", "dedupeKey", sig.DedupeKey, "error", err)
-		}
-		cancel()
+		g.Go(func() error {
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("panic while handing the signal to the timer; it is taken once old enough", "dedupeKey", sig.DedupeKey, "panic", fmt.Sprint(p))
+				}
+			}()
+			if err := s.Inbox.HandOff(bctx, sig); err != nil {
+				log.Warn("could not hand the signal to the timer; it is taken once old enough", "dedupeKey", sig.DedupeKey, "error", err)
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 }
 
 // settle tells the inbox how a held signal ended. It runs on its own short

@@ -53,7 +53,7 @@ func auditRecord(a App, i int, at time.Time) map[string]any {
 // Deliveries are the inputs the demo drives through the real HTTP path, in
 // order: the audit stream announcing every app (one message holding the
 // records), a resource-provider registration from the subscription topic,
-// the sweep timer, a malformed event, and a redelivery of the audit batch.
+// the sweep timer, a malformed event, and the audit batch again (a duplicate).
 // Every body is encoded as the Functions host encodes it (hostemu), the
 // malformed event included: the host delivers a bad event like any other.
 func Deliveries(apps []App, now time.Time) []Delivery {
@@ -85,7 +85,7 @@ func Deliveries(apps []App, now time.Time) []Delivery {
 		{"Subscription topic (Event Grid): Microsoft.AAD/register/action, a hint to sweep at once", "OnEventGridEvent", hostemu.EventGrid(mustJSON(register), now)},
 		{"Sweep timer: the Graph delta sweep", "SweepTimer", hostemu.Tick(now.Add(30*time.Second), now)},
 		{"A malformed event (recorded as poison, answered 200)", "OnEventGridEvent", hostemu.EventGrid(mustJSON(bad), now)},
-		{"The audit batch again (Event Hub redelivery): nothing is done twice", "OnAuditLogBatch", audit},
+		{"The audit batch again (a duplicate: Event Hubs delivers at least once, e.g. after a restart before the checkpoint): nothing is done twice", "OnAuditLogBatch", audit},
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 func allCommands() []*cobra.Command {
 	root := newRoot(nil)
 	root.InitDefaultHelpCmd()
-	root.InitDefaultCompletionCmd()
+	initCompletion(root)
 	var out []*cobra.Command
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -114,6 +114,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"demo", "--mode", "chaos"},
 		{"version", "extra"},
 		{"snapshot", "export", "--parallel", "many"},
+		{"completion"},
+		{"completion", "tcsh"},
+		{"completion", "bash", "extra"},
 	} {
 		code, out, errOut := runCLI(args...)
 		if code != 2 || out != "" || !strings.Contains(errOut, "appwarden") || !strings.Contains(errOut, "Usage:") {
@@ -232,35 +235,47 @@ func TestEveryExample(t *testing.T) {
 	ran := 0
 	for _, c := range allCommands() {
 		for _, line := range strings.Split(c.Example, "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || line[0] == '#' {
-				continue
-			}
-			for _, seg := range strings.Split(line, "&&") {
-				var stdinFile string
-				parts := strings.Split(seg, "|")
-				for i, part := range parts {
-					args := shellWords(part)
-					if len(args) > 1 && args[0] == "cat" && i == 0 {
-						stdinFile = w.path(args[1])
-						continue
-					}
-					for len(args) > 0 && regexp.MustCompile(`^[A-Z_]+=`).MatchString(args[0]) {
-						args = args[1:]
-					}
-					if len(args) == 0 || args[0] != "appwarden" {
-						continue // jq and the like
-					}
-					ran++
-					runExample(t, w, line, args[1:], stdinFile)
-				}
-			}
+			ran += runExampleLine(t, w, line)
 		}
 	}
 	if ran < 25 {
 		t.Errorf("ran %d examples; the help documents more", ran)
 	}
 }
+
+// runExampleLine runs the appwarden commands of one example line (see
+// TestEveryExample) and returns how many it ran.
+func runExampleLine(t *testing.T, w *exampleWorld, line string) int {
+	t.Helper()
+	line = strings.TrimSpace(line)
+	if line == "" || line[0] == '#' {
+		return 0
+	}
+	ran := 0
+	for _, seg := range strings.Split(line, "&&") {
+		var stdinFile string
+		parts := strings.Split(seg, "|")
+		for i, part := range parts {
+			args := shellWords(part)
+			if len(args) > 1 && args[0] == "cat" && i == 0 {
+				stdinFile = w.path(args[1])
+				continue
+			}
+			for len(args) > 0 && envAssign.MatchString(args[0]) {
+				args = args[1:]
+			}
+			if len(args) == 0 || args[0] != "appwarden" {
+				continue // jq and the like
+			}
+			ran++
+			runExample(t, w, line, args[1:], stdinFile)
+		}
+	}
+	return ran
+}
+
+// envAssign is an environment assignment before a command.
+var envAssign = regexp.MustCompile(`^[A-Z_]+=`)
 
 func runExample(t *testing.T, w *exampleWorld, line string, args []string, stdinFile string) {
 	t.Helper()

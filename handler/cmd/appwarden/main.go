@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	initCompletion(root) // after SetOut: the shells' scripts go where it was
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK

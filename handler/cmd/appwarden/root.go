@@ -59,6 +59,21 @@ func newRoot(stdin io.Reader) *cobra.Command {
 	return root
 }
 
+// initCompletion adds cobra's completion command (bash, zsh, fish,
+// powershell) now rather than when the root executes, so that, like every
+// group of ours, it is a usage error without a shell or with an unknown one
+// (cobra's own prints its help and exits 0). The scripts are written to the
+// root's output as set when it is called.
+func initCompletion(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args = nil // groupRun says what is wrong with them
+			c.RunE = groupRun
+		}
+	}
+}
+
 // noArgs refuses positional arguments.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {

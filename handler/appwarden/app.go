@@ -15,7 +15,7 @@ var ErrUnresolvable = errors.New("unresolvable in Microsoft Graph")
 
 // App is the resolved truth about one application, read from Microsoft Graph.
 // Policy judges it and remediation acts on it. The JSON form (lowerCamelCase)
-// is what policy conditions see and what `handler policy test --app` reads.
+// is what policy conditions see and what `appwarden policy test --app` reads.
 type App struct {
 	AppID       string `json:"appId"`
 	DisplayName string `json:"displayName"`

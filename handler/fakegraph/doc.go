@@ -2,7 +2,7 @@
 // controller-runtime's fake client: a real HTTP server (or http.Handler) that
 // speaks Graph's wire format for the calls AppWarden makes, backed by a
 // Tenant loaded from a JSON snapshot or built with AddApp and friends. Tests,
-// benchmarks and `handler demo` point msgraph-sdk-go at it.
+// benchmarks and `appwarden demo` point msgraph-sdk-go at it.
 //
 // Wire format. Every Graph object the stand-in stores or returns is the
 // serialization of a msgraph-sdk-go model (models.Application,
@@ -42,7 +42,7 @@
 //	POST   /users/{id | upn}/sendMail                -> 202, recorded (Server.Mails)
 //	GET    /applications                             and /servicePrincipals: every live object in creation
 //	                                                 order, paged (default 100, $top up to 999), for tools that
-//	                                                 read a whole tenant (handler snapshot export)
+//	                                                 read a whole tenant (appwarden snapshot export)
 //	GET    /organization                             [{"id": tenantId}]
 //	GET    /directory/deletedItems/{id}              a deleted application or service principal, as it was,
 //	                                                 with deletedDateTime (Tenant.DeleteApp moves objects there,

@@ -2,7 +2,7 @@ package fakegraph
 
 import "github.com/microsoftgraph/msgraph-sdk-go/models"
 
-// Listing, for tools that read a whole tenant (handler snapshot export):
+// Listing, for tools that read a whole tenant (appwarden snapshot export):
 //
 //	GET /applications        every application, in creation order; paged with $skiptoken (default 100, $top up to 999)
 //	GET /servicePrincipals   every service principal, the same way

@@ -2,7 +2,7 @@
 // action as a small Graph write with its before-state, claims it with a
 // conditional write so that it is applied exactly once however many times
 // (and on however many instances) the same decision arrives, applies an
-// app's writes in one $batch, records what it changed so that `handler
+// app's writes in one $batch, records what it changed so that `appwarden
 // release` can undo it, and stops itself at the blast-radius limit. It never
 // touches a protected app, whatever the policy says.
 package remediate

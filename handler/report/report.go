@@ -1,4 +1,4 @@
-// Package report writes what `handler scan` found: text for a terminal, one
+// Package report writes what `appwarden scan` found: text for a terminal, one
 // JSON document, CSV (one row per finding), Markdown, or a single
 // self-contained HTML page with inline SVG charts. Writers take the scan's
 // apps one at a time as they stream in and write the summary first, so they

@@ -12,7 +12,7 @@ import (
 	"github.com/appwarden/appwarden/handler/demo"
 )
 
-// TestDemo runs `handler demo` end to end (the README's first command) and
+// TestDemo runs `appwarden demo` end to end (the README's first command) and
 // checks what it tells the reader.
 func TestDemo(t *testing.T) {
 	out := t.TempDir()

@@ -74,7 +74,10 @@ func serve(ctx context.Context, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 		shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(shutdown)
+		if err := hs.Shutdown(shutdown); err != nil {
+			// The grace ran out with invocations still in flight.
+			log.Warn("shutdown did not wait for every invocation", "error", err)
+		}
 		log.Info("AppWarden custom handler stopped")
 	}
 	return 0

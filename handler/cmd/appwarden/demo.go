@@ -209,11 +209,14 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 			return fmt.Errorf("POST /%s: %w", d.Function, err)
 		}
 		var reply functions.Response
-		_ = json.NewDecoder(resp.Body).Decode(&reply)
+		decodeErr := json.NewDecoder(resp.Body).Decode(&reply)
 		resp.Body.Close()
 		fmt.Fprintf(stdout, "  POST /%-17s %d  %5dms  %s (%d log lines)\n", d.Function, resp.StatusCode, time.Since(start).Milliseconds(), d.What, len(reply.Logs))
-		if resp.StatusCode != http.StatusOK {
+		switch {
+		case resp.StatusCode != http.StatusOK:
 			fail("POST /%s answered %d: %s", d.Function, resp.StatusCode, strings.Join(reply.Logs, " | "))
+		case decodeErr != nil:
+			fail("POST /%s answered 200 with no host response: %v", d.Function, decodeErr)
 		}
 	}
 

@@ -24,7 +24,8 @@ Settings come from the environment, as in the deployed function app:
   ` + config.GraphEndpoint + `    Microsoft Graph (default ` + config.DefaultGraphEndpoint + `)
   ` + config.IdentityEndpoint + `, ` + config.ClientID + `   the managed identity (else DefaultAzureCredential)
   ` + config.Storage + ` (or its __accountName form)   the state store
-  ` + config.BreakGlassAppIDs + `, ` + config.MaxActionsPerHour + `, ` + config.SweepLookback + `, ` + config.SweepJudgeAll + `
+  ` + config.BreakGlassAppIDs + `, ` + config.ActOnMicrosoftApps + `, ` + config.ActOnManagedIDs + `
+  ` + config.MaxActionsPerHour + `, ` + config.SweepLookback + `, ` + config.SweepJudgeAll + `
 
 Exit codes: 0 success, 1 findings at or above --fail-on, 2 usage or runtime error.`
 

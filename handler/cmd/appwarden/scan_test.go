@@ -38,7 +38,8 @@ func demoSnapshot(t *testing.T) string {
 func cliEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID", "APPWARDEN_GRAPH_ENDPOINT", "APPWARDEN_POLICY_FILE",
-		"APPWARDEN_BREAK_GLASS_APP_IDS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName", "APPWARDEN_SWEEP_JUDGE_ALL", "APPWARDEN_SWEEP_LOOKBACK"} {
+		"APPWARDEN_BREAK_GLASS_APP_IDS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName", "APPWARDEN_SWEEP_JUDGE_ALL", "APPWARDEN_SWEEP_LOOKBACK",
+		"APPWARDEN_ACT_ON_MICROSOFT_APPS", "APPWARDEN_ACT_ON_MANAGED_IDENTITIES"} {
 		t.Setenv(k, "")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/setup"
 )
 
@@ -54,7 +55,11 @@ func serve(ctx context.Context, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "handler: listening on 127.0.0.1:%d: %v\n", cfg.Port, err)
 		return 2
 	}
-	stg, err := setup.Wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
+	creds := graph.AzureCLI
+	if cfg.IdentityEndpoint != "" {
+		creds = graph.ManagedIdentity
+	}
+	stg, err := setup.Wire(ctx, cfg, log, creds)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
 		fmt.Fprintf(stderr, "handler: %v\n", err)

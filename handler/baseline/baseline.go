@@ -56,33 +56,11 @@ type record struct {
 	// Read lists the optional parts (appwarden.PartOf) the facts include;
 	// facts of a part never read are unknown, not absent.
 	Read []string `json:"read,omitempty"`
-	Profile
+	appwarden.Profile
 }
 
-// Profile is what the daily expiry pass needs to know about an app beyond
-// its facts, so that it reads nothing from Graph that the sweep or a
-// decision already read: its name and objects (for the warning and its
-// link to the Entra admin center) and whether it is a managed identity or a
-// Microsoft first-party app (skipped). A first sweep's record has the
-// registration's name and object id; a registration in this tenant is
-// neither a managed identity nor a Microsoft app.
-type Profile struct {
-	DisplayName string `json:"name,omitempty"`
-	// ObjectID is the application object's id; SPObjectID the service
-	// principal's.
-	ObjectID   string `json:"objectId,omitempty"`
-	SPObjectID string `json:"spId,omitempty"`
-	// SPType and OwnerOrg are the service principal's servicePrincipalType
-	// and appOwnerOrganizationId.
-	SPType   string `json:"spType,omitempty"`
-	OwnerOrg string `json:"ownerOrg,omitempty"`
-	// OwnersUnread is set when Graph refused to list the owners (a 403):
-	// the record's owner facts are then unknown, not absent.
-	OwnersUnread bool `json:"ownersUnread,omitempty"`
-}
-
-func profileOf(app *appwarden.App) Profile {
-	p := Profile{DisplayName: app.DisplayName}
+func profileOf(app *appwarden.App) appwarden.Profile {
+	p := appwarden.Profile{DisplayName: app.DisplayName}
 	if a := app.Application; a != nil {
 		p.ObjectID = a.ID
 		p.DisplayName = cmp.Or(p.DisplayName, a.DisplayName)
@@ -310,7 +288,7 @@ func (k *Keeper) RecordDelta(ctx context.Context, appID string, a *appwarden.App
 		return nil
 	}
 	facts := appwarden.FactsOf(&appwarden.App{AppID: appID, Application: a, Permissions: requested(a)})
-	prof := Profile{DisplayName: a.DisplayName, ObjectID: a.ID}
+	prof := appwarden.Profile{DisplayName: a.DisplayName, ObjectID: a.ID}
 	return k.put(ctx, appID, record{At: k.now(), Facts: nonNil(facts), Partial: true, Profile: prof}, false)
 }
 
@@ -423,36 +401,19 @@ func (k *Keeper) DecidedSince(ctx context.Context, appID string, t time.Time) (b
 	return prev.At.After(t), nil
 }
 
-// Recorded is one app's facts as the keeper recorded them, for a pass over
-// every app the sweep knows (the daily expiry pass).
-type Recorded struct {
-	AppID string
-	At    time.Time
-	Facts []appwarden.Fact
-	// Partial is set for a first sweep's record: only what the delta feed
-	// carries (no owners, no certificates, nothing of the service
-	// principal) is known.
-	Partial bool
-	Profile
-	// Err is set, and nothing else but AppID, when the record is corrupt.
-	Err error
-}
+// Ledger reads the facts records a Keeper writes: the
+// appwarden.FactsLedger on the same store.
+type Ledger struct{ Store appwarden.Store }
 
-// OwnersKnown reports whether the record's owner facts are all the app's
-// owners (none meaning ownerless): recorded by a decision that could read
-// them.
-func (r *Recorded) OwnersKnown() bool { return !r.Partial && !r.OwnersUnread }
+var _ appwarden.FactsLedger = Ledger{}
 
-// Page reads, in appId order, at most limit apps' records after the appId
-// after ("" for the first page): a pass over every app holds one page at a
-// time, however large the tenant. A page shorter than limit is the last.
-// next is the appId to read the following page after.
-func Page(ctx context.Context, st appwarden.Store, after string, limit int) (recs []Recorded, next string, err error) {
-	raw, err := st.ListAfter(ctx, PartitionFacts, after, limit)
+// Page implements appwarden.FactsLedger.
+func (l Ledger) Page(ctx context.Context, after string, limit int) (recs []appwarden.RecordedFacts, next string, err error) {
+	raw, err := l.Store.ListAfter(ctx, PartitionFacts, after, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("baseline: reading the facts after %q: %w", after, err)
 	}
-	recs = make([]Recorded, 0, len(raw))
+	recs = make([]appwarden.RecordedFacts, 0, len(raw))
 	for _, rec := range raw {
 		next = rec.Key
 		if rec.Kind != kindFacts {
@@ -461,10 +422,10 @@ func Page(ctx context.Context, st appwarden.Store, after string, limit int) (rec
 		var r record
 		if err := json.Unmarshal(rec.Data, &r); err != nil {
 			// One corrupt record must not stop a pass over every app.
-			recs = append(recs, Recorded{AppID: rec.Key, Err: fmt.Errorf("baseline: facts of %s are corrupt: %w", rec.Key, err)})
+			recs = append(recs, appwarden.RecordedFacts{AppID: rec.Key, Err: fmt.Errorf("baseline: facts of %s are corrupt: %w", rec.Key, err)})
 			continue
 		}
-		recs = append(recs, Recorded{AppID: rec.Key, At: r.At, Facts: r.Facts, Partial: r.Partial, Profile: r.Profile})
+		recs = append(recs, appwarden.RecordedFacts{AppID: rec.Key, At: r.At, Facts: r.Facts, Partial: r.Partial, Profile: r.Profile})
 	}
 	if next == "" {
 		next = after
@@ -472,11 +433,10 @@ func Page(ctx context.Context, st appwarden.Store, after string, limit int) (rec
 	return recs, next, nil
 }
 
-// Full reports whether the app's facts record was written by a decision
-// (not a first sweep's partial one). A missing or unreadable record is not:
-// the facts walk of the expiry pass skips those too.
-func Full(ctx context.Context, st appwarden.Store, appID string) (bool, error) {
-	rec, found, err := st.Get(ctx, PartitionFacts, strings.ToLower(appID))
+// Full implements appwarden.FactsLedger. A missing or unreadable record
+// is not a decision's: the facts walk of the expiry pass skips those too.
+func (l Ledger) Full(ctx context.Context, appID string) (bool, error) {
+	rec, found, err := l.Store.Get(ctx, PartitionFacts, strings.ToLower(appID))
 	if err != nil {
 		return false, fmt.Errorf("baseline: reading the facts of %s: %w", appID, err)
 	}

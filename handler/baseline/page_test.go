@@ -33,7 +33,7 @@ func TestPageReadsEveryRecordOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first, next, err := baseline.Page(ctx, k.Store, "", 2)
+	first, next, err := baseline.Ledger{Store: k.Store}.Page(ctx, "", 2)
 	if err != nil || len(first) != 2 || next != appID {
 		t.Fatalf("first page = %d records, next %q, %v", len(first), next, err)
 	}
@@ -51,11 +51,11 @@ func TestPageReadsEveryRecordOnce(t *testing.T) {
 	if !until {
 		t.Errorf("the credential's end was not kept: %+v", f.Facts)
 	}
-	rest, next, err := baseline.Page(ctx, k.Store, next, 2)
+	rest, next, err := baseline.Ledger{Store: k.Store}.Page(ctx, next, 2)
 	if err != nil || len(rest) != 1 || rest[0].AppID != corrupt || rest[0].Err == nil || next != corrupt {
 		t.Fatalf("second page = %+v, next %q, %v", rest, next, err)
 	}
-	if end, next2, err := baseline.Page(ctx, k.Store, next, 2); err != nil || len(end) != 0 || next2 != next {
+	if end, next2, err := (baseline.Ledger{Store: k.Store}).Page(ctx, next, 2); err != nil || len(end) != 0 || next2 != next {
 		t.Fatalf("past the end = %+v, %q, %v", end, next2, err)
 	}
 }

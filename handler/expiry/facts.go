@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/baseline"
 )
 
 // FromRecord rebuilds, from an app's recorded facts, the part of the App
@@ -17,7 +16,7 @@ import (
 // the delta feed does not carry certificates (see graph.DeltaStart) nor
 // anything of the service principal: those are judged from the pass's
 // daily credential listings (see listings) until a decision records them.
-func FromRecord(r *baseline.Recorded) *appwarden.App {
+func FromRecord(r *appwarden.RecordedFacts) *appwarden.App {
 	app := &appwarden.App{AppID: r.AppID, DisplayName: r.DisplayName}
 	var a appwarden.Application
 	var sp appwarden.ServicePrincipal

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/baseline"
 )
 
 // CredentialLister lists, a page at a time, every registration with its
@@ -144,9 +143,9 @@ func (w *walk) judgeListed(ctx context.Context, app *appwarden.App) error {
 }
 
 // fullRecord reports whether the app's facts record was written by a
-// decision (see baseline.Full).
+// decision (see appwarden.FactsLedger).
 func (w *walk) fullRecord(ctx context.Context, appID string) (bool, error) {
-	full, err := baseline.Full(ctx, w.p.Store, appID)
+	full, err := w.p.Facts.Full(ctx, appID)
 	if err != nil {
 		return false, fmt.Errorf("expiry: %w", err)
 	}

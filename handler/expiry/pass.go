@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/appwarden/appwarden/handler/appwarden"
-	"github.com/appwarden/appwarden/handler/baseline"
 )
 
 // The daily pass's records in the state store.
@@ -68,7 +67,11 @@ type OwnerReader interface {
 // also keeps its position: a pass cut short by the invocation's deadline
 // goes on from there at the next tick.
 type Pass struct {
+	// Store keeps the pass's cursor and markers.
 	Store appwarden.Store
+	// Facts are the apps' recorded facts (baseline.Ledger): what the
+	// pass judges.
+	Facts appwarden.FactsLedger
 	// Thresholds are the warning thresholds (APPWARDEN_EXPIRY_THRESHOLDS);
 	// none turns the pass off.
 	Thresholds []time.Duration
@@ -164,8 +167,8 @@ func (p *Pass) RunStats(ctx context.Context, log *slog.Logger) (Stats, error) {
 	if len(p.Thresholds) == 0 {
 		return st, nil
 	}
-	if p.Store == nil {
-		return st, errors.New("expiry: the Pass needs a Store")
+	if p.Store == nil || p.Facts == nil {
+		return st, errors.New("expiry: the Pass needs a Store and the recorded Facts")
 	}
 	log = log.With("event", "expiry")
 	now := p.now()
@@ -310,7 +313,7 @@ func (w *walk) run(ctx context.Context) error {
 			// leave the rest to the next tick.
 			return w.stop(ctx, false)
 		}
-		recs, next, err := baseline.Page(ctx, w.p.Store, w.pos.After, page)
+		recs, next, err := w.p.Facts.Page(ctx, w.pos.After, page)
 		if err != nil {
 			if ctx.Err() != nil {
 				return w.stop(ctx, false)
@@ -353,7 +356,7 @@ func (w *walk) run(ctx context.Context) error {
 }
 
 // judge finds an app's warnings not reported yet, and inserts their markers.
-func (w *walk) judge(ctx context.Context, r *baseline.Recorded) error {
+func (w *walk) judge(ctx context.Context, r *appwarden.RecordedFacts) error {
 	w.st.Apps++
 	if r.Err != nil {
 		w.st.Corrupt++

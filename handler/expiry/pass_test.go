@@ -98,7 +98,7 @@ func record(t testing.TB, st appwarden.Store, apps ...*appwarden.App) {
 }
 
 func newPass(st appwarden.Store, c *clock, n appwarden.ExpiryNotifier) *expiry.Pass {
-	return &expiry.Pass{Store: st, Thresholds: expiry.DefaultThresholds, At: 8 * time.Hour, Notifier: n, Now: c.Now, Owner: "test"}
+	return &expiry.Pass{Store: st, Facts: baseline.Ledger{Store: st}, Thresholds: expiry.DefaultThresholds, At: 8 * time.Hour, Notifier: n, Now: c.Now, Owner: "test"}
 }
 
 // TestPassReportsEachThresholdOnce: a secret ending in 40 days is reported

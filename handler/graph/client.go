@@ -55,22 +55,43 @@ type Client struct {
 	flights flights // resolutions in flight, by appId (see flight)
 }
 
-// NewCredential returns the credential for the running mode: the managed
-// identity in Azure (IDENTITY_ENDPOINT/IDENTITY_HEADER, user-assigned through
-// clientID), and DefaultAzureCredential for the operator CLI (az login,
-// environment, managed identity).
-func NewCredential(managedIdentity bool, clientID string) (azcore.TokenCredential, error) {
-	if managedIdentity {
-		opts := &azidentity.ManagedIdentityCredentialOptions{}
-		if clientID != "" {
-			opts.ID = azidentity.ClientID(clientID)
-		}
-		cred, err := azidentity.NewManagedIdentityCredential(opts)
-		if err != nil {
-			return nil, fmt.Errorf("graph: managed identity credential: %w", err)
-		}
-		return cred, nil
+// Credentials makes the credential that Graph and Table Storage calls
+// use; clientID names a user-assigned managed identity ("" for the
+// system-assigned one, or where it does not apply). Each program picks its
+// own, so that the custom handler links only what it can use.
+type Credentials func(clientID string) (azcore.TokenCredential, error)
+
+// ManagedIdentity is the Functions app's managed identity
+// (IDENTITY_ENDPOINT/IDENTITY_HEADER), user-assigned through clientID.
+func ManagedIdentity(clientID string) (azcore.TokenCredential, error) {
+	opts := &azidentity.ManagedIdentityCredentialOptions{}
+	if clientID != "" {
+		opts.ID = azidentity.ClientID(clientID)
 	}
+	cred, err := azidentity.NewManagedIdentityCredential(opts)
+	if err != nil {
+		return nil, fmt.Errorf("graph: managed identity credential: %w", err)
+	}
+	return cred, nil
+}
+
+// AzureCLI is the custom handler's credential outside Azure (a local run
+// with `az login`). Not DefaultAzureCredential: its environment credential
+// can sign in with a username and password through MSAL's public client,
+// whose interactive browser login the linker then keeps in the deployed
+// binary (tests/infra TestHandlerLinksNoBrowserLauncher).
+func AzureCLI(string) (azcore.TokenCredential, error) {
+	cred, err := azidentity.NewAzureCLICredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("graph: Azure CLI credential: %w", err)
+	}
+	return cred, nil
+}
+
+// Default is the operator CLI's credential outside Azure:
+// DefaultAzureCredential (environment, workload identity, managed identity,
+// az and azd logins).
+func Default(string) (azcore.TokenCredential, error) {
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
 		return nil, fmt.Errorf("graph: default Azure credential: %w", err)

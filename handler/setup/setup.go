@@ -96,14 +96,14 @@ func InstanceName() string {
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
-// Wire builds the pipeline from configuration. managedIdentity selects the
-// Functions credential; the CLI uses DefaultAzureCredential.
-func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdentity bool) (*Stages, error) {
+// Wire builds the pipeline from configuration, calling Graph (and Table
+// Storage, unless its settings name their own) with creds.
+func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, creds graph.Credentials) (*Stages, error) {
 	pol, err := LoadPolicy(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cred, err := graph.NewCredential(managedIdentity, cfg.ClientID)
+	cred, err := creds(cfg.ClientID)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func Wire(ctx context.Context, cfg config.Config, log *slog.Logger, managedIdent
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg, managedIdentity)
+	st, err := OpenStore(ctx, cfg, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func ExpiryPass(cfg config.Config, st appwarden.Store, owners expiry.OwnerReader
 	if len(cfg.ExpiryThresholds) == 0 {
 		return nil
 	}
-	ep := &expiry.Pass{Store: st, Thresholds: cfg.ExpiryThresholds, At: cfg.ExpiryTime, Owners: owners, Owner: InstanceName()}
+	ep := &expiry.Pass{Store: st, Facts: baseline.Ledger{Store: st}, Thresholds: cfg.ExpiryThresholds, At: cfg.ExpiryTime, Owners: owners, Owner: InstanceName()}
 	if l, ok := owners.(expiry.CredentialLister); ok {
 		ep.Lister = l
 	}
@@ -199,7 +199,7 @@ var (
 
 // OpenStore opens the configured state store: Table Storage through a
 // connection string or the managed identity, in memory when neither is set.
-func OpenStore(ctx context.Context, cfg config.Config, managedIdentity bool) (appwarden.Store, error) {
+func OpenStore(ctx context.Context, cfg config.Config, creds graph.Credentials) (appwarden.Store, error) {
 	sc := cfg.Storage
 	switch {
 	case sc.InMemory():
@@ -221,7 +221,10 @@ func OpenStore(ctx context.Context, cfg config.Config, managedIdentity bool) (ap
 	if clientID == "" {
 		clientID = cfg.ClientID
 	}
-	cred, err := graph.NewCredential(managedIdentity || sc.Credential == "managedidentity", clientID)
+	if sc.Credential == "managedidentity" {
+		creds = graph.ManagedIdentity
+	}
+	cred, err := creds(clientID)
 	if err != nil {
 		return nil, err
 	}

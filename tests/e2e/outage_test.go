@@ -21,6 +21,7 @@ import (
 
 	"github.com/appwarden/appwarden/handler/appwarden/appwardentest"
 	"github.com/appwarden/appwarden/handler/config"
+	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/notify"
 	"github.com/appwarden/appwarden/handler/setup"
 )
@@ -96,7 +97,7 @@ func TestTeamsOutageDelaysNoContainment(t *testing.T) {
 			logs := &appwardentest.LogBuffer{}
 			log := slog.New(slog.NewJSONHandler(logs, nil))
 			ctx := context.Background()
-			stg, err := setup.Wire(ctx, cfg, log, true)
+			stg, err := setup.Wire(ctx, cfg, log, graph.ManagedIdentity)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/appwarden/appwarden/handler/demo"
 	"github.com/appwarden/appwarden/handler/fakegraph"
 	"github.com/appwarden/appwarden/handler/functions"
+	"github.com/appwarden/appwarden/handler/graph"
 	"github.com/appwarden/appwarden/handler/pipeline"
 	"github.com/appwarden/appwarden/handler/report"
 	"github.com/appwarden/appwarden/handler/setup"
@@ -176,7 +177,7 @@ func demoRun(ctx context.Context, outDir string, mode appwarden.Mode, wantPNG bo
 	defer logFile.Close()
 	log := slog.New(slog.NewJSONHandler(logFile, nil))
 	// The custom handler exactly as ./handler serves it.
-	stg, err := setup.Wire(ctx, cfg, log, true)
+	stg, err := setup.Wire(ctx, cfg, log, graph.ManagedIdentity)
 	if err != nil {
 		return err
 	}

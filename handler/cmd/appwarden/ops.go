@@ -72,7 +72,7 @@ func runHistory(ctx context.Context, appID string, asJSON bool, stdout, stderr i
 	if !ok {
 		return 2
 	}
-	st, err := setup.OpenStore(ctx, cfg, cfg.IdentityEndpoint != "")
+	st, err := setup.OpenStore(ctx, cfg, credentials(cfg))
 	if err != nil {
 		fmt.Fprintf(stderr, "appwarden history: %v\n", err)
 		return 2
@@ -260,7 +260,7 @@ func opsStages(ctx context.Context, command string, stderr io.Writer) (*setup.St
 		return nil, false
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stg, err := setup.Wire(ctx, cfg, log, cfg.IdentityEndpoint != "")
+	stg, err := setup.Wire(ctx, cfg, log, credentials(cfg))
 	if err != nil {
 		fmt.Fprintf(stderr, "appwarden %s: %v\n", command, err)
 		return nil, false

@@ -86,11 +86,20 @@ func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
+// credentials is the CLI's: the managed identity where the Functions host
+// gives one, else DefaultAzureCredential.
+func credentials(cfg config.Config) graph.Credentials {
+	if cfg.IdentityEndpoint != "" {
+		return graph.ManagedIdentity
+	}
+	return graph.Default
+}
+
 // openTarget connects to the live tenant, or loads a snapshot and serves it
 // on 127.0.0.1. Either way the Graph client is the one the handler uses.
 func openTarget(cfg config.Config, snapshot string, retry graph.RetryPolicy) (*cliTarget, error) {
 	if snapshot == "" {
-		cred, err := graph.NewCredential(cfg.IdentityEndpoint != "", cfg.ClientID)
+		cred, err := credentials(cfg)(cfg.ClientID)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +146,7 @@ func (t *cliTarget) stateStore(ctx context.Context, cfg config.Config) (appwarde
 	if t.server != nil || cfg.Storage.InMemory() {
 		return store.NewMemoryWithHistory(store.DefaultMemoryHistory), t.server == nil, nil
 	}
-	st, err := setup.OpenStore(ctx, cfg, cfg.IdentityEndpoint != "")
+	st, err := setup.OpenStore(ctx, cfg, credentials(cfg))
 	return st, false, err
 }
 

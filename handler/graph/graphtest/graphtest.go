@@ -17,7 +17,7 @@ func Client(t testing.TB, srv *fakegraph.Server, retry graph.RetryPolicy) *graph
 	t.Helper()
 	t.Setenv("IDENTITY_ENDPOINT", srv.TokenURL())
 	t.Setenv("IDENTITY_HEADER", srv.IdentityHeader())
-	cred, err := graph.NewCredential(true, srv.ManagedIdentityClientID())
+	cred, err := graph.ManagedIdentity(srv.ManagedIdentityClientID())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,15 @@ import (
 // dead-letters. Resolvers' errors match it with errors.Is.
 var ErrUnresolvable = errors.New("unresolvable in Microsoft Graph")
 
+// ErrNotYetVisible marks a resolution that found no object where a recent
+// change says there is one: past the re-reads of one invocation, and not
+// among deleted items, so most likely replication lag. Neither decided nor
+// a failure to retry at once: an invocation that meets it leaves the
+// signal pending in the inbox for the timer to read again, and answers 200
+// (redelivery would only repeat the same reads sooner). Once the change is
+// old enough for lag not to explain the absence, the app is "gone".
+var ErrNotYetVisible = errors.New("graph: object not visible yet (replication lag); retry later")
+
 // App is the resolved truth about one application, read from Microsoft Graph.
 // Policy judges it and remediation acts on it. The JSON form (lowerCamelCase)
 // is what policy conditions see and what `appwarden policy test --app` reads.

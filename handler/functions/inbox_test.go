@@ -356,3 +356,50 @@ func TestBudgetCountsFromArrival(t *testing.T) {
 		t.Errorf("%d signals were worked on after the budget was spent saving them", n)
 	}
 }
+
+// TestNotYetVisibleWaitsForTheTimer: an object Graph does not show yet,
+// past one invocation's re-reads and not among deleted items, is neither
+// decided nor a failure to redeliver (#13: only throttling, 5xx, timeouts
+// and the state store fail an invocation). The invocation answers 200 and
+// the signal stays pending, handed to the timer, which reads it again.
+func TestNotYetVisibleWaitsForTheTimer(t *testing.T) {
+	proc := &checkingProcessor{err: fmt.Errorf("%w: appId x after 10s, and not among deleted items", appwarden.ErrNotYetVisible)}
+	h, b := inboxHarness(t, store.NewMemory(), proc)
+	rec := h.invoke(t, fnEventHub, twoApps.batch(t, 0, 0))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", rec.Code, rec.Body)
+	}
+	if !logsContain(replyLogs(t, rec), "the timer reads it again") {
+		t.Errorf("Logs do not say the timer finishes the signal: %q", replyLogs(t, rec))
+	}
+	es, err := b.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 2 {
+		t.Fatalf("inbox holds %d entries, want both signals", len(es))
+	}
+	for _, e := range es {
+		if e.State != inbox.Pending || !e.HandedOff || e.Attempts != 1 || !strings.Contains(e.LastError, "not visible yet") {
+			t.Errorf("entry %+v: want pending, handed to the timer, one attempt with the reason", e)
+		}
+	}
+}
+
+// TestNotYetVisibleWithoutAnInboxFails: with nowhere to keep the signal,
+// the invocation fails so that its input is redelivered.
+func TestNotYetVisibleWithoutAnInboxFails(t *testing.T) {
+	h := newHarness(t)
+	h.srv.Processor = failing{appwarden.ErrNotYetVisible}
+	rec := h.invoke(t, fnEventHub, twoApps.batch(t, 0, 0))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 with no inbox: %s", rec.Code, rec.Body)
+	}
+	if !logsContain(replyLogs(t, rec), "transient failure") {
+		t.Errorf("Logs do not report the failure: %q", replyLogs(t, rec))
+	}
+}
+
+type failing struct{ err error }
+
+func (f failing) Process(context.Context, *slog.Logger, appwarden.Signal) error { return f.err }

@@ -266,6 +266,15 @@ func (s *Server) runGroup(ctx, work context.Context, log *slog.Logger, sigs []ap
 		case errors.Is(err, errBudget):
 			logs[j].Warn("invocation budget spent before this signal; it stays pending", "budget", s.budget().String())
 			return
+		case errors.Is(err, appwarden.ErrNotYetVisible) && saved[i] && s.Inbox != nil && s.Inbox.Keeps(sigs[i]):
+			// Not a failure to redeliver (only throttling, 5xx, timeouts
+			// and the state store fail an invocation): the signal is safe
+			// in the inbox, and the timer reads the object again.
+			errs[i] = nil
+			logs[j].Warn("Graph does not show the object yet (replication lag); it stays pending and the timer reads it again", "error", err)
+			s.settle(ctx, logs[j], sigs[i], true, err)
+			s.handOff(ctx, logs[j], []appwarden.Signal{sigs[i]})
+			return
 		case err != nil:
 			logs[j].Error("transient failure; failing the invocation so it is retried", "error", err)
 		}

@@ -321,7 +321,7 @@ func TestDeletedApp(t *testing.T) {
 }
 
 // A fresh app that stays invisible past the lag budget is an error wrapping
-// ErrNotYetVisible, so the invocation fails and is redelivered later.
+// ErrNotYetVisible: the signal waits in the inbox for the timer.
 func TestNotYetVisible(t *testing.T) {
 	retry := fastRetry
 	retry.LagBudget = 100 * time.Millisecond

@@ -38,9 +38,9 @@ const (
 
 // ErrNotYetVisible means Graph does not show the object yet (replication
 // lag past the retry budget): the object is not among deleted items and the
-// change is recent enough for lag to explain the 404, so the invocation
-// should fail and be redelivered.
-var ErrNotYetVisible = errors.New("graph: object not visible yet (replication lag); retry later")
+// change is recent enough for lag to explain the 404, so the signal waits
+// in the inbox for the timer (see appwarden.ErrNotYetVisible).
+var ErrNotYetVisible = appwarden.ErrNotYetVisible
 
 // Subject is what to resolve: an appId, or an object id with its type.
 type Subject struct {

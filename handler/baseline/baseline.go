@@ -351,8 +351,9 @@ func nonNil(fs []appwarden.Fact) []appwarden.Fact {
 // Decided reports whether the sweep may skip a delta object because
 // AppWarden has already decided the change it shows (same version): the
 // app's facts were recorded after a full resolution (not a first sweep's
-// partial baseline) at or after since, the time the feed's previous pass
-// ended (the object changed after that, or it would not be in this pass),
+// partial baseline) at or after since, when the feed's previous pass saw
+// its last page (the object changed after that, or it would not be in this
+// pass; in a first pass, when the app was created),
 // and
 //   - for an application, its delta object carries no fact the record
 //     lacks (compared on what the feed carries, see fromDelta);
@@ -390,15 +391,38 @@ func (k *Keeper) Decided(ctx context.Context, o appwarden.DeltaObject, since tim
 	return true, nil
 }
 
-// DecidedSince reports whether the app's facts were recorded by a full
-// decision (not the first sweep's baseline) after t: a creation announced
-// at t has been judged since, by the sweep or another entry point.
-func (k *Keeper) DecidedSince(ctx context.Context, appID string, t time.Time) (bool, error) {
+// Covered reports whether the app's facts were recorded by a full decision
+// (not the first sweep's baseline) after each of these signals' changes,
+// and that decision already holds what each change brought: judging the
+// app again would only repeat it. A creation brings the app itself. Any
+// other change is covered only when its signal names what it added
+// (Signal.Added: the keyId, the owner, the app role or scope, the role),
+// each of a part that decision read, and the recorded facts hold every one
+// of them: the decision's own read of Graph showed the change, whatever the
+// replication lag. A change that names nothing (an update of properties),
+// or names a kind only (a federated credential), is never covered.
+func (k *Keeper) Covered(ctx context.Context, appID string, sigs []appwarden.Signal) (bool, error) {
 	prev, err := k.load(ctx, appID)
-	if err != nil || prev == nil || prev.Partial {
+	if err != nil || prev == nil || prev.Partial || len(sigs) == 0 {
 		return false, err
 	}
-	return prev.At.After(t), nil
+	for _, sig := range sigs {
+		if !prev.At.After(sig.Time) {
+			return false, nil
+		}
+		if sig.Kind == appwarden.AppCreated || sig.Kind == appwarden.ServicePrincipalCreated {
+			continue
+		}
+		if len(sig.Added) == 0 {
+			return false, nil
+		}
+		for _, h := range sig.Added {
+			if h.Ref() == "" || !prev.known(h.Kind) || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return named([]appwarden.Fact{h}, f) }) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // Ledger reads the facts records a Keeper writes: the

@@ -44,9 +44,9 @@ func (p *Pipeline) ProcessGroup(ctx context.Context, logs []*slog.Logger, sigs [
 	for j, i := range apps {
 		pending[j] = sigs[i]
 	}
-	if p.decidedSince(ctx, logs[apps[0]], pending) {
+	if p.covered(ctx, logs[apps[0]], pending) {
 		for _, i := range apps {
-			errs[i] = p.recordDecidedSince(ctx, logs[i], sigs[i])
+			errs[i] = p.recordCovered(ctx, logs[i], sigs[i])
 		}
 		return errs
 	}

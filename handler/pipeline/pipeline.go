@@ -137,60 +137,61 @@ func (p *Pipeline) Process(ctx context.Context, log *slog.Logger, sig appwarden.
 		return p.sweep(ctx, log, sig)
 	}
 	defer p.LockApp(appKey(sig.AppID, sig.ObjectID))()
-	if p.decidedSince(ctx, log, []appwarden.Signal{sig}) {
-		return p.recordDecidedSince(ctx, log, sig)
+	if p.covered(ctx, log, []appwarden.Signal{sig}) {
+		return p.recordCovered(ctx, log, sig)
 	}
 	return p.HandleApp(ctx, log, sig)
 }
 
-// recordDecidedSince records the decision of a creation signal whose app
-// was decided after it: nothing judged again, nothing done, and why, so that
-// every input still ends in a recorded decision.
-func (p *Pipeline) recordDecidedSince(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
-	app := &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, Creator: sig.Initiator, ResolvedAt: time.Now().UTC()}
+// recordCovered records the decision of a signal whose change a later
+// decision already covered: nothing judged again, nothing done, and why,
+// so that every input still ends in a recorded decision.
+func (p *Pipeline) recordCovered(ctx context.Context, log *slog.Logger, sig appwarden.Signal) error {
+	app := &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, ResolvedAt: time.Now().UTC()}
+	if sig.Kind == appwarden.AppCreated || sig.Kind == appwarden.ServicePrincipalCreated {
+		app.Creator = sig.Initiator
+	}
 	d := appwarden.Decision{AppID: app.AppID, Findings: []appwarden.Finding{}, Actions: []appwarden.ActionKind{}, Mode: appwarden.ModeAudit,
-		Explanation: "Already decided after this creation (by the sweep or another entry point): not resolved or judged again."}
-	return p.Decisions.RecordDecision(ctx, log, sig, app, &d, &appwarden.Outcome{Mode: appwarden.ModeAudit, Skipped: SkippedDecidedSince})
+		Explanation: "Already decided after this change, on a read of Graph that showed what it brought (by the sweep or another entry point): not resolved or judged again."}
+	return p.Decisions.RecordDecision(ctx, log, sig, app, &d, &appwarden.Outcome{Mode: appwarden.ModeAudit, Skipped: SkippedCovered})
 }
 
-// SkippedDecidedSince is the Outcome.Skipped of a creation signal whose app
-// was decided after it (recordDecidedSince).
-const SkippedDecidedSince = "already decided after this creation"
+// SkippedCovered is the Outcome.Skipped of a signal whose change a later
+// decision covered (recordCovered).
+const SkippedCovered = "already decided after this change"
 
-// decidedSince reports whether the app of these creation signals was
-// decided after the latest of them (the sweep, or another entry point,
-// judged it since), so that resolving it again would only repeat that
-// decision. Only creations are skipped: a later change's own record says
-// what it added, which a decision made without it may have missed.
-func (p *Pipeline) decidedSince(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) bool {
-	d, ok := p.Baseline.(DecidedSince)
-	if !ok || len(sigs) == 0 {
+// covered reports whether a decision recorded after these signals about
+// one app already covers their changes (Covered), so that resolving the
+// app again would only repeat it. Under a burst, the same app is announced
+// several times (its creation on Event Hub and in the pulled audit log, the
+// consent and grants that came with it, the sweep): only the first costs
+// Graph reads.
+func (p *Pipeline) covered(ctx context.Context, log *slog.Logger, sigs []appwarden.Signal) bool {
+	c, ok := p.Baseline.(Covered)
+	if !ok || len(sigs) == 0 || sigs[0].AppID == "" {
 		return false
 	}
-	var latest time.Time
 	for _, s := range sigs {
-		if s.Kind != appwarden.AppCreated && s.Kind != appwarden.ServicePrincipalCreated || s.AppID == "" || s.AppID != sigs[0].AppID {
+		if s.AppID != sigs[0].AppID {
 			return false
 		}
-		if s.Time.After(latest) {
-			latest = s.Time
-		}
 	}
-	yes, err := d.DecidedSince(ctx, sigs[0].AppID, latest)
+	yes, err := c.Covered(ctx, sigs[0].AppID, sigs)
 	if err != nil {
 		log.Warn("could not tell whether the app was decided since; resolving it", "event", "resolve", "error", err)
 		return false
 	}
 	if yes {
-		log.Info("the app was decided after this creation; not resolved again", "event", "resolve", "duplicate", true)
+		log.Info("a decision after this change already covers it; not resolved again", "event", "resolve", "duplicate", true)
 	}
 	return yes
 }
 
-// DecidedSince is the optional part of a Baseline that tells whether an
-// app's facts were recorded by a full decision after t.
-type DecidedSince interface {
-	DecidedSince(ctx context.Context, appID string, t time.Time) (bool, error)
+// Covered is the optional part of a Baseline that tells whether a
+// decision recorded after these signals about one app covers their
+// changes (baseline.Keeper.Covered).
+type Covered interface {
+	Covered(ctx context.Context, appID string, sigs []appwarden.Signal) (bool, error)
 }
 
 // sweep runs a delta sweep. On a timer tick it first re-drives the inbox,

@@ -64,8 +64,9 @@ type Baseliner interface {
 
 // Decider tells the sweep that AppWarden has already decided the change a
 // delta object shows (baseline.Keeper.Decided): the object is skipped, not
-// resolved again. since is when the feed's previous pass ended. A Baseline
-// that implements it is used.
+// resolved again. since is when the feed's previous pass saw its last page
+// (in a first pass, when the app was created). A Baseline that implements
+// it is used.
 type Decider interface {
 	Decided(ctx context.Context, o appwarden.DeltaObject, since time.Time) (bool, error)
 }
@@ -75,6 +76,9 @@ type cursor struct {
 	Link string `json:"link"`
 	// Baselined is true once the first full pass has ended.
 	Baselined bool `json:"baselined"`
+	// Seen is when the page that gave Link arrived: the next pass shows
+	// what changed after then.
+	Seen time.Time `json:"seen,omitzero"`
 }
 
 // Sweep runs both feeds to their current end.
@@ -122,21 +126,28 @@ func (s *Sweeper) sweepFeed(ctx context.Context, log *slog.Logger, feed string) 
 	}
 	first := !cur.Baselined
 	cutoff := s.now().Add(-s.Lookback)
-	// The previous pass ended when its cursor was saved: every object of
-	// this pass changed after then.
+	// The previous pass's last page arrived at cur.Seen (a cursor saved
+	// before Seen was kept: when it was saved, later): every object of
+	// this pass changed after then. A decision recorded since may already
+	// cover the change (see Decider); the decisions made while that page
+	// was being worked on count too.
 	var since time.Time
 	if found && cur.Link != "" {
-		since = rec.Time
+		since = cur.Seen
+		if since.IsZero() {
+			since = rec.Time
+		}
 	}
 	etag := rec.ETag
 	var handleErr error
 	save := func(page appwarden.DeltaPage) error {
+		arrived := s.now().UTC()
 		st.Pages++
 		if err := s.page(ctx, log, page, first, cutoff, since, &st); err != nil {
 			handleErr = err
 			return err
 		}
-		next := cursor{Link: page.Resume, Baselined: cur.Baselined || page.Final}
+		next := cursor{Link: page.Resume, Baselined: cur.Baselined || page.Final, Seen: arrived}
 		raw, _ := json.Marshal(next)
 		newTag, err := s.Store.Replace(ctx, appwarden.Record{Partition: appwarden.PartitionCursors, Key: feed, Kind: appwarden.KindCursor, Time: s.now().UTC(), Data: raw, ETag: etag})
 		if errors.Is(err, appwarden.ErrNotFound) && etag == "" {
@@ -215,8 +226,15 @@ func (s *Sweeper) page(ctx context.Context, log *slog.Logger, page appwarden.Del
 			if s.Lock != nil {
 				defer s.Lock(o.AppID)()
 			}
-			if decider != nil && !first {
-				decided, err := decider.Decided(ctx, o, since)
+			// A first pass judges what was created within the look-back
+			// as new; a decision recorded after the creation (an event
+			// about it came first) may already cover it.
+			after := since
+			if first {
+				after = o.Created
+			}
+			if decider != nil && !after.IsZero() {
+				decided, err := decider.Decided(ctx, o, after)
 				if err != nil {
 					log.Warn("could not tell whether the object was decided; resolving it", "event", "sweep", "appId", o.AppID, "error", err)
 				}

@@ -132,7 +132,7 @@ func mustLogs(t *testing.T, r harness.Reply, what string) []string {
 // once, several times: the service principal is disabled with exactly one
 // PATCH, and every invocation succeeds. Each invocation decides to
 // enforce, or, once another has contained the app and recorded its facts,
-// finds the creation decided since (or, racing that record, that the
+// finds the creation covered by that decision (or, racing that record, that the
 // redelivered change added nothing).
 func TestTwoProcessesActOnce(t *testing.T) {
 	az := azurite.Start(t)
@@ -167,7 +167,7 @@ func TestTwoProcessesActOnce(t *testing.T) {
 			case logged(logs, "INFO decision recorded", "appId="+payrollAppID, "mode=enforce"):
 				enforced++
 			case logged(logs, "INFO decision recorded", "appId="+payrollAppID, "added nothing a rule judges", "actions= "),
-				logged(logs, "the app was decided after this creation; not resolved again", "appId="+payrollAppID):
+				logged(logs, "a decision after this change already covers it; not resolved again", "appId="+payrollAppID):
 			default:
 				t.Errorf("round %d, process %d: neither an enforce decision nor one that found nothing added, in Logs %q", round, i, logs)
 			}

@@ -341,8 +341,8 @@ func lastDecision(ctx context.Context, st appwarden.Store, appID string) (*appwa
 		if err := json.Unmarshal(r.Data, &v); err != nil {
 			return nil, nil, err
 		}
-		if v.Outcome != nil && v.Outcome.Skipped == pipeline.SkippedDecidedSince {
-			continue // a later announcement of a creation already judged
+		if v.Outcome != nil && v.Outcome.Skipped == pipeline.SkippedCovered {
+			continue // a later announcement of a change already judged
 		}
 		isNews := v.Decision != nil && slices.ContainsFunc(v.Decision.Findings, func(f appwarden.Finding) bool { return !f.Baseline })
 		if news && !isNews {

@@ -21,20 +21,39 @@ const (
 )
 
 // The parts of an app that resolution reads only where they can matter
-// (App.Read): a part not read is unknown, not empty.
+// (App.Read): a part not read is unknown, not empty. A new app's creation
+// reads the least that containing it needs (see graph.Client.Resolve): not
+// its federated credentials, directory roles, delegated grants, nor the
+// service principal's own owners; every later change reads them all.
 const (
 	PartFederatedCredentials = "federatedIdentityCredentials"
 	PartDirectoryRoles       = "directoryRoles"
+	// PartOwners: every owner, of the registration and of the service
+	// principal.
+	PartOwners = "owners"
+	// PartDelegatedGrants: the delegated permission grants (consents).
+	PartDelegatedGrants = "delegatedGrants"
 )
 
-// PartOf is the optional part a fact of this kind is read with, or "" when
-// facts of the kind are always read.
-func PartOf(kind string) string {
-	switch kind {
+// Parts lists every optional part.
+var Parts = []string{PartDelegatedGrants, PartDirectoryRoles, PartFederatedCredentials, PartOwners}
+
+// PartOf is the optional part a fact is read with, or "" when facts like it
+// are always read. A delegated grant is told from a requested scope by its
+// state, and from an application permission by its Detail ("<resource>
+// delegated", see FactsOf; an audit record's hint says "delegated").
+func PartOf(f Fact) string {
+	switch f.Kind {
 	case FactFederatedCredential:
 		return PartFederatedCredentials
 	case FactDirectoryRole:
 		return PartDirectoryRoles
+	case FactOwner:
+		return PartOwners
+	case FactPermission:
+		if f.State != StateRequested && strings.HasSuffix(f.Detail, PermissionDelegated) {
+			return PartDelegatedGrants
+		}
 	}
 	return ""
 }

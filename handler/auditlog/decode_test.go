@@ -76,9 +76,9 @@ func expected(t testing.TB) map[string]appwarden.Signal {
 			},
 			// One user's consent (ConsentType Principal): granted, not consented tenant-wide.
 			Added: []appwarden.Fact{
-				{Kind: appwarden.FactPermission, Name: "User.Read", State: appwarden.StateGranted},
-				{Kind: appwarden.FactPermission, Name: "Mail.Read", State: appwarden.StateGranted},
-				{Kind: appwarden.FactPermission, Name: "offline_access", State: appwarden.StateGranted},
+				{Kind: appwarden.FactPermission, Name: "User.Read", State: appwarden.StateGranted, Detail: appwarden.PermissionDelegated},
+				{Kind: appwarden.FactPermission, Name: "Mail.Read", State: appwarden.StateGranted, Detail: appwarden.PermissionDelegated},
+				{Kind: appwarden.FactPermission, Name: "offline_access", State: appwarden.StateGranted, Detail: appwarden.PermissionDelegated},
 			},
 		},
 	}

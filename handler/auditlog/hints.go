@@ -43,7 +43,10 @@ func added(r *record, sig *appwarden.Signal) {
 			scopes = sig.Details["scope"]
 		}
 		for s := range strings.FieldsSeq(scopes) {
-			out = append(out, appwarden.Fact{Kind: appwarden.FactPermission, Name: s, State: state})
+			// The Detail names the resource as FactsOf does ("<resource>
+			// delegated"): a scope's name is unique only within its API.
+			out = append(out, appwarden.Fact{Kind: appwarden.FactPermission, Name: s, State: state,
+				Detail: strings.TrimSpace(sig.Details["resourceDisplayName"] + " " + appwarden.PermissionDelegated)})
 		}
 	case appwarden.DirectoryRoleGranted:
 		if id := sig.Details["roleTemplateId"]; id != "" || sig.Details["roleName"] != "" {

@@ -172,7 +172,7 @@ func activityCases(t testing.TB) map[string]activityCase {
 		tgt(payrollSPID, "", "ServicePrincipal")}),
 		added(want(t, appwarden.ConsentGranted, "a9", "Add delegated permission grant", "", payrollSPID, appwarden.ObjectServicePrincipal, "",
 			map[string]string{"resourceObjectId": graphSPID, "resourceDisplayName": "Microsoft Graph", "resourceAppId": graphAppID,
-				"scope": "User.Read Mail.ReadWrite", "scopeAdded": "Mail.ReadWrite", "consentType": "AllPrincipals"}), appwarden.Fact{Kind: appwarden.FactPermission, Name: "Mail.ReadWrite", State: appwarden.StateConsented}))
+				"scope": "User.Read Mail.ReadWrite", "scopeAdded": "Mail.ReadWrite", "consentType": "AllPrincipals"}), appwarden.Fact{Kind: appwarden.FactPermission, Name: "Mail.ReadWrite", State: appwarden.StateConsented, Detail: "Microsoft Graph " + appwarden.PermissionDelegated}))
 
 	add("add app role assignment to service principal", graphRecord("a10", "Add app role assignment to service principal", "ApplicationManagement", []any{
 		tgt(graphSPID, "Microsoft Graph", "ServicePrincipal",
@@ -209,7 +209,7 @@ func added(sig appwarden.Signal, facts ...appwarden.Fact) appwarden.Signal {
 
 // granted is a delegated scope the record says was granted.
 func granted(scope string) appwarden.Fact {
-	return appwarden.Fact{Kind: appwarden.FactPermission, Name: scope, State: appwarden.StateConsented}
+	return appwarden.Fact{Kind: appwarden.FactPermission, Name: scope, State: appwarden.StateConsented, Detail: appwarden.PermissionDelegated}
 }
 
 // TestEveryActivityInEveryShape decodes a relevant record of each activity
@@ -265,7 +265,7 @@ func realRows(t testing.TB) map[string]appwarden.Signal {
 				"scope": "User.Read Mail.ReadWrite", "scopeAdded": "Mail.ReadWrite", "consentType": "AllPrincipals",
 			},
 			// Only the scope the grant added, consented tenant-wide.
-			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.ReadWrite", State: appwarden.StateConsented}},
+			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.ReadWrite", State: appwarden.StateConsented, Detail: "Microsoft Graph " + appwarden.PermissionDelegated}},
 		},
 	}
 }

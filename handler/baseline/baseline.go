@@ -74,12 +74,13 @@ func profileOf(app *appwarden.App) appwarden.Profile {
 			p.OwnersUnread = true
 		}
 	}
+
 	return p
 }
 
 // known reports whether the record's facts include those of the kind.
-func (r *record) known(kind string) bool {
-	part := appwarden.PartOf(kind)
+func (r *record) known(f appwarden.Fact) bool {
+	part := appwarden.PartOf(f)
 	return part == "" || slices.Contains(r.Read, part)
 }
 
@@ -152,7 +153,10 @@ func (k *Keeper) Change(ctx context.Context, app *appwarden.App, sig appwarden.S
 		}
 		ch.Added = []appwarden.Fact{}
 		for _, f := range now {
-			if prev.known(f.Kind) && !had[f.Key()] || !prev.known(f.Kind) && (f.Since.After(prev.At) || named(sig.Added, f)) {
+			// A fact recorded last time is not new, even of a part that
+			// resolution read only in part (a creation reads the
+			// registration's owners, not the service principal's).
+			if !had[f.Key()] && (prev.known(f) || f.Since.After(prev.At) || named(sig.Added, f)) {
 				ch.Added = append(ch.Added, f)
 			}
 		}
@@ -251,17 +255,25 @@ func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
 		}
 	}
 	if prev != nil && !prev.Partial {
+		have := map[string]bool{}
+		for _, f := range r.Facts {
+			have[f.Key()] = true
+		}
 		for _, part := range prev.Read {
 			if slices.Contains(r.Read, part) {
 				continue
 			}
 			r.Read = append(r.Read, part)
 			for _, f := range prev.Facts {
-				if appwarden.PartOf(f.Kind) == part {
+				// A part read in part (a creation reads the
+				// registration's owners, not the service principal's)
+				// keeps what this resolution saw and adds the rest.
+				if appwarden.PartOf(f) == part && !have[f.Key()] {
 					r.Facts = append(r.Facts, f)
 				}
 			}
 		}
+		slices.SortFunc(r.Facts, func(a, b appwarden.Fact) int { return strings.Compare(a.Key(), b.Key()) })
 	}
 	slices.Sort(r.Read)
 	r.Facts = nonNil(r.Facts)
@@ -277,7 +289,7 @@ func carriesOver(app *appwarden.App) bool {
 	if app.Change != nil && app.Change.New {
 		return false
 	}
-	return !slices.Contains(app.Read, appwarden.PartFederatedCredentials) || !slices.Contains(app.Read, appwarden.PartDirectoryRoles)
+	return slices.ContainsFunc(appwarden.Parts, func(part string) bool { return !slices.Contains(app.Read, part) })
 }
 
 // RecordDelta keeps, for an app older than the installation that the first
@@ -391,6 +403,21 @@ func (k *Keeper) Decided(ctx context.Context, o appwarden.DeltaObject, since tim
 	return true, nil
 }
 
+// holds reports whether the recorded fact f is what the hint h names, for
+// Covered: as named, and a permission named by its name alone (a scope,
+// as a consent record names it) must be of the same resource too, since a
+// scope's name (user_impersonation) is unique only within its API; a hint
+// that does not say which resource holds nothing.
+func holds(f, h appwarden.Fact) bool {
+	if !named([]appwarden.Fact{h}, f) {
+		return false
+	}
+	if h.Kind != appwarden.FactPermission || h.ID != "" {
+		return true
+	}
+	return h.Detail != appwarden.PermissionDelegated && strings.EqualFold(h.Detail, f.Detail)
+}
+
 // Covered reports whether the app's facts were recorded by a full decision
 // (not the first sweep's baseline) after each of these signals' changes,
 // and that decision already holds what each change brought: judging the
@@ -417,7 +444,7 @@ func (k *Keeper) Covered(ctx context.Context, appID string, sigs []appwarden.Sig
 			return false, nil
 		}
 		for _, h := range sig.Added {
-			if h.Ref() == "" || !prev.known(h.Kind) || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return named([]appwarden.Fact{h}, f) }) {
+			if h.Ref() == "" || !prev.known(h) || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return holds(f, h) }) {
 				return false, nil
 			}
 		}

@@ -29,10 +29,8 @@ func recordedAt(t *testing.T, app *appwarden.App) *baseline.Keeper {
 	return k
 }
 
-// readAll lists every optional part a change's resolution reads. The
-// owners and delegated grants are named as strings: a record that lists
-// parts it does not know is read the same.
-var readAll = []string{appwarden.PartDirectoryRoles, appwarden.PartFederatedCredentials, "owners", "delegatedGrants"}
+// readAll lists every optional part a change's resolution reads.
+var readAll = appwarden.Parts
 
 // decidedApp is backupApp, as a change's resolution reads it (every part),
 // with a secret on its service principal and a delegated scope granted, so
@@ -131,8 +129,8 @@ func TestCoveredChange(t *testing.T) {
 		{appwarden.AppRoleGranted, []appwarden.Fact{grant}},
 		{appwarden.OwnerAdded, []appwarden.Fact{owner}},
 		{appwarden.CredentialAdded, []appwarden.Fact{spCred, {Kind: appwarden.FactCredential, ID: oldKey, State: appwarden.CredentialPassword, On: appwarden.OnApplication}}},
-		// A scope named by its name, as a consent record names it.
-		{appwarden.ConsentGranted, []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "mail.read", State: appwarden.StateGranted, Detail: appwarden.PermissionDelegated}}},
+		// A scope named by its name and its API, as a consent record names it.
+		{appwarden.ConsentGranted, []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "mail.read", State: appwarden.StateGranted, Detail: "Microsoft Graph " + appwarden.PermissionDelegated}}},
 	}
 	for _, c := range named {
 		if !covered(t, k, appwarden.Signal{Kind: c.kind, AppID: appID, Time: before, Added: c.added}) {
@@ -161,6 +159,10 @@ func TestCoveredChange(t *testing.T) {
 			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, ID: "19dbc75e-c2e2-444c-a770-ec69d8559fc7", State: appwarden.StateGranted}}}},
 		{"a tenant-wide consent where the record holds a grant to one user", appwarden.Signal{Kind: appwarden.ConsentGranted,
 			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.Read", State: appwarden.StateConsented, Detail: appwarden.PermissionDelegated}}}},
+		{"the recorded scope's name on another API", appwarden.Signal{Kind: appwarden.ConsentGranted,
+			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.Read", State: appwarden.StateGranted, Detail: "Contoso Mail Archive " + appwarden.PermissionDelegated}}}},
+		{"a scope whose API the record does not say", appwarden.Signal{Kind: appwarden.ConsentGranted,
+			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.Read", State: appwarden.StateGranted, Detail: appwarden.PermissionDelegated}}}},
 		{"a scope the record lacks", appwarden.Signal{Kind: appwarden.ConsentGranted,
 			Added: []appwarden.Fact{{Kind: appwarden.FactPermission, Name: "Mail.Send", State: appwarden.StateGranted, Detail: appwarden.PermissionDelegated}}}},
 		{"a credential change naming nothing", appwarden.Signal{Kind: appwarden.CredentialAdded}},

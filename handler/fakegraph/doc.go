@@ -20,7 +20,9 @@
 //	POST   /$batch                                   up to 20 requests, dependsOn honoured, 424 after a failed dependency
 //	GET    /applications(appId='{appId}')            also /applications/{id}; $select is accepted and ignored
 //	                                                 $expand=owners (also owners($select=..)): the first 20
-//	                                                 owners, no nextLink (ExpandLimit); other $expand: 400
+//	                                                 owners, no nextLink (ExpandLimit); on a service
+//	                                                 principal also $expand=appRoleAssignments; other
+//	                                                 $expand, or two: 400
 //	PATCH  /applications/{id}                        e.g. {"isDisabled":true}, tags, notes (also by appId)
 //	POST   /applications/{id}/removePassword         {"keyId":...} -> 204
 //	POST   /applications/{id}/addPassword            -> 200 passwordCredential with secretText

@@ -102,7 +102,7 @@ func TestHiddenNeedsALocalRegistration(t *testing.T) {
 	// Its roles were read, and its federated credentials asked for in the
 	// same $batch (whether there is a registration is not known before):
 	// the 404 reads as none.
-	if !slices.Equal(app.Read, []string{graph.ReadFederatedCredentials, graph.ReadDirectoryRoles}) {
+	if !slices.Equal(app.Read, []string{graph.ReadOwners, graph.ReadDelegatedGrants, graph.ReadFederatedCredentials, graph.ReadDirectoryRoles}) {
 		t.Errorf("Read = %v", app.Read)
 	}
 	if len(app.FederatedIdentityCredentials) != 0 || len(app.Unread) != 0 {
@@ -128,7 +128,7 @@ func TestExtrasForbidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(app.Read, []string{graph.ReadDirectoryRoles}) || len(app.DirectoryRoles) != 1 {
+	if !slices.Equal(app.Read, []string{graph.ReadOwners, graph.ReadDelegatedGrants, graph.ReadDirectoryRoles}) || len(app.DirectoryRoles) != 1 {
 		t.Errorf("Read %v, roles %+v", app.Read, app.DirectoryRoles)
 	}
 	if len(app.Unread) != 1 || !strings.HasPrefix(app.Unread[0], "federated identity credentials") {

@@ -14,10 +14,10 @@ import (
 	"github.com/appwarden/appwarden/handler/graph"
 )
 
-// readsPerAppBatch is how many reads the first $batch of a resolution makes
-// of the app (by appId): the application and the service principal (each
-// with its owners expanded), app role assignments and delegated grants.
-const readsPerAppBatch = 4
+// readsPerAppBatch is how many reads the first $batch of a creation's
+// resolution makes of the app (by appId): the application (owners
+// expanded) and the service principal (app role assignments expanded).
+const readsPerAppBatch = 2
 
 // faultWorld is a tenant with Microsoft Graph and typical apps, served, and a
 // client whose permission cache is already warm, so that every resolution
@@ -102,7 +102,7 @@ func TestReplicationLag(t *testing.T) {
 func TestReplicationLagServicePrincipal(t *testing.T) {
 	w := newFaultWorld(t, fastRetry, 1)
 	ids := w.apps[0]
-	const spReads = 3 // the service principal (owners expanded), assignments, grants
+	const spReads = 1 // the service principal (assignments expanded)
 	w.srv.NotFoundReads(ids.ServicePrincipalID, 2*spReads)
 	sig := createdSignal(ids)
 	sig.Kind, sig.ObjectID, sig.ObjectType = appwarden.ServicePrincipalCreated, ids.ServicePrincipalID, appwarden.ObjectServicePrincipal
@@ -158,8 +158,8 @@ func TestThrottledInsideBatch(t *testing.T) {
 		t.Errorf("%d round trips, want %d", trips, 2)
 	}
 
-	// Two items only: the retry batch holds just those two.
-	w.srv.ThrottleNext(2, time.Second, fakegraph.InnerOnly())
+	// One item only: the retry batch holds just that one.
+	w.srv.ThrottleNext(1, time.Second, fakegraph.InnerOnly())
 	app, calls, trips, elapsed, err = w.run(t, graph.SubjectOf(createdSignal(w.apps[1])))
 	if err != nil {
 		t.Fatal(err)
@@ -169,8 +169,8 @@ func TestThrottledInsideBatch(t *testing.T) {
 		t.Errorf("resolved in %v: did not wait Retry-After (1s)", elapsed)
 	}
 	ids := batchIDs(calls)
-	if trips != 2 || len(ids) != 2 || innerCalls(calls, ids[0]) != readsPerAppBatch || innerCalls(calls, ids[1]) != 2 {
-		t.Errorf("%d round trips, batches %v with %d and %d items; want 2 batches of 4 and 2 items", trips, ids, innerCalls(calls, ids[0]), innerCalls(calls, ids[len(ids)-1]))
+	if trips != 2 || len(ids) != 2 || innerCalls(calls, ids[0]) != readsPerAppBatch || innerCalls(calls, ids[1]) != 1 {
+		t.Errorf("%d round trips, batches %v with %d and %d items; want 2 batches of %d and 1 items", trips, ids, innerCalls(calls, ids[0]), innerCalls(calls, ids[len(ids)-1]), readsPerAppBatch)
 	}
 	noRejects(t, w.srv)
 }

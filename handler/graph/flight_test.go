@@ -79,8 +79,8 @@ func TestFlightSharesConcurrentResolutions(t *testing.T) {
 	swept := appwarden.Signal{Kind: appwarden.AppCreated, AppID: ids.AppID, ObjectID: ids.ApplicationID, ObjectType: appwarden.ObjectApplication, Time: time.Now(), Source: appwarden.SourceSweep}
 	got := resolveAll(t, c, created, swept, created)
 	settle(t, srv)
-	if n := readsOf(srv, ids.AppID); n != 4 {
-		t.Errorf("%d reads of the app for three concurrent resolutions, want 4 (one $batch)", n)
+	if n := readsOf(srv, ids.AppID); n != 2 {
+		t.Errorf("%d reads of the app for three concurrent resolutions, want 2 (one $batch)", n)
 	}
 	if st := srv.Stats(); st.Requests != 1 {
 		t.Errorf("%d round trips, want 1", st.Requests)
@@ -105,8 +105,8 @@ func TestFlightDifferentAppsDoNotShare(t *testing.T) {
 	got := resolveAll(t, c, createdSignal(apps[0]), createdSignal(apps[1]))
 	settle(t, srv)
 	for i, ids := range apps {
-		if n := readsOf(srv, ids.AppID); n != 4 {
-			t.Errorf("app %d: %d reads, want 4", i, n)
+		if n := readsOf(srv, ids.AppID); n != 2 {
+			t.Errorf("app %d: %d reads, want 2", i, n)
 		}
 		if got[i] != nil {
 			checkTypical(t, got[i], ids, "typical")
@@ -128,12 +128,12 @@ func TestFlightNotSharedAcrossALaterChange(t *testing.T) {
 			sig := createdSignal(ids)
 			sig.Time = time.Now().Add(time.Hour)
 			return sig
-		}, 4 + 4},
+		}, 2 + 2},
 		{"a change's signal on a creation's flight", func(ids fakegraph.IDs) appwarden.Signal {
 			sig := createdSignal(ids)
 			sig.Kind = appwarden.CredentialAdded
 			return sig
-		}, 4 + 6},
+		}, 2 + 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, c, apps := flightWorld(t, 1)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,7 +34,11 @@ const (
 	// a list of expandLimit owners may be cut, and is then read in full
 	// from /owners (see followUp).
 	ownerExpand = "&$expand=owners($select=" + ownerSelect + ")"
-	expandLimit = 20
+	// assignmentExpand brings a new app's service principal with its app
+	// role assignments in one request (see readApp), within the same
+	// expand limit: a full list is read from /appRoleAssignments.
+	assignmentExpand = "&$expand=appRoleAssignments"
+	expandLimit      = 20
 )
 
 // ErrNotYetVisible means Graph does not show the object yet (replication
@@ -67,14 +72,21 @@ type Subject struct {
 const (
 	ReadFederatedCredentials = appwarden.PartFederatedCredentials
 	ReadDirectoryRoles       = appwarden.PartDirectoryRoles
+	ReadOwners               = appwarden.PartOwners
+	ReadDelegatedGrants      = appwarden.PartDelegatedGrants
 )
 
 // creation reports whether a signal of this kind announces a new app. Its
-// resolution does not read the federated credentials and directory roles:
-// containing a new app does not depend on them, and a later change that
-// adds one comes with its own signal, which reads them (the baseline treats
-// parts not read as unknown, not empty). Every other signal, a change to an
-// app that may already hold power, reads them.
+// resolution reads what containing it depends on and no more: the
+// registration (with its owners) and the service principal (with its app
+// role assignments), 2 requests. Not the federated credentials, directory
+// roles, delegated grants, nor the service principal's own owners: no rule
+// that acts depends on them for a new app (delegated grants only notify),
+// and a later change that adds one comes with its own audit record and
+// signal, which reads them all (the baseline treats parts not read as
+// unknown, not empty). Under a burst, requests are what Graph throttles.
+// Every other signal, a change to an app that may already hold power,
+// reads every part.
 func creation(k appwarden.SignalKind) bool {
 	return k == appwarden.AppCreated || k == appwarden.ServicePrincipalCreated
 }
@@ -165,9 +177,13 @@ type raw struct {
 	deleted     bool
 	// moreAppOwners and moreSPOwners: the expanded owners filled the
 	// expand limit, so the list may be cut; followUp reads /owners.
-	moreAppOwners, moreSPOwners bool
-	unread                      []string // parts Graph refused to show (403)
-	read                        []string // optional parts read (ReadFederatedCredentials, ReadDirectoryRoles)
+	// moreAssignments: the same for a creation's expanded assignments.
+	moreAppOwners, moreSPOwners, moreAssignments bool
+	// leanSP: a creation's read of the service principal (assignments
+	// expanded; no owners, no delegated grants).
+	leanSP bool
+	unread []string // parts Graph refused to show (403)
+	read   []string // optional parts read (ReadFederatedCredentials, ReadDirectoryRoles)
 }
 
 // extras are the optional reads: the registration's federated identity
@@ -230,15 +246,16 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 	sp := "/servicePrincipals(appId='" + key + "')"
 	// Owners come expanded on the two objects (4 requests, not 6): who
 	// owns the app decides ownerless-app and is who the notice names.
-	reqs := []request{
-		{ID: "app", Method: "GET", URL: app + "?$select=" + appSelect + ownerExpand},
-		{ID: "sp", Method: "GET", URL: sp + "?$select=" + spSelect + ownerExpand},
-		{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
-		{ID: "spGrants", Method: "GET", URL: sp + "/oauth2PermissionGrants"},
-	}
+	reqs := []request{{ID: "app", Method: "GET", URL: app + "?$select=" + appSelect + ownerExpand}}
 	first := !creation(s.Kind)
 	if first {
+		reqs = append(reqs,
+			request{ID: "sp", Method: "GET", URL: sp + "?$select=" + spSelect + ownerExpand},
+			request{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
+			request{ID: "spGrants", Method: "GET", URL: sp + "/oauth2PermissionGrants"})
 		reqs = append(reqs, extras(s.AppID, true, true)...)
+	} else {
+		reqs = append(reqs, request{ID: "sp", Method: "GET", URL: sp + "?$select=" + spSelect + assignmentExpand})
 	}
 	for {
 		got, err := c.batch(ctx, reqs)
@@ -421,7 +438,19 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 		r.appOwners = r.app.GetOwners()
 		r.moreAppOwners = len(r.appOwners) >= expandLimit
 	}
-	if r.sp != nil {
+	_, full := got["spRoles"]
+	switch {
+	case r.sp == nil:
+		// No service principal: no owners, assignments or grants of it.
+		r.read = append(r.read, ReadOwners, ReadDelegatedGrants)
+	case !full:
+		// A creation's read (see creation): the assignments came
+		// expanded; the service principal's owners and delegated grants
+		// are read only when there is no registration (followUp).
+		r.assignments = r.sp.GetAppRoleAssignments()
+		r.moreAssignments = len(r.assignments) >= expandLimit
+		r.leanSP = true
+	default:
 		r.spOwners = r.sp.GetOwners()
 		r.moreSPOwners = len(r.spOwners) >= expandLimit
 		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); part(err, "app role assignments") != nil {
@@ -429,6 +458,10 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 		}
 		if r.grants, err = collect[models.OAuth2PermissionGrantable](ctx, c, got["spGrants"], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue); part(err, "oauth2 permission grants") != nil {
 			return nil, false, err
+		}
+		r.read = append(r.read, ReadOwners)
+		if err == nil {
+			r.read = append(r.read, ReadDelegatedGrants)
 		}
 	}
 	return r, false, nil
@@ -547,10 +580,10 @@ func (c *Client) appIDOf(ctx context.Context, s Subject, lag *lag) (appID string
 	}
 }
 
-// followUp reads, in one batch, the resource service principals whose
-// permissions the app names and that are not cached yet, and the owners in
-// full where the expanded list filled Graph's expand limit (rare: 20 owners
-// or more).
+// followUp reads the parts the first batch did not bring in full (see
+// readParts; rare for an app with a registration), then, in one batch, the
+// resource service principals whose permissions the app names and that are
+// not cached yet.
 func (c *Client) followUp(ctx context.Context, appID string, r *raw) error {
 	var reqs []request
 	key := url.PathEscape(strings.ReplaceAll(appID, "'", "''"))
@@ -559,6 +592,23 @@ func (c *Client) followUp(ctx context.Context, appID string, r *raw) error {
 	}
 	if r.sp != nil && r.moreSPOwners {
 		reqs = append(reqs, request{ID: "spOwners", Method: "GET", URL: "/servicePrincipals(appId='" + key + "')/owners?$select=" + ownerSelect})
+	}
+	if r.leanSP && r.moreAssignments {
+		reqs = append(reqs, request{ID: "spRoles", Method: "GET", URL: "/servicePrincipals(appId='" + key + "')/appRoleAssignments"})
+	}
+	if r.leanSP && r.app == nil {
+		// A new service principal with no registration here (another
+		// tenant's app, consented to): its owners are all it has, and
+		// consent phishing is what its delegated grants show.
+		reqs = append(reqs,
+			request{ID: "spOwners", Method: "GET", URL: "/servicePrincipals(appId='" + key + "')/owners?$select=" + ownerSelect},
+			request{ID: "spGrants", Method: "GET", URL: "/servicePrincipals(appId='" + key + "')/oauth2PermissionGrants"})
+	}
+	if len(reqs) > 0 {
+		if err := c.readParts(ctx, reqs, r); err != nil {
+			return err
+		}
+		reqs = nil
 	}
 	seen := map[string]bool{}
 	want := func(reqID, url string) {
@@ -595,12 +645,6 @@ func (c *Client) followUp(ctx context.Context, appID string, r *raw) error {
 			return err
 		}
 		for _, q := range chunk {
-			if q.ID == "appOwners" || q.ID == "spOwners" {
-				if err := c.decodeOwners(ctx, got[q.ID], q.ID, r); err != nil {
-					return err
-				}
-				continue
-			}
 			switch got[q.ID].Status {
 			case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
 				// The resource cannot be named: its permissions stay visible
@@ -618,6 +662,58 @@ func (c *Client) followUp(ctx context.Context, appID string, r *raw) error {
 		}
 	}
 	return nil
+}
+
+// readParts reads, in one batch, parts of the app that the first batch did
+// not bring in full: owners and assignments past the expand limit, and a
+// new service principal's owners and delegated grants when it has no
+// registration here.
+func (c *Client) readParts(ctx context.Context, reqs []request, r *raw) error {
+	got, err := c.batch(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for _, q := range reqs {
+		switch q.ID {
+		case "appOwners", "spOwners":
+			if err := c.decodeOwners(ctx, got[q.ID], q.ID, r); err != nil {
+				return err
+			}
+		case "spRoles":
+			as, err := collect[models.AppRoleAssignmentable](ctx, c, got[q.ID], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue)
+			if err := c.unreadable(err, "app role assignments", r); err != nil {
+				return err
+			}
+			if err == nil {
+				r.assignments = as
+			}
+		case "spGrants":
+			gs, err := collect[models.OAuth2PermissionGrantable](ctx, c, got[q.ID], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue)
+			if err := c.unreadable(err, "oauth2 permission grants", r); err != nil {
+				return err
+			}
+			if err == nil {
+				r.grants = gs
+				r.read = append(r.read, ReadDelegatedGrants)
+			}
+		}
+	}
+	if r.leanSP && r.app == nil && !slices.ContainsFunc(r.unread, func(u string) bool { return strings.Contains(u, "owners") }) {
+		r.read = append(r.read, ReadOwners)
+	}
+	return nil
+}
+
+// unreadable returns err, unless it is a 403 on one of the app's parts: a
+// permission AppWarden lacks, noted in Unread so that the app is judged on
+// what can be read.
+func (c *Client) unreadable(err error, what string, r *raw) error {
+	var pe *PermanentError
+	if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
+		r.unread = append(r.unread, what+": "+err.Error())
+		return nil
+	}
+	return err
 }
 
 // decodeOwners reads a full /owners answer (see followUp) in place of the

@@ -73,15 +73,18 @@ func plainApp(tenant *fakegraph.Tenant, name string) fakegraph.IDs {
 }
 
 // The request budget of a resolution (README, "What resolution reads, and
-// its budget"): a creation is one $batch of 4 requests (the application and
-// the service principal, each with its owners expanded, the app role
-// assignments and the delegated grants); every other signal adds the
-// federated credentials and directory roles to that $batch (6 requests); a
-// cold permission cache adds one $batch naming the resource service
-// principals (1 or 2 requests here). Graph throttles each request inside a
-// $batch, so requests, not round trips, are the budget: at most 6 on the
-// containment path. Token requests go to the managed identity endpoint and
-// are not Graph round trips.
+// its budget"): a creation is one $batch of 2 requests (the application
+// with its owners expanded, the service principal with its app role
+// assignments expanded); a new service principal with no registration here
+// adds one $batch of its owners and delegated grants (2 requests); every
+// other signal reads the application and service principal with their
+// owners, the app role assignments, the delegated grants, the federated
+// credentials and the directory roles (6 requests); a cold permission
+// cache adds one $batch naming the resource service principals (1 or 2
+// requests here). Graph throttles each request inside a $batch, so
+// requests, not round trips, are the budget: at most 6 on the containment
+// path. Token requests go to the managed identity endpoint and are not
+// Graph round trips.
 func TestRoundTrips(t *testing.T) {
 	tenant := fakegraph.NewTenant(tenantID)
 	tenant.AddMicrosoftGraph()
@@ -92,6 +95,8 @@ func TestRoundTrips(t *testing.T) {
 	escCold := typicalApp(tenant, "privileged app, escalation, cold")
 	esc := typicalApp(tenant, "privileged app, escalation")
 	plainEsc := plainApp(tenant, "plain app, escalation")
+	foreign := tenant.AddServicePrincipal(fakegraph.SPSpec{DisplayName: "Fabrikam CRM", AppOwnerOrganizationID: "0f0f0f0f-0000-4000-8000-00000000000f",
+		Granted: []fakegraph.Permission{fakegraph.GraphScope("User.Read")}, Owners: []fakegraph.Owner{{ID: "0b0b0b0b-0000-4000-8000-00000000000b", DisplayName: "Bob"}}})
 	firstParty := tenant.AddServicePrincipal(fakegraph.SPSpec{DisplayName: "Exchange", AppOwnerOrganizationID: fakegraph.MicrosoftServicesTenantID})
 	tenant.AddServicePrincipalPassword(firstParty.AppID, "i-spy")
 	srv := serve(t, tenant)
@@ -101,7 +106,9 @@ func TestRoundTrips(t *testing.T) {
 		sig.Kind = appwarden.CredentialAdded
 		return sig
 	}
-	read := []string{graph.ReadFederatedCredentials, graph.ReadDirectoryRoles}
+	read := []string{graph.ReadOwners, graph.ReadDelegatedGrants, graph.ReadFederatedCredentials, graph.ReadDirectoryRoles}
+	consented := appwarden.Signal{Kind: appwarden.ServicePrincipalCreated, AppID: foreign.AppID, ObjectID: foreign.ServicePrincipalID,
+		ObjectType: appwarden.ObjectServicePrincipal, Time: time.Now(), Source: appwarden.SourceEventHub}
 	for _, tc := range []struct {
 		name         string
 		cold         bool // a new client, its permission cache empty
@@ -109,10 +116,11 @@ func TestRoundTrips(t *testing.T) {
 		trips, inner int
 		read         []string
 	}{
-		{"new plain app, cold cache", true, createdSignal(first), 2, 5, nil},
-		{"new plain app", false, createdSignal(plain), 1, 4, nil},
-		{"new privileged app, cold cache", true, createdSignal(privCold), 2, 6, nil}, // the resource read by appId (requested) and by id (granted)
-		{"new privileged app", false, createdSignal(priv), 1, 4, nil},
+		{"new plain app, cold cache", true, createdSignal(first), 2, 3, nil},
+		{"new plain app", false, createdSignal(plain), 1, 2, nil},
+		{"new privileged app, cold cache", true, createdSignal(privCold), 2, 4, nil}, // the resource read by appId (requested) and by id (granted)
+		{"new privileged app", false, createdSignal(priv), 1, 2, nil},
+		{"new service principal of another tenant's app", false, consented, 2, 4, []string{graph.ReadDelegatedGrants, graph.ReadOwners}},
 		{"change to a privileged app, cold cache", true, escalated(escCold), 2, 8, read},
 		{"change to a privileged app", false, escalated(esc), 1, 6, read},
 		{"change to a plain app", false, escalated(plainEsc), 1, 6, read},

@@ -21,11 +21,16 @@ func added(r *record, sig *appwarden.Signal) {
 	switch sig.Kind {
 	case appwarden.OwnerAdded:
 		// "Add owner to application": the new owner is the User (or
-		// ServicePrincipal) target that is not the app itself.
+		// ServicePrincipal) target that is not the app itself. On says
+		// whose owner: the registration's or the service principal's.
+		on := appwarden.OnApplication
+		if sig.ObjectType == appwarden.ObjectServicePrincipal {
+			on = appwarden.OnServicePrincipal
+		}
 		for _, t := range r.Targets {
 			if t.isType("User") || (t.isType(appwarden.ObjectServicePrincipal) && guid(t.ID) != sig.ObjectID) {
 				if id := guid(t.ID); id != "" {
-					out = append(out, appwarden.Fact{Kind: appwarden.FactOwner, ID: id, Name: firstNonEmpty(t.first("UserPrincipalName"), t.DisplayName)})
+					out = append(out, appwarden.Fact{Kind: appwarden.FactOwner, ID: id, Name: firstNonEmpty(t.first("UserPrincipalName"), t.DisplayName), On: on})
 				}
 			}
 		}

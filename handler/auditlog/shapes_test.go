@@ -146,12 +146,12 @@ func activityCases(t testing.TB) map[string]activityCase {
 	add("add owner to application", graphRecord("a6", "Add owner to application", "ApplicationManagement", []any{
 		tgt(devOneOID, "", "User", prop("Application.ObjectID", enc(payrollObjID)), prop("Application.AppId", enc(payrollAppID))),
 		tgt(payrollObjID, "Payroll Sync", "Application")}),
-		added(want(t, appwarden.OwnerAdded, "a6", "Add owner to application", payrollAppID, payrollObjID, appwarden.ObjectApplication, "Payroll Sync", nil), appwarden.Fact{Kind: appwarden.FactOwner, ID: devOneOID}))
+		added(want(t, appwarden.OwnerAdded, "a6", "Add owner to application", payrollAppID, payrollObjID, appwarden.ObjectApplication, "Payroll Sync", nil), appwarden.Fact{Kind: appwarden.FactOwner, ID: devOneOID, On: appwarden.OnApplication}))
 
 	add("add owner to service principal", graphRecord("a7", "Add owner to service principal", "ApplicationManagement", []any{
 		tgt(devOneOID, "", "User", prop("ServicePrincipal.ObjectID", enc(payrollSPID)), prop("ServicePrincipal.AppId", enc(payrollAppID))),
 		tgt(payrollSPID, "Payroll Sync", "ServicePrincipal")}),
-		added(want(t, appwarden.OwnerAdded, "a7", "Add owner to service principal", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync", nil), appwarden.Fact{Kind: appwarden.FactOwner, ID: devOneOID}))
+		added(want(t, appwarden.OwnerAdded, "a7", "Add owner to service principal", payrollAppID, payrollSPID, appwarden.ObjectServicePrincipal, "Payroll Sync", nil), appwarden.Fact{Kind: appwarden.FactOwner, ID: devOneOID, On: appwarden.OnServicePrincipal}))
 
 	add("consent to application", graphRecord("a8", "Consent to application", "ApplicationManagement", []any{
 		tgt(payrollSPID, "Payroll Sync", "ServicePrincipal",

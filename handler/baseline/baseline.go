@@ -444,7 +444,10 @@ func (k *Keeper) Covered(ctx context.Context, appID string, sigs []appwarden.Sig
 			return false, nil
 		}
 		for _, h := range sig.Added {
-			if h.Ref() == "" || !prev.known(h) || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return holds(f, h) }) {
+			// Every resolution reads the registration's owners, a
+			// creation's too: only the service principal's are a part.
+			read := prev.known(h) || h.Kind == appwarden.FactOwner && h.On == appwarden.OnApplication
+			if h.Ref() == "" || !read || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return holds(f, h) }) {
 				return false, nil
 			}
 		}

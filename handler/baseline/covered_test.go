@@ -228,6 +228,30 @@ func TestCoveredNotByAPartNotRead(t *testing.T) {
 	}
 }
 
+// A creation reads the registration's owners but not the service
+// principal's (the owners part): an owner added to the registration is
+// covered by its record, one added to the service principal is not.
+func TestCoveredOwnersOfACreation(t *testing.T) {
+	app := decidedApp()
+	app.Read = slices.DeleteFunc(slices.Clone(readAll), func(p string) bool { return p == appwarden.PartOwners })
+	k := recordedAt(t, app)
+	toApp := appwarden.Signal{Kind: appwarden.OwnerAdded, AppID: appID, Time: before,
+		Added: []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerA, On: appwarden.OnApplication}}}
+	if !covered(t, k, toApp) {
+		t.Error("an owner of the registration, recorded by a creation: not covered")
+	}
+	toSP := toApp
+	toSP.Added = []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerA, On: appwarden.OnServicePrincipal}}
+	if covered(t, k, toSP) {
+		t.Error("an owner of the service principal, recorded without reading its owners: covered")
+	}
+	unsaid := toApp
+	unsaid.Added = []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerA}}
+	if covered(t, k, unsaid) {
+		t.Error("an owner of an unsaid object, recorded without reading every owner: covered")
+	}
+}
+
 // Several signals about one app are covered only when each of them is.
 func TestCoveredSeveralSignals(t *testing.T) {
 	k := recordedAt(t, decidedApp())

@@ -111,14 +111,17 @@ func SubjectOf(sig appwarden.Signal) Subject {
 
 // Resolve reads the current truth about an app: its application object and
 // service principal (each with its own credentials and its owners,
-// expanded), grants and every permission named, and the registration's
-// federated identity credentials and the directory roles the service
-// principal holds, all in one $batch (4 requests, 6 with those two). The
-// two are left out for a new app's creation (see creation), whose
-// containment does not depend on them, so that it stays one round trip of
-// 4 requests. Naming the permissions of resources not yet cached takes one
-// more round trip (a cold cache; one request per resource), and so does an
-// owner list that fills Graph's expand limit of 20 (read again in full).
+// expanded), its app role assignments and delegated grants, every
+// permission named, and the registration's federated identity credentials
+// and the directory roles the service principal holds, all in one $batch
+// of 6 requests. A new app's creation reads only what containing it needs
+// (see creation): the application with its owners expanded and the service
+// principal with its app role assignments expanded, one round trip of 2
+// requests (and, for a service principal with no registration here, a
+// second of its owners and delegated grants). Naming the permissions of
+// resources not yet cached takes one more round trip (a cold cache; one
+// request per resource), and so does an owner or assignment list that
+// fills Graph's expand limit of 20 (read again in full).
 //
 // What the errors mean: a *PermanentError (errors.Is
 // appwarden.ErrUnresolvable) when Graph refuses a read about the app with
@@ -244,11 +247,11 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 	key := url.PathEscape(strings.ReplaceAll(s.AppID, "'", "''"))
 	app := "/applications(appId='" + key + "')"
 	sp := "/servicePrincipals(appId='" + key + "')"
-	// Owners come expanded on the two objects (4 requests, not 6): who
+	// Owners come expanded on the two objects (6 requests, not 8): who
 	// owns the app decides ownerless-app and is who the notice names.
 	reqs := []request{{ID: "app", Method: "GET", URL: app + "?$select=" + appSelect + ownerExpand}}
-	first := !creation(s.Kind)
-	if first {
+	full := !creation(s.Kind)
+	if full {
 		reqs = append(reqs,
 			request{ID: "sp", Method: "GET", URL: sp + "?$select=" + spSelect + ownerExpand},
 			request{ID: "spRoles", Method: "GET", URL: sp + "/appRoleAssignments"},
@@ -267,7 +270,7 @@ func (c *Client) readApp(ctx context.Context, s Subject, lag *lag) (*raw, error)
 			return nil, err
 		}
 		if !missing {
-			if first {
+			if full {
 				if err := c.decodeExtras(ctx, got, r); err != nil {
 					return nil, err
 				}

@@ -215,15 +215,10 @@ func extras(appID string, hasApp, hasSP bool) []request {
 // federated credentials here); a 403 goes to Unread like owners.
 func (c *Client) decodeExtras(ctx context.Context, got map[string]*response, r *raw) error {
 	part := func(err error, what, name string) error {
-		var pe *PermanentError
-		if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
-			r.unread = append(r.unread, what+": "+err.Error())
-			return nil
-		}
 		if err == nil {
 			r.read = append(r.read, name)
 		}
-		return err
+		return r.unreadable(err, what)
 	}
 	var err error
 	if a, ok := got["fics"]; ok {
@@ -428,15 +423,8 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 	}
 	// A 403 on one of the app's parts (owners, assignments, grants) is a
 	// permission AppWarden lacks, not a refusal of the app itself: judge
-	// the app on what can be read and say what could not.
-	part := func(err error, what string) error {
-		var pe *PermanentError
-		if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
-			r.unread = append(r.unread, what+": "+err.Error())
-			return nil
-		}
-		return err
-	}
+	// the app on what can be read and say what could not (unreadable).
+
 	if r.app != nil {
 		r.appOwners = r.app.GetOwners()
 		r.moreAppOwners = len(r.appOwners) >= expandLimit
@@ -456,10 +444,10 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 	default:
 		r.spOwners = r.sp.GetOwners()
 		r.moreSPOwners = len(r.spOwners) >= expandLimit
-		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); part(err, "app role assignments") != nil {
+		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); r.unreadable(err, "app role assignments") != nil {
 			return nil, false, err
 		}
-		if r.grants, err = collect[models.OAuth2PermissionGrantable](ctx, c, got["spGrants"], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue); part(err, "oauth2 permission grants") != nil {
+		if r.grants, err = collect[models.OAuth2PermissionGrantable](ctx, c, got["spGrants"], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue); r.unreadable(err, "oauth2 permission grants") != nil {
 			return nil, false, err
 		}
 		r.read = append(r.read, ReadOwners)
@@ -684,7 +672,7 @@ func (c *Client) readParts(ctx context.Context, reqs []request, r *raw) error {
 			}
 		case "spRoles":
 			as, err := collect[models.AppRoleAssignmentable](ctx, c, got[q.ID], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue)
-			if err := c.unreadable(err, "app role assignments", r); err != nil {
+			if err := r.unreadable(err, "app role assignments"); err != nil {
 				return err
 			}
 			if err == nil {
@@ -692,7 +680,7 @@ func (c *Client) readParts(ctx context.Context, reqs []request, r *raw) error {
 			}
 		case "spGrants":
 			gs, err := collect[models.OAuth2PermissionGrantable](ctx, c, got[q.ID], "oauth2 permission grants", models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue)
-			if err := c.unreadable(err, "oauth2 permission grants", r); err != nil {
+			if err := r.unreadable(err, "oauth2 permission grants"); err != nil {
 				return err
 			}
 			if err == nil {
@@ -710,7 +698,7 @@ func (c *Client) readParts(ctx context.Context, reqs []request, r *raw) error {
 // unreadable returns err, unless it is a 403 on one of the app's parts: a
 // permission AppWarden lacks, noted in Unread so that the app is judged on
 // what can be read.
-func (c *Client) unreadable(err error, what string, r *raw) error {
+func (r *raw) unreadable(err error, what string) error {
 	var pe *PermanentError
 	if errors.As(err, &pe) && pe.Status == http.StatusForbidden {
 		r.unread = append(r.unread, what+": "+err.Error())
@@ -728,13 +716,9 @@ func (c *Client) decodeOwners(ctx context.Context, resp *response, id string, r 
 		what = "service principal owners"
 	}
 	owners, err := collect[models.DirectoryObjectable](ctx, c, resp, what, models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue)
-	var pe *PermanentError
 	switch {
-	case errors.As(err, &pe) && pe.Status == http.StatusForbidden:
-		r.unread = append(r.unread, what+": "+err.Error())
-		return nil
 	case err != nil:
-		return err
+		return r.unreadable(err, what)
 	case id == "spOwners":
 		r.spOwners = owners
 	default:

@@ -421,10 +421,6 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 	case s.ObjectType == appwarden.ObjectServicePrincipal && r.sp == nil:
 		return nil, true, nil
 	}
-	// A 403 on one of the app's parts (owners, assignments, grants) is a
-	// permission AppWarden lacks, not a refusal of the app itself: judge
-	// the app on what can be read and say what could not (unreadable).
-
 	if r.app != nil {
 		r.appOwners = r.app.GetOwners()
 		r.moreAppOwners = len(r.appOwners) >= expandLimit
@@ -442,6 +438,9 @@ func (c *Client) decodeApp(ctx context.Context, got map[string]*response, s Subj
 		r.moreAssignments = len(r.assignments) >= expandLimit
 		r.leanSP = true
 	default:
+		// A 403 on one of the app's parts (assignments, grants) is a
+		// permission AppWarden lacks, not a refusal of the app itself:
+		// judge the app on what can be read and say what could not.
 		r.spOwners = r.sp.GetOwners()
 		r.moreSPOwners = len(r.spOwners) >= expandLimit
 		if r.assignments, err = collect[models.AppRoleAssignmentable](ctx, c, got["spRoles"], "app role assignments", models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue); r.unreadable(err, "app role assignments") != nil {

@@ -222,6 +222,11 @@ type Change struct {
 	// installation, resolved for the first time): Added then holds only what
 	// the signal names and what Graph dates after Since.
 	Lazy bool `json:"lazy,omitempty"`
+	// Known are the optional parts (App.Read) the facts compared against
+	// had read: a fact of one of them that the app holds now and did not
+	// then is in Added. A fact of another optional part is in Added only
+	// when the signal names it or Graph dates it after Since.
+	Known []string `json:"known,omitempty"`
 }
 
 // AddedFact reports whether the change added a fact the evidence is about.

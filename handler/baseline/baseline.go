@@ -56,6 +56,13 @@ type record struct {
 	// Read lists the optional parts (appwarden.PartOf) the facts include;
 	// facts of a part never read are unknown, not absent.
 	Read []string `json:"read,omitempty"`
+	// New is set when the decision was a new app's: every fact it held
+	// counted as added, so each one was judged. Judged lists, otherwise,
+	// the optional parts whose facts the decision judged by comparison
+	// (read now, and known to the record before): a fact of another part
+	// may have been recorded without being judged as added (see Covered).
+	New    bool     `json:"new,omitempty"`
+	Judged []string `json:"judged,omitempty"`
 	appwarden.Profile
 }
 
@@ -79,6 +86,16 @@ func profileOf(app *appwarden.App) appwarden.Profile {
 }
 
 // known reports whether the record's facts include those of the kind.
+// judged reports whether the decision that wrote the record judged a fact
+// like f that it holds: a new app's decision judged every fact; another
+// judged those of the parts it compared (Judged), and those always read
+// (a credential, an application permission: Graph dates the ones added
+// since, see Change).
+func (r *record) judged(f appwarden.Fact) bool {
+	part := appwarden.PartOf(f)
+	return part == "" || r.New || slices.Contains(r.Judged, part)
+}
+
 func (r *record) known(f appwarden.Fact) bool {
 	part := appwarden.PartOf(f)
 	return part == "" || slices.Contains(r.Read, part)
@@ -147,6 +164,7 @@ func (k *Keeper) Change(ctx context.Context, app *appwarden.App, sig appwarden.S
 		// federated credentials, say) are judged as for an app never read:
 		// what the signal names, or Graph dates after then, is new.
 		ch.Since = prev.At
+		ch.Known = slices.Clone(prev.Read)
 		had := map[string]bool{}
 		for _, f := range prev.Facts {
 			had[f.Key()] = true
@@ -247,6 +265,11 @@ func (k *Keeper) Record(ctx context.Context, app *appwarden.App) error {
 		return nil
 	}
 	r := record{At: k.now(), Facts: appwarden.FactsOf(app), Read: slices.Clone(app.Read), Profile: profileOf(app)}
+	if ch := app.Change; ch != nil && ch.New {
+		r.New = true
+	} else if ch != nil {
+		r.Judged = slices.DeleteFunc(slices.Clone(ch.Known), func(part string) bool { return !slices.Contains(app.Read, part) })
+	}
 	var prev *record
 	if carriesOver(app) {
 		var err error
@@ -444,10 +467,7 @@ func (k *Keeper) Covered(ctx context.Context, appID string, sigs []appwarden.Sig
 			return false, nil
 		}
 		for _, h := range sig.Added {
-			// Every resolution reads the registration's owners, a
-			// creation's too: only the service principal's are a part.
-			read := prev.known(h) || h.Kind == appwarden.FactOwner && h.On == appwarden.OnApplication
-			if h.Ref() == "" || !read || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return holds(f, h) }) {
+			if h.Ref() == "" || !prev.judged(h) || !slices.ContainsFunc(prev.Facts, func(f appwarden.Fact) bool { return holds(f, h) }) {
 				return false, nil
 			}
 		}

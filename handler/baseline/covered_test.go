@@ -39,6 +39,7 @@ var readAll = appwarden.Parts
 func decidedApp() *appwarden.App {
 	app := backupApp()
 	app.Read = readAll
+	app.Change = &appwarden.Change{Kind: appwarden.AppUpdated, Known: readAll} // compared against a record that knew every part
 	app.ServicePrincipals = []appwarden.ServicePrincipal{{ID: "sp", PasswordCredentials: []appwarden.Credential{{KeyID: spKey, StartDateTime: now.Add(-2 * time.Minute)}}}}
 	app.Permissions = append(app.Permissions, appwarden.Permission{ResourceAppID: "00000003-0000-0000-c000-000000000000", ResourceName: "Microsoft Graph",
 		ID: mailRead, Name: "Mail.Read", Type: appwarden.PermissionDelegated, Granted: true})
@@ -228,27 +229,29 @@ func TestCoveredNotByAPartNotRead(t *testing.T) {
 	}
 }
 
-// A creation reads the registration's owners but not the service
-// principal's (the owners part): an owner added to the registration is
-// covered by its record, one added to the service principal is not.
+// A new app's decision judged every fact it recorded (all counted as
+// added), read or not by the creation: an owner it recorded covers that
+// owner's audit record. A later decision that compared against a record
+// not knowing the owners (a creation's, which reads the registration's
+// owners only) recorded a new owner without judging it as added: that
+// owner's record is not covered, and is judged on its own.
 func TestCoveredOwnersOfACreation(t *testing.T) {
-	app := decidedApp()
-	app.Read = slices.DeleteFunc(slices.Clone(readAll), func(p string) bool { return p == appwarden.PartOwners })
-	k := recordedAt(t, app)
-	toApp := appwarden.Signal{Kind: appwarden.OwnerAdded, AppID: appID, Time: before,
+	owned := appwarden.Signal{Kind: appwarden.OwnerAdded, AppID: appID, Time: before,
 		Added: []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerA, On: appwarden.OnApplication}}}
-	if !covered(t, k, toApp) {
-		t.Error("an owner of the registration, recorded by a creation: not covered")
+	creation := decidedApp()
+	creation.Read = nil
+	creation.Change = &appwarden.Change{Kind: appwarden.AppCreated, New: true}
+	if !covered(t, recordedAt(t, creation), owned) {
+		t.Error("an owner recorded by a new app's decision: not covered")
 	}
-	toSP := toApp
-	toSP.Added = []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerA, On: appwarden.OnServicePrincipal}}
-	if covered(t, k, toSP) {
-		t.Error("an owner of the service principal, recorded without reading its owners: covered")
+	later := decidedApp()
+	later.Change = &appwarden.Change{Kind: appwarden.AppUpdated,
+		Known: slices.DeleteFunc(slices.Clone(readAll), func(p string) bool { return p == appwarden.PartOwners })}
+	if covered(t, recordedAt(t, later), owned) {
+		t.Error("an owner recorded by a decision that did not judge the owners by comparison: covered")
 	}
-	unsaid := toApp
-	unsaid.Added = []appwarden.Fact{{Kind: appwarden.FactOwner, ID: ownerA}}
-	if covered(t, k, unsaid) {
-		t.Error("an owner of an unsaid object, recorded without reading every owner: covered")
+	if !covered(t, recordedAt(t, decidedApp()), owned) {
+		t.Error("an owner recorded by a decision that compared the owners: not covered")
 	}
 }
 

@@ -13,6 +13,12 @@ import (
 // dead-letters. Resolvers' errors match it with errors.Is.
 var ErrUnresolvable = errors.New("unresolvable in Microsoft Graph")
 
+// ErrAccessDenied marks the unresolvable resolutions that Graph refused
+// with 403: a permission AppWarden's identity lacks (or lost), which leaves
+// apps unjudged until an administrator grants it again. It is also
+// ErrUnresolvable.
+var ErrAccessDenied = errors.New("Microsoft Graph refused AppWarden access (403)")
+
 // ErrNotYetVisible marks a resolution that found no object where a recent
 // change says there is one: past the re-reads of one invocation, and not
 // among deleted items, so most likely replication lag. Neither decided nor

@@ -222,8 +222,11 @@ func (e *PermanentError) Error() string { return e.err.Error() }
 // Unwrap gives the error as read (a *StatusError, possibly wrapped).
 func (e *PermanentError) Unwrap() error { return e.err }
 
-// Is reports that the error is appwarden.ErrUnresolvable.
-func (e *PermanentError) Is(target error) bool { return target == appwarden.ErrUnresolvable }
+// Is reports that the error is appwarden.ErrUnresolvable, and, for a 403,
+// appwarden.ErrAccessDenied.
+func (e *PermanentError) Is(target error) bool {
+	return target == appwarden.ErrUnresolvable || target == appwarden.ErrAccessDenied && e.Status == http.StatusForbidden
+}
 
 // permanent turns an error holding a 400 or 403 answer into a
 // *PermanentError; other errors (throttling, 5xx, transport, context) stay as

@@ -275,6 +275,12 @@ func (p *Pipeline) HandleApp(ctx context.Context, log *slog.Logger, sig appwarde
 // (or not: err) for it.
 func (p *Pipeline) decide(ctx context.Context, log *slog.Logger, sig appwarden.Signal, app *appwarden.App, err error) error {
 	if errors.Is(err, appwarden.ErrUnresolvable) {
+		if errors.Is(err, appwarden.ErrAccessDenied) {
+			// Not this app's fault: AppWarden's identity lacks a Graph
+			// permission, and every app it cannot read goes unjudged.
+			log.Error("Graph refused AppWarden access to this app: it is recorded as unresolvable and not judged; check that AppWarden's identity holds Application.Read.All (infra/graph-permissions.bicep)",
+				"event", "resolve", "appId", sig.AppID, "error", err)
+		}
 		app = &appwarden.App{AppID: strings.ToLower(sig.AppID), DisplayName: sig.DisplayName, Creator: sig.Initiator, Unresolvable: err.Error()}
 		return p.Decisions.RecordDecision(ctx, log, sig, app, nil, nil)
 	}

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,8 +102,12 @@ func TestUnresolvableIsRecordedNotRetried(t *testing.T) {
 	w := newWorld(t)
 	spn := "00000003-0000-0000-c000-000000000000/ags.windows.net"
 	sig := appwarden.Signal{Kind: appwarden.AppRoleGranted, AppID: spn, Time: time.Now(), Source: appwarden.SourceEventHub, DedupeKey: "audit:1"}
-	if err := w.p.Process(context.Background(), quiet, sig); err != nil {
+	var buf bytes.Buffer
+	if err := w.p.Process(context.Background(), slog.New(slog.NewTextHandler(&buf, nil)), sig); err != nil {
 		t.Fatalf("Process = %v; want nil (the invocation answers 200)", err)
+	}
+	if strings.Contains(buf.String(), "level=ERROR") {
+		t.Errorf("a 400 about one input logged an ERROR:\n%s", buf.String())
 	}
 	got := w.decisions(t, spn)
 	if len(got) != 1 {
@@ -114,17 +119,24 @@ func TestUnresolvableIsRecordedNotRetried(t *testing.T) {
 	}
 }
 
-// A 403 on the app's service principal: the same.
+// A 403 on the app's service principal: the same, and an ERROR that tells
+// the operator AppWarden lacks a permission (every app it cannot read goes
+// unjudged), where a 400 about one input is not one.
 func TestForbiddenIsRecordedNotRetried(t *testing.T) {
 	w := newWorld(t)
 	ids := w.tenant.AddApp(fakegraph.AppSpec{DisplayName: "hidden"})
 	w.srv.FailNext(1, 403, fakegraph.OnRoute(fakegraph.RouteServicePrincipalByAppID), fakegraph.InnerOnly())
 	sig := appwarden.Signal{Kind: appwarden.AppCreated, AppID: ids.AppID, Time: time.Now(), Source: appwarden.SourceEventGrid, DedupeKey: "audit:2"}
-	if err := w.p.HandleApp(context.Background(), quiet, sig); err != nil {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	if err := w.p.HandleApp(context.Background(), log, sig); err != nil {
 		t.Fatalf("HandleApp = %v; want nil", err)
 	}
 	if got := w.decisions(t, ids.AppID); len(got) != 1 || !strings.Contains(got[0].Unresolvable, "Authorization_RequestDenied") {
 		t.Errorf("decisions = %+v", got)
+	}
+	if !strings.Contains(buf.String(), "level=ERROR") || !strings.Contains(buf.String(), "Application.Read.All") {
+		t.Errorf("no ERROR naming the permission to check in the logs:\n%s", buf.String())
 	}
 }
 

@@ -17,7 +17,7 @@ var ErrUnresolvable = errors.New("unresolvable in Microsoft Graph")
 // with 403: a permission AppWarden's identity lacks (or lost), which leaves
 // apps unjudged until an administrator grants it again. It is also
 // ErrUnresolvable.
-var ErrAccessDenied = errors.New("Microsoft Graph refused AppWarden access (403)")
+var ErrAccessDenied = errors.New("access refused by Microsoft Graph (403)")
 
 // ErrNotYetVisible marks a resolution that found no object where a recent
 // change says there is one: past the re-reads of one invocation, and not

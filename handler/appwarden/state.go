@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -78,3 +79,37 @@ const (
 	// PartitionInbox holds the signals not yet decided (`history --app _inbox`).
 	PartitionInbox = "_inbox"
 )
+
+// Claim writes next over the record last read with the ETag prev (found
+// false: there was none) only if nobody wrote it since: a conditional
+// Replace, or, for a record not there yet, an insert-if-absent Put read
+// back for its ETag and checked to hold next's Data. Of instances that read
+// the same record and each write their own claim (a lease naming its
+// holder), exactly one claims it; the others get claimed == false and no
+// error. etag is the claimed record's, for a later conditional write.
+func Claim(ctx context.Context, st Store, next Record, prev string, found bool) (etag string, claimed bool, err error) {
+	if found {
+		next.ETag = prev
+		etag, err := st.Replace(ctx, next)
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		return etag, true, nil
+	}
+	inserted, err := st.Put(ctx, next)
+	if err != nil || !inserted {
+		return "", false, err
+	}
+	// Put returns no ETag: read it back, and check it is this claim.
+	got, ok, err := st.Get(ctx, next.Partition, next.Key)
+	if err != nil || !ok {
+		return "", false, errors.Join(fmt.Errorf("state store: reading %s/%s back after inserting it", next.Partition, next.Key), err)
+	}
+	if string(got.Data) != string(next.Data) {
+		return "", false, nil
+	}
+	return got.ETag, true, nil
+}

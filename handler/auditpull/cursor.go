@@ -49,36 +49,13 @@ func (p *Puller) claim(ctx context.Context, log *slog.Logger, now time.Time) (cu
 		return cursor{}, "", false, fmt.Errorf("auditpull: encoding the cursor: %w", err)
 	}
 	next := appwarden.Record{Partition: appwarden.PartitionCursors, Key: CursorKey, Kind: appwarden.KindCursor, Time: now, Data: raw}
-	if !found {
-		// Put inserts only if absent: of two first pulls, one inserts.
-		inserted, err := p.Store.Put(ctx, next)
-		if err != nil {
-			return cursor{}, "", false, fmt.Errorf("auditpull: creating the cursor: %w", err)
-		}
-		if !inserted {
-			log.Info("audit pull skipped: another instance claimed it first")
-			return cur, "", false, nil
-		}
-		// Put returns no ETag: read it back for the release.
-		got, ok, err := p.Store.Get(ctx, appwarden.PartitionCursors, CursorKey)
-		if err != nil || !ok {
-			return cursor{}, "", false, errors.Join(fmt.Errorf("auditpull: reading the new cursor back"), err)
-		}
-		var mine cursor
-		if json.Unmarshal(got.Data, &mine) != nil || !mine.LastPull.Equal(now) || mine.Holder != p.Owner {
-			log.Info("audit pull skipped: another instance claimed it first")
-			return cur, "", false, nil
-		}
-		return claimed, got.ETag, true, nil
-	}
-	next.ETag = rec.ETag
-	etag, err := p.Store.Replace(ctx, next)
-	if errors.Is(err, appwarden.ErrConflict) || errors.Is(err, appwarden.ErrNotFound) {
-		log.Info("audit pull skipped: another instance claimed it first")
-		return cur, "", false, nil
-	}
+	etag, won, err := appwarden.Claim(ctx, p.Store, next, rec.ETag, found)
 	if err != nil {
 		return cursor{}, "", false, fmt.Errorf("auditpull: claiming the cursor: %w", err)
+	}
+	if !won {
+		log.Info("audit pull skipped: another instance claimed it first")
+		return cur, "", false, nil
 	}
 	return claimed, etag, true, nil
 }

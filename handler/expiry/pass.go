@@ -195,7 +195,7 @@ func (p *Pass) lease(ctx context.Context, now time.Time) time.Time {
 }
 
 // claim reads the cursor and, when the day's pass is due and nobody holds
-// it, takes it with a conditional write (as auditpull does): of two
+// it, takes it with a conditional write (appwarden.Claim): of two
 // instances that read the same cursor, one write wins and the other skips.
 func (p *Pass) claim(ctx context.Context, log *slog.Logger, now time.Time) (cursor, string, bool, error) {
 	rec, found, err := p.Store.Get(ctx, appwarden.PartitionCursors, CursorKey)
@@ -233,34 +233,13 @@ func (p *Pass) claim(ctx context.Context, log *slog.Logger, now time.Time) (curs
 		return cursor{}, "", false, fmt.Errorf("expiry: encoding the cursor: %w", err)
 	}
 	next := appwarden.Record{Partition: appwarden.PartitionCursors, Key: CursorKey, Kind: appwarden.KindCursor, Time: now, Data: raw}
-	if !found {
-		inserted, err := p.Store.Put(ctx, next)
-		if err != nil {
-			return cursor{}, "", false, fmt.Errorf("expiry: creating the cursor: %w", err)
-		}
-		if !inserted {
-			log.Info("expiry pass skipped: another instance claimed it first")
-			return cur, "", false, nil
-		}
-		// Put returns no ETag: read it back, and check it is this claim.
-		got, ok, err := p.Store.Get(ctx, appwarden.PartitionCursors, CursorKey)
-		if err != nil || !ok {
-			return cursor{}, "", false, errors.Join(errors.New("expiry: reading the new cursor back"), err)
-		}
-		if string(got.Data) != string(raw) {
-			log.Info("expiry pass skipped: another instance claimed it first")
-			return cur, "", false, nil
-		}
-		return claimed, got.ETag, true, nil
-	}
-	next.ETag = rec.ETag
-	etag, err := p.Store.Replace(ctx, next)
-	if errors.Is(err, appwarden.ErrConflict) || errors.Is(err, appwarden.ErrNotFound) {
-		log.Info("expiry pass skipped: another instance claimed it first")
-		return cur, "", false, nil
-	}
+	etag, won, err := appwarden.Claim(ctx, p.Store, next, rec.ETag, found)
 	if err != nil {
 		return cursor{}, "", false, fmt.Errorf("expiry: claiming the cursor: %w", err)
+	}
+	if !won {
+		log.Info("expiry pass skipped: another instance claimed it first")
+		return cur, "", false, nil
 	}
 	return claimed, etag, true, nil
 }

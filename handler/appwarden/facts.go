@@ -35,8 +35,10 @@ const (
 	PartDelegatedGrants = "delegatedGrants"
 )
 
-// Parts lists every optional part.
-var Parts = []string{PartDelegatedGrants, PartDirectoryRoles, PartFederatedCredentials, PartOwners}
+// Parts lists every optional part, in a new slice the caller may keep.
+func Parts() []string {
+	return []string{PartDelegatedGrants, PartDirectoryRoles, PartFederatedCredentials, PartOwners}
+}
 
 // PartOf is the optional part a fact is read with, or "" when facts like it
 // are always read. A delegated grant is told from a requested scope by its

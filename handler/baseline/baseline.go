@@ -312,7 +312,7 @@ func carriesOver(app *appwarden.App) bool {
 	if app.Change != nil && app.Change.New {
 		return false
 	}
-	return slices.ContainsFunc(appwarden.Parts, func(part string) bool { return !slices.Contains(app.Read, part) })
+	return slices.ContainsFunc(appwarden.Parts(), func(part string) bool { return !slices.Contains(app.Read, part) })
 }
 
 // RecordDelta keeps, for an app older than the installation that the first

@@ -77,7 +77,7 @@ func TestRecordedFactsAreTheBaseline(t *testing.T) {
 	k := keeper(t)
 	ctx := context.Background()
 	app := backupApp()
-	app.Read = appwarden.Parts // a change's resolution: every part read
+	app.Read = appwarden.Parts() // a change's resolution: every part read
 	if err := k.Record(ctx, app); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestPartsNotReadAreUnknownNotEmpty(t *testing.T) {
 	}
 	withFIC := backupApp()
 	withFIC.Application.CreatedDateTime = app.Application.CreatedDateTime
-	withFIC.Read = appwarden.Parts
+	withFIC.Read = appwarden.Parts()
 	withFIC.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: "f1", Name: "deploy", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:contoso/x:ref:refs/heads/main"}}
 	if ch := change(t, k, withFIC, appwarden.Signal{Kind: appwarden.AppUpdated}); len(ch.Added) != 0 {
 		t.Fatalf("a federated credential first read now: added %v, want nothing", refs(ch.Added))
@@ -226,7 +226,7 @@ func TestRecordReadsTheLastRecordOnlyToCarryOver(t *testing.T) {
 		t.Fatalf("a new app's record: %v, %d reads; want none", err, st.n)
 	}
 	full := backupApp()
-	full.Read = appwarden.Parts
+	full.Read = appwarden.Parts()
 	full.FederatedIdentityCredentials = []appwarden.FederatedCredential{{ID: "f1", Name: "deploy"}}
 	if err := k.Record(ctx, full); err != nil || st.n != 0 {
 		t.Fatalf("a change that read every part: %v, %d reads; want none", err, st.n)

@@ -30,7 +30,7 @@ func recordedAt(t *testing.T, app *appwarden.App) *baseline.Keeper {
 }
 
 // readAll lists every optional part a change's resolution reads.
-var readAll = appwarden.Parts
+var readAll = appwarden.Parts()
 
 // decidedApp is backupApp, as a change's resolution reads it (every part),
 // with a secret on its service principal and a delegated scope granted, so

@@ -186,7 +186,7 @@ type raw struct {
 	// expanded; no owners, no delegated grants).
 	leanSP bool
 	unread []string // parts Graph refused to show (403)
-	read   []string // optional parts read (appwarden.Parts)
+	read   []string // optional parts read (appwarden.Parts())
 }
 
 // extras are the optional reads: the registration's federated identity
